@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The core `Traceline` target depends only on swift-distributed-tracing, swift-log and
+// swift-service-lifecycle: a service that only wants tracing gets a light build with no SwiftNIO.
+let package = Package(
+    name: "Traceline",
+    products: [
+        .library(name: "Traceline", targets: ["Traceline"]),
+        .executable(name: "traceline-example", targets: ["traceline-example"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Thread-local random ID generation and small libc helpers that Swift cannot express cheaply.
+        .target(name: "CTracelineSupport"),
+        .target(
+            name: "Traceline",
+            dependencies: [
+                "CTracelineSupport",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "traceline-example",
+            dependencies: [
+                "Traceline",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "TracelineTests",
+            dependencies: [
+                "Traceline",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

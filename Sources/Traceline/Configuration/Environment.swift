@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads the process environment without Foundation.
+public enum Environment {
+    /// The whole process environment.
+    public static func current() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let pair = String(cString: entry)
+            if let equals = pair.firstIndex(of: "=") {
+                result[String(pair[pair.startIndex..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
+
+/// Parses the `key1=value1,key2=value2` lists of `OTEL_RESOURCE_ATTRIBUTES` and
+/// `OTEL_EXPORTER_OTLP_HEADERS`: keys and values are trimmed and percent-decoded.
+/// Any malformed member rejects the whole list, as the specification requires.
+public enum KeyValueListParser {
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        /// Member number `index` (0-based) has no `=`.
+        case missingEquals(index: Int)
+        /// Member number `index` has an empty key.
+        case emptyKey(index: Int)
+        /// Member number `index` has a bad percent escape or decodes to invalid UTF-8.
+        case badPercentEncoding(index: Int)
+
+        public var description: String {
+            switch self {
+            case .missingEquals(let index): return "member \(index + 1) has no '='"
+            case .emptyKey(let index): return "member \(index + 1) has an empty key"
+            case .badPercentEncoding(let index): return "member \(index + 1) has an invalid percent-encoding"
+            }
+        }
+    }
+
+    public static func parse(_ text: String) -> Result<[(key: String, value: String)], Failure> {
+        var pairs: [(key: String, value: String)] = []
+        let members = text.split(separator: ",", omittingEmptySubsequences: false)
+        for (index, rawMember) in members.enumerated() {
+            let member = trim(rawMember)
+            if member.isEmpty { continue }
+            guard let equals = member.firstIndex(of: "=") else { return .failure(.missingEquals(index: index)) }
+            let rawKey = trim(member[member.startIndex..<equals])
+            let rawValue = trim(member[member.index(after: equals)...])
+            guard let key = percentDecode(rawKey), let value = percentDecode(rawValue) else {
+                return .failure(.badPercentEncoding(index: index))
+            }
+            guard !key.isEmpty else { return .failure(.emptyKey(index: index)) }
+            pairs.append((key, value))
+        }
+        return .success(pairs)
+    }
+
+    private static func trim(_ text: Substring) -> Substring {
+        var result = text
+        while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
+        while let last = result.last, last == " " || last == "\t" { result.removeLast() }
+        return result
+    }
+
+    /// Strict percent-decoding: `%` must be followed by two hex digits, and the result must be UTF-8.
+    static func percentDecode(_ text: Substring) -> String? {
+        guard text.contains("%") else { return String(text) }
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: return byte - 0x30
+        case 0x41...0x46: return byte - 0x41 + 10
+        case 0x61...0x66: return byte - 0x61 + 10
+        default: return nil
+        }
+    }
+}
+
+extension Environment {
+    /// One variable, or nil.
+    public static func value(_ name: String) -> String? {
+        guard let raw = getenv(name) else { return nil }
+        return String(cString: raw)
+    }
+}

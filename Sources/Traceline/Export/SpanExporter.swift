@@ -1,0 +1,24 @@
+/// The outcome of one export call.
+public enum ExportResult: Sendable, Equatable {
+    case success
+    /// The batch is lost; `reason` says why (for logs and counters).
+    case failure(reason: String)
+}
+
+/// Sends finished spans somewhere: a collector, the console, memory.
+///
+/// The batch processor calls `export` from its own export thread, one call at a time, so an
+/// exporter may block (for example on a network round trip) but must return by `deadline`.
+/// Retrying belongs to the exporter; the processor drops a batch that failed.
+public protocol SpanExporter: Sendable {
+    func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult
+    /// Sends anything the exporter buffers itself. Default: nothing to do.
+    func forceFlush(deadline: ContinuousClock.Instant) -> ExportResult
+    /// Releases resources; later exports fail. Default: nothing to do.
+    func shutdown(deadline: ContinuousClock.Instant)
+}
+
+extension SpanExporter {
+    public func forceFlush(deadline: ContinuousClock.Instant) -> ExportResult { .success }
+    public func shutdown(deadline: ContinuousClock.Instant) {}
+}

@@ -1,0 +1,291 @@
+import Logging
+import Synchronization
+
+/// Queues sampled spans as they end and exports them in batches from a dedicated thread.
+///
+/// This is where a span waits: `onEnd` puts it in one bounded lock-free queue (never blocking,
+/// never allocating); the export thread sends a batch when `maxExportBatchSize` spans are waiting,
+/// when `scheduleDelay` has passed, or when a flush is asked for. A full queue drops the newest
+/// span and counts it. Nothing is exported twice; ``statistics`` accounts for every span:
+/// `enqueued = exported + failed + queued + discardedAtShutdown` and `dropped*` for those never queued.
+public final class BatchSpanProcessor: SpanProcessor {
+    /// Batching settings; the defaults are the OpenTelemetry ones (`OTEL_BSP_*`).
+    public struct Configuration: Sendable, Equatable {
+        /// Longest wait between two exports (`OTEL_BSP_SCHEDULE_DELAY`, 5000 ms).
+        public var scheduleDelay: Duration = .milliseconds(5000)
+        /// Longest one export may take (`OTEL_BSP_EXPORT_TIMEOUT`, 30000 ms).
+        public var exportTimeout: Duration = .milliseconds(30000)
+        /// Spans the queue holds before it drops (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048).
+        public var maxQueueSize: Int = 2048
+        /// Spans per export call (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512; never above `maxQueueSize`).
+        public var maxExportBatchSize: Int = 512
+
+        public init() {}
+
+        public init(scheduleDelay: Duration = .milliseconds(5000), exportTimeout: Duration = .milliseconds(30000),
+                    maxQueueSize: Int = 2048, maxExportBatchSize: Int = 512) {
+            self.scheduleDelay = scheduleDelay
+            self.exportTimeout = exportTimeout
+            self.maxQueueSize = max(1, maxQueueSize)
+            self.maxExportBatchSize = min(max(1, maxExportBatchSize), self.maxQueueSize)
+        }
+    }
+
+    /// Counters that account for every span the processor saw.
+    public struct Statistics: Sendable, Equatable {
+        /// Spans waiting in the queue now.
+        public var queueSize: Int
+        /// The queue's capacity.
+        public var queueCapacity: Int
+        /// Spans ever accepted into the queue.
+        public var enqueued: Int
+        /// Spans in batches the exporter accepted.
+        public var exported: Int
+        /// Spans in batches the exporter reported as failed.
+        public var failed: Int
+        /// Export calls that failed.
+        public var failedExports: Int
+        /// Export calls made.
+        public var exports: Int
+        /// Spans dropped because the queue was full (`error.type=queue_full`).
+        public var droppedQueueFull: Int
+        /// Spans that ended after shutdown (`error.type=already_shutdown`).
+        public var droppedAfterShutdown: Int
+        /// Spans still queued when shutdown's deadline passed, thrown away.
+        public var discardedAtShutdown: Int
+
+        /// Every span dropped without reaching the exporter.
+        public var dropped: Int { droppedQueueFull + droppedAfterShutdown + discardedAtShutdown }
+    }
+
+    public let configuration: Configuration
+    private let exporter: any SpanExporter
+    private let queue: BoundedSpanQueue
+    private let signal = ThreadSignal()
+    private let logger: Logger
+
+    private let wakePending = Atomic<Bool>(false)
+    private let isShutDown = Atomic<Bool>(false)
+    private let droppedQueueFull = Atomic<Int>(0)
+    private let droppedAfterShutdown = Atomic<Int>(0)
+    private let discardedAtShutdown = Atomic<Int>(0)
+    private let exported = Atomic<Int>(0)
+    private let failed = Atomic<Int>(0)
+    private let failedExports = Atomic<Int>(0)
+    private let exports = Atomic<Int>(0)
+
+    // Guarded by `signal`'s lock.
+    private nonisolated(unsafe) var pendingFlushes: [Request] = []
+    private nonisolated(unsafe) var pendingShutdown: Request?
+    private nonisolated(unsafe) var threadFinished = false
+
+    public init(exporter: any SpanExporter, configuration: Configuration = Configuration(),
+                logger: Logger = Logger(label: "traceline.batch-span-processor")) {
+        self.exporter = exporter
+        self.configuration = configuration
+        self.queue = BoundedSpanQueue(capacity: configuration.maxQueueSize)
+        self.logger = logger
+        let started = startThread(name: "traceline-bsp") { [self] in self.run() }
+        if !started {
+            logger.error("Could not start the span export thread; spans will be dropped and counted")
+            isShutDown.store(true, ordering: .releasing)
+            threadFinished = true
+        }
+    }
+
+    public var statistics: Statistics {
+        Statistics(
+            queueSize: queue.count,
+            queueCapacity: queue.capacity,
+            enqueued: queue.enqueuedTotal,
+            exported: exported.load(ordering: .relaxed),
+            failed: failed.load(ordering: .relaxed),
+            failedExports: failedExports.load(ordering: .relaxed),
+            exports: exports.load(ordering: .relaxed),
+            droppedQueueFull: droppedQueueFull.load(ordering: .relaxed),
+            droppedAfterShutdown: droppedAfterShutdown.load(ordering: .relaxed),
+            discardedAtShutdown: discardedAtShutdown.load(ordering: .relaxed)
+        )
+    }
+
+    public func onEnd(_ span: FinishedSpan) {
+        // Record-only spans are visible to processors but are not exported.
+        guard span.spanContext.traceFlags.contains(.sampled) else { return }
+        if isShutDown.load(ordering: .relaxed) {
+            droppedAfterShutdown.add(1, ordering: .relaxed)
+            return
+        }
+        guard queue.enqueue(span) else {
+            droppedQueueFull.add(1, ordering: .relaxed)
+            return
+        }
+        if queue.count >= configuration.maxExportBatchSize,
+           !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
+            signal.withLock { signal.signal() }
+        }
+    }
+
+    public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport {
+        await submit(deadline: deadline, isShutdown: false)
+    }
+
+    public func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport {
+        guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else {
+            return FlushReport(notExported: queue.count)
+        }
+        return await submit(deadline: deadline, isShutdown: true)
+    }
+
+    // MARK: - Requests from callers to the export thread
+
+    /// A flush or shutdown waiting for the export thread; answered once, by the thread or by a
+    /// watchdog at the deadline (so a caller never waits on a stuck exporter past its deadline).
+    private final class Request: Sendable {
+        let deadline: ContinuousClock.Instant
+        private let continuation = Mutex<CheckedContinuation<FlushReport, Never>?>(nil)
+
+        init(deadline: ContinuousClock.Instant) { self.deadline = deadline }
+
+        func install(_ continuation: CheckedContinuation<FlushReport, Never>) {
+            self.continuation.withLock { $0 = continuation }
+        }
+
+        func answer(_ report: FlushReport) {
+            let waiting = continuation.withLock { current -> CheckedContinuation<FlushReport, Never>? in
+                defer { current = nil }
+                return current
+            }
+            waiting?.resume(returning: report)
+        }
+    }
+
+    private func submit(deadline: ContinuousClock.Instant, isShutdown: Bool) async -> FlushReport {
+        let request = Request(deadline: deadline)
+        let queue = self.queue
+        let watchdog = Task {
+            // Grace beyond the deadline for the thread to report what it did.
+            try? await Task.sleep(until: deadline + .milliseconds(100), clock: .continuous)
+            if !Task.isCancelled { request.answer(FlushReport(notExported: queue.count, timedOut: true)) }
+        }
+        defer { watchdog.cancel() }
+        return await withCheckedContinuation { continuation in
+            request.install(continuation)
+            let accepted = signal.withLock { () -> Bool in
+                guard !threadFinished else { return false }
+                if isShutdown { pendingShutdown = request } else { pendingFlushes.append(request) }
+                signal.signal()
+                return true
+            }
+            if !accepted { request.answer(FlushReport(notExported: queue.count)) }
+        }
+    }
+
+    // MARK: - The export thread
+
+    private func run() {
+        let delay = UInt64(clamping: configuration.scheduleDelay.components.seconds) * 1_000_000_000
+            + UInt64(configuration.scheduleDelay.components.attoseconds / 1_000_000_000)
+        var nextScheduled = MonotonicClock.nowNanoseconds() + delay
+        while true {
+            signal.lock()
+            while pendingFlushes.isEmpty, pendingShutdown == nil {
+                wakePending.store(false, ordering: .releasing)
+                if queue.count >= configuration.maxExportBatchSize { break }
+                if MonotonicClock.nowNanoseconds() >= nextScheduled { break }
+                signal.wait(untilMonotonic: nextScheduled)
+            }
+            let flushes = pendingFlushes
+            pendingFlushes = []
+            let shutdown = pendingShutdown
+            signal.unlock()
+
+            for request in flushes {
+                let report = drain(until: request.deadline, discardRemainder: false)
+                _ = exporter.forceFlush(deadline: request.deadline)
+                request.answer(report)
+            }
+            if let shutdown {
+                let report = drain(until: shutdown.deadline, discardRemainder: true)
+                exporter.shutdown(deadline: shutdown.deadline)
+                signal.withLock { threadFinished = true }
+                // Answer flushes that arrived while we were draining: there is nothing left to do for them.
+                let late = signal.withLock { () -> [Request] in
+                    defer { pendingFlushes = [] }
+                    return pendingFlushes
+                }
+                for request in late { request.answer(FlushReport()) }
+                shutdown.answer(report)
+                return
+            }
+            if flushes.isEmpty {
+                // Woken by a full batch or the schedule: send full batches, or everything on schedule.
+                let onSchedule = MonotonicClock.nowNanoseconds() >= nextScheduled
+                if onSchedule {
+                    exportAvailable(limit: queue.count)
+                } else {
+                    while queue.count >= configuration.maxExportBatchSize {
+                        exportBatch(queue.dequeue(upTo: configuration.maxExportBatchSize), deadline: exportDeadline())
+                    }
+                }
+            }
+            nextScheduled = MonotonicClock.nowNanoseconds() + delay
+        }
+    }
+
+    private func exportDeadline() -> ContinuousClock.Instant {
+        configuration.exportTimeout == .zero ? .now + .seconds(86_400 * 365) : .now + configuration.exportTimeout
+    }
+
+    /// Exports up to `limit` queued spans in batches.
+    private func exportAvailable(limit: Int) {
+        var remaining = limit
+        while remaining > 0 {
+            let batch = queue.dequeue(upTo: min(remaining, configuration.maxExportBatchSize))
+            if batch.isEmpty { return }
+            remaining -= batch.count
+            exportBatch(batch, deadline: exportDeadline())
+        }
+    }
+
+    @discardableResult
+    private func exportBatch(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
+        guard !batch.isEmpty else { return .success }
+        exports.add(1, ordering: .relaxed)
+        let result = exporter.export(batch, deadline: deadline)
+        switch result {
+        case .success:
+            exported.add(batch.count, ordering: .relaxed)
+        case .failure(let reason):
+            failed.add(batch.count, ordering: .relaxed)
+            failedExports.add(1, ordering: .relaxed)
+            logger.warning("Span export failed; batch dropped", metadata: ["spans": "\(batch.count)", "reason": "\(reason)"])
+        }
+        return result
+    }
+
+    /// Exports everything queued before `deadline`. Spans left when it passes stay queued for a
+    /// flush, or are discarded and counted for a shutdown.
+    private func drain(until deadline: ContinuousClock.Instant, discardRemainder: Bool) -> FlushReport {
+        var report = FlushReport()
+        while true {
+            if ContinuousClock.now >= deadline {
+                report.timedOut = queue.count > 0
+                break
+            }
+            let batch = queue.dequeue(upTo: configuration.maxExportBatchSize)
+            if batch.isEmpty { break }
+            let perExport = exportDeadline()
+            let result = exportBatch(batch, deadline: min(perExport, deadline))
+            if result == .success { report.exported += batch.count } else { report.failed += batch.count }
+        }
+        if discardRemainder {
+            var discarded = 0
+            while queue.dequeue() != nil { discarded += 1 }
+            discardedAtShutdown.add(discarded, ordering: .relaxed)
+            report.notExported = discarded
+        } else {
+            report.notExported = queue.count
+        }
+        return report
+    }
+}

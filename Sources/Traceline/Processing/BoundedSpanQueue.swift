@@ -1,0 +1,92 @@
+import Synchronization
+
+/// A fixed-size multi-producer, single-consumer ring of finished spans: the only buffer between
+/// `end()` and the exporter.
+///
+/// Producers claim a slot with one compare-and-swap on the tail and publish it with a release
+/// store of the slot's sequence number (the bounded queue design described by Dmitry Vyukov);
+/// no lock is taken and nothing is allocated per span. When every slot is taken, `enqueue`
+/// fails immediately and the caller counts the drop: `end()` never blocks.
+final class BoundedSpanQueue: @unchecked Sendable {
+    let capacity: Int
+    private let mask: Int
+    private let ringIsExact: Bool  // capacity is a power of two: the ring itself is the bound
+    private let sequences: UnsafeMutablePointer<Atomic<Int>>
+    private let slots: UnsafeMutablePointer<FinishedSpan>
+    private let tail = Atomic<Int>(0)  // next position producers claim
+    private let head = Atomic<Int>(0)  // next position the consumer reads; written by the consumer only
+
+    /// `capacity` is rounded up to a power of two internally for the index mask, but the queue
+    /// never holds more than `capacity` spans.
+    init(capacity requested: Int) {
+        let capacity = max(1, requested)
+        var slotCount = 1
+        while slotCount < capacity { slotCount <<= 1 }
+        self.capacity = capacity
+        self.mask = slotCount - 1
+        self.ringIsExact = slotCount == capacity
+        self.sequences = .allocate(capacity: slotCount)
+        for index in 0..<slotCount { (sequences + index).initialize(to: Atomic<Int>(index)) }
+        self.slots = .allocate(capacity: slotCount)
+    }
+
+    deinit {
+        while dequeue() != nil {}
+        sequences.deinitialize(count: mask + 1)
+        sequences.deallocate()
+        slots.deallocate()
+    }
+
+    /// Spans currently queued (a snapshot; exact when producers are quiet).
+    var count: Int {
+        let queued = tail.load(ordering: .relaxed) - head.load(ordering: .relaxed)
+        return max(0, min(queued, capacity))
+    }
+
+    /// Total spans ever accepted.
+    var enqueuedTotal: Int { tail.load(ordering: .relaxed) }
+
+    /// Adds `span`, or returns false at once if the queue is full.
+    func enqueue(_ span: FinishedSpan) -> Bool {
+        var position = tail.load(ordering: .relaxed)
+        while true {
+            // Logical bound: never more than `capacity` in flight, even if the ring has spare slots.
+            if !ringIsExact, position - head.load(ordering: .acquiring) >= capacity { return false }
+            let sequence = sequences[position & mask].load(ordering: .acquiring)
+            let difference = sequence - position
+            if difference == 0 {
+                let (exchanged, current) = tail.compareExchange(
+                    expected: position, desired: position + 1, successOrdering: .relaxed, failureOrdering: .relaxed
+                )
+                if exchanged { break }
+                position = current
+            } else if difference < 0 {
+                return false
+            } else {
+                position = tail.load(ordering: .relaxed)
+            }
+        }
+        (slots + (position & mask)).initialize(to: span)
+        sequences[position & mask].store(position + 1, ordering: .releasing)
+        return true
+    }
+
+    /// Removes the oldest span. Only the consumer (the export thread) may call this.
+    func dequeue() -> FinishedSpan? {
+        let position = head.load(ordering: .relaxed)
+        let sequence = sequences[position & mask].load(ordering: .acquiring)
+        guard sequence == position + 1 else { return nil }
+        let span = (slots + (position & mask)).move()
+        sequences[position & mask].store(position + mask + 1, ordering: .releasing)
+        head.store(position + 1, ordering: .releasing)
+        return span
+    }
+
+    /// Removes up to `limit` spans, oldest first. Consumer only.
+    func dequeue(upTo limit: Int) -> [FinishedSpan] {
+        var batch: [FinishedSpan] = []
+        batch.reserveCapacity(min(limit, count))
+        while batch.count < limit, let span = dequeue() { batch.append(span) }
+        return batch
+    }
+}

@@ -1,0 +1,34 @@
+import Synchronization
+
+/// Exports every span as it ends, on the ending thread. For tests and debugging only: `end()`
+/// waits for the exporter. Export calls are serialised, as exporters expect.
+public final class SimpleSpanProcessor: SpanProcessor {
+    private let exporter: any SpanExporter
+    private let exportLock = Mutex<Bool>(false)  // true once shut down
+
+    public init(exporter: any SpanExporter) {
+        self.exporter = exporter
+    }
+
+    public func onEnd(_ span: FinishedSpan) {
+        guard span.spanContext.traceFlags.contains(.sampled) else { return }
+        exportLock.withLock { isShutDown in
+            guard !isShutDown else { return }
+            _ = exporter.export([span], deadline: .now + .seconds(30))
+        }
+    }
+
+    public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport {
+        _ = exporter.forceFlush(deadline: deadline)
+        return FlushReport()
+    }
+
+    public func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport {
+        let first = exportLock.withLock { isShutDown -> Bool in
+            defer { isShutDown = true }
+            return !isShutDown
+        }
+        if first { exporter.shutdown(deadline: deadline) }
+        return FlushReport()
+    }
+}

@@ -1,0 +1,22 @@
+import Instrumentation
+
+/// A hook in the span pipeline: sees each recording span when it starts and when it ends.
+///
+/// `onStart` and `onEnd` run on the thread that starts or ends the span, so they must be quick and
+/// must never block. Every method may be called concurrently.
+public protocol SpanProcessor: Sendable {
+    /// Called when a recording span starts. The span may still be changed here.
+    func onStart(_ span: TracelineSpan, parentContext: ServiceContext)
+    /// Called once when a recording span ends.
+    func onEnd(_ span: FinishedSpan)
+    /// Exports everything already received before `deadline`.
+    func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport
+    /// Flushes, then stops; later spans are dropped and counted.
+    func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport
+}
+
+extension SpanProcessor {
+    public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {}
+    public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport { FlushReport() }
+    public func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport { FlushReport() }
+}

@@ -1,0 +1,80 @@
+import CTracelineSupport
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A mutex and condition variable pair on `CLOCK_MONOTONIC`, for a thread that sleeps until it
+/// is woken or a deadline passes. Used only off the hot path (a wake-up per batch, not per span).
+final class ThreadSignal: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        condition = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+
+    /// Wakes the waiting thread. Call with or without the lock held.
+    func signal() { pthread_cond_broadcast(condition) }
+
+    /// Waits (lock held) until signalled or `deadline` (monotonic nanoseconds) passes.
+    func wait(untilMonotonic deadline: UInt64) {
+        var time = timespec()
+        time.tv_sec = Int(clamping: deadline / 1_000_000_000)
+        time.tv_nsec = Int(deadline % 1_000_000_000)
+        _ = pthread_cond_timedwait(condition, mutex, &time)
+    }
+}
+
+/// Starts a detached OS thread running `body`; returns false if the system refused a thread.
+/// The export thread must not be a Swift concurrency pool thread: an exporter may block on I/O
+/// and would starve the cooperative pool.
+func startThread(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
+    final class Box {
+        let name: String
+        let body: @Sendable () -> Void
+        init(name: String, body: @escaping @Sendable () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+    let box = Unmanaged.passRetained(Box(name: name, body: body)).toOpaque()
+    var thread = pthread_t()
+    let result = pthread_create(&thread, nil, { argument in
+        let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+        box.name.withCString { traceline_set_thread_name($0) }
+        box.body()
+        return nil
+    }, box)
+    guard result == 0 else {
+        Unmanaged<Box>.fromOpaque(box).release()
+        return false
+    }
+    pthread_detach(thread)
+    return true
+}

@@ -1,0 +1,258 @@
+import Tracing
+
+/// The state behind one span, shared by every copy of its `TracelineSpan` handle and referenced
+/// from the span's `ServiceContext` (so child spans can read the parent's IDs without a lookup table).
+///
+/// Identity fields are immutable; the recorded data sits behind an inline ``SpinLock``.
+/// `end()` moves the data out into a ``FinishedSpan`` and hands it to the processors.
+final class SpanStorage: @unchecked Sendable {
+    let spanContext: SpanContext
+    let parentSpanID: SpanID?
+    let parentIsRemote: Bool
+    let kind: SpanKind
+    let startTime: UInt64
+    let isRecording: Bool
+    /// nil for non-recording spans: nothing is ever delivered for them.
+    let pipeline: TracerProvider?
+    let origin: TracerOrigin
+
+    private let lock = SpinLock()
+    // Everything below is guarded by `lock`.
+    private var name: String
+    private var attributes: SpanAttributes
+    private var events: [SpanEvent] = []
+    private var links: [FinishedSpan.Link] = []
+    private var status: SpanStatus?
+    private var droppedAttributes = 0
+    private var droppedEvents = 0
+    private var droppedLinks = 0
+    private var ended = false
+
+    init(
+        name: String,
+        spanContext: SpanContext,
+        parentSpanID: SpanID?,
+        parentIsRemote: Bool,
+        kind: SpanKind,
+        startTime: UInt64,
+        pipeline: TracerProvider?,
+        origin: TracerOrigin,
+        attributes: SpanAttributes
+    ) {
+        self.name = name
+        self.spanContext = spanContext
+        self.parentSpanID = parentSpanID
+        self.parentIsRemote = parentIsRemote
+        self.kind = kind
+        self.startTime = startTime
+        self.isRecording = pipeline != nil
+        self.pipeline = pipeline
+        self.origin = origin
+        self.attributes = attributes
+    }
+
+    private var limits: SpanLimits { pipeline?.limits ?? SpanLimits() }
+
+    var operationName: String {
+        lock.lock(); defer { lock.unlock() }
+        return name
+    }
+
+    func setOperationName(_ newValue: String) {
+        guard isRecording else { return }
+        lock.lock(); defer { lock.unlock() }
+        if !ended { name = newValue }
+    }
+
+    var currentAttributes: SpanAttributes {
+        lock.lock(); defer { lock.unlock() }
+        return attributes
+    }
+
+    func replaceAttributes(_ newValue: SpanAttributes) {
+        guard isRecording else { return }
+        lock.lock(); defer { lock.unlock() }
+        guard !ended else { return }
+        attributes = newValue
+        enforceAttributeCountLimit(previous: nil)
+    }
+
+    /// In-place access for `span.attributes[key] = value`: the caller mutates the dictionary under
+    /// the lock, with no copy. The first write reserves room for a handful of attributes, so a
+    /// typical span allocates its dictionary once.
+    var mutableAttributes: SpanAttributes {
+        get { currentAttributes }
+        _modify {
+            guard isRecording else {
+                var scratch = SpanAttributes()
+                yield &scratch
+                return
+            }
+            lock.lock()
+            defer { lock.unlock() }
+            if ended {
+                var scratch = SpanAttributes()
+                yield &scratch
+                return
+            }
+            if attributes.isEmpty { attributes.reserveCapacity(8) }
+            let limit = limits.attributeCountLimit
+            // Only at the limit do we keep the old keys, to know which writes are the new ones.
+            let previous: SpanAttributes? = attributes.count >= limit ? attributes : nil
+            yield &attributes
+            if attributes.count > limit { enforceAttributeCountLimit(previous: previous) }
+        }
+    }
+
+    /// Drops attributes beyond the count limit: the newly added keys when we know them, otherwise
+    /// arbitrary ones (the dictionary has no order). Every drop is counted.
+    private func enforceAttributeCountLimit(previous: SpanAttributes?) {
+        let limit = limits.attributeCountLimit
+        guard attributes.count > limit else { return }
+        var excess = attributes.count - limit
+        var victims: [String] = []
+        attributes.forEach { key, _ in
+            guard excess > 0 else { return }
+            if let previous, previous.get(key) != nil { return }
+            victims.append(key)
+            excess -= 1
+        }
+        if excess > 0 {
+            attributes.forEach { key, _ in
+                guard excess > 0, !victims.contains(key) else { return }
+                victims.append(key)
+                excess -= 1
+            }
+        }
+        for key in victims { attributes.set(key, value: nil) }
+        droppedAttributes += victims.count
+    }
+
+    func addEvent(_ event: SpanEvent) {
+        guard isRecording else { return }
+        lock.lock(); defer { lock.unlock() }
+        guard !ended else { return }
+        if events.count >= limits.eventCountLimit {
+            droppedEvents += 1
+        } else {
+            events.append(event)
+        }
+    }
+
+    func addLink(_ link: SpanLink) {
+        guard isRecording else { return }
+        // A link needs a span context to point at; a context without one is not linkable.
+        guard let target = link.context.spanContext else { return }
+        let linkLimit = limits.linkAttributeCountLimit
+        let (attributes, dropped) = Self.truncate(link.attributes, toCount: linkLimit)
+        lock.lock(); defer { lock.unlock() }
+        guard !ended else { return }
+        if links.count >= limits.linkCountLimit {
+            droppedLinks += 1
+        } else {
+            links.append(FinishedSpan.Link(spanContext: target, attributes: attributes, droppedAttributesCount: dropped))
+        }
+    }
+
+    func setStatus(_ newStatus: SpanStatus) {
+        guard isRecording else { return }
+        lock.lock(); defer { lock.unlock() }
+        guard !ended else { return }
+        // OTel: Ok is final; a description only belongs to Error.
+        if status?.code == .ok { return }
+        status = newStatus.code == .ok ? SpanStatus(code: .ok) : newStatus
+    }
+
+    /// Ends the span once; later calls are ignored. Returns the finished record for recording spans.
+    func end(at endTime: UInt64) {
+        guard let pipeline else { return }
+        lock.lock()
+        if ended {
+            lock.unlock()
+            return
+        }
+        ended = true
+        let name = self.name
+        var attributes = self.attributes
+        let events = self.events
+        let links = self.links
+        let status = self.status
+        var droppedAttributes = self.droppedAttributes
+        self.attributes = [:]
+        self.events = []
+        self.links = []
+        lock.unlock()
+
+        let limits = pipeline.limits
+        if let maxLength = limits.attributeValueLengthLimit {
+            attributes = Self.truncateValues(attributes, maxLength: maxLength)
+        }
+        if attributes.count > limits.attributeCountLimit {
+            let (kept, dropped) = Self.truncate(attributes, toCount: limits.attributeCountLimit)
+            attributes = kept
+            droppedAttributes += dropped
+        }
+        let finishedEvents: [FinishedSpan.Event] = events.isEmpty ? [] : events.map { event in
+            var eventAttributes = event.attributes
+            if let maxLength = limits.attributeValueLengthLimit {
+                eventAttributes = Self.truncateValues(eventAttributes, maxLength: maxLength)
+            }
+            let (kept, dropped) = Self.truncate(eventAttributes, toCount: limits.eventAttributeCountLimit)
+            return FinishedSpan.Event(
+                name: event.name,
+                timeNanosecondsSinceEpoch: event.nanosecondsSinceEpoch,
+                attributes: kept,
+                droppedAttributesCount: dropped
+            )
+        }
+
+        let finished = FinishedSpan(
+            name: name,
+            kind: kind,
+            spanContext: spanContext,
+            parentSpanID: parentSpanID,
+            parentIsRemote: parentIsRemote,
+            startTimeNanosecondsSinceEpoch: startTime,
+            endTimeNanosecondsSinceEpoch: endTime,
+            attributes: attributes,
+            events: finishedEvents,
+            links: links,
+            status: status,
+            droppedAttributesCount: droppedAttributes,
+            droppedEventsCount: droppedEvents,
+            droppedLinksCount: droppedLinks,
+            origin: origin
+        )
+        pipeline.spanEnded(finished)
+    }
+
+    /// Keeps at most `count` attributes (which ones is unspecified: the dictionary has no order).
+    static func truncate(_ attributes: SpanAttributes, toCount count: Int) -> (SpanAttributes, Int) {
+        guard attributes.count > count else { return (attributes, 0) }
+        var kept = SpanAttributes()
+        var dropped = 0
+        attributes.forEach { key, value in
+            if kept.count < count { kept.set(key, value: value) } else { dropped += 1 }
+        }
+        return (kept, dropped)
+    }
+
+    /// Cuts string values (and string array elements) to `maxLength` characters.
+    static func truncateValues(_ attributes: SpanAttributes, maxLength: Int) -> SpanAttributes {
+        var result = attributes
+        attributes.forEach { key, value in
+            switch value {
+            case .string(let text) where text.count > maxLength:
+                result.set(key, value: .string(String(text.prefix(maxLength))))
+            case .stringArray(let texts) where texts.contains(where: { $0.count > maxLength }):
+                result.set(key, value: .stringArray(texts.map { String($0.prefix(maxLength)) }))
+            case .stringConvertible(let convertible):
+                let text = String(describing: convertible)
+                if text.count > maxLength { result.set(key, value: .string(String(text.prefix(maxLength)))) }
+            default:
+                break
+            }
+        }
+        return result
+    }
+}

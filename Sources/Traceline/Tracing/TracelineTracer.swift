@@ -1,0 +1,93 @@
+import Instrumentation
+import Tracing
+
+/// Traceline's implementation of swift-distributed-tracing's `Tracer`.
+///
+/// This is where a span is born: it picks the parent from the `ServiceContext`, generates IDs,
+/// asks the sampler, and hands recording spans to the processors. Propagation (`extract`/`inject`)
+/// goes through the provider's ``CompositePropagator``.
+public struct TracelineTracer: Tracer {
+    public typealias Span = TracelineSpan
+
+    public let provider: TracerProvider
+    let origin: TracerOrigin
+
+    init(provider: TracerProvider, origin: TracerOrigin) {
+        self.provider = provider
+        self.origin = origin
+    }
+
+    /// The attribute under which every span records its context's correlation ID.
+    public static let correlationIDAttribute = "correlation_id"
+
+    public func startSpan<Instant: TracerInstant>(
+        _ operationName: String,
+        context: @autoclosure () -> ServiceContext,
+        ofKind kind: SpanKind,
+        at instant: @autoclosure () -> Instant,
+        function: String,
+        file fileID: String,
+        line: UInt
+    ) -> TracelineSpan {
+        let parentContext = context()
+        let parent = parentContext[SpanReferenceKey.self]?.spanContext
+        let traceID = parent?.traceID ?? TraceID.random()
+        let decision = provider.sampler.shouldSample(
+            SamplingParameters(parentContext: parent, traceID: traceID, name: operationName, kind: kind)
+        )
+        // A new trace has a fully random ID (W3C Level 2 random flag); a child keeps its parent's flag.
+        var flags: TraceFlags = parent.map { $0.traceFlags.intersection(.random) } ?? .random
+        if decision == .recordAndSample { flags.insert(.sampled) }
+        let spanContext = SpanContext(
+            traceID: traceID,
+            spanID: SpanID.random(),
+            traceFlags: flags,
+            traceState: parent?.traceState ?? TraceState(),
+            isRemote: false
+        )
+        let recording = decision != .drop
+        var attributes = SpanAttributes()
+        if recording, let correlationID = parentContext.correlationID {
+            attributes.reserveCapacity(8)
+            attributes.set(Self.correlationIDAttribute, value: .string(correlationID.value))
+        }
+        let storage = SpanStorage(
+            name: operationName,
+            spanContext: spanContext,
+            parentSpanID: parent?.spanID,
+            parentIsRemote: parent?.isRemote ?? false,
+            kind: kind,
+            startTime: recording ? instant().nanosecondsSinceEpoch : 0,
+            pipeline: recording ? provider : nil,
+            origin: origin,
+            attributes: attributes
+        )
+        var spanServiceContext = parentContext
+        spanServiceContext[SpanReferenceKey.self] = .local(storage)
+        let span = TracelineSpan(storage: storage, context: spanServiceContext)
+        if recording { provider.spanStarted(span, parentContext: parentContext) }
+        return span
+    }
+
+    public func activeSpan(identifiedBy context: ServiceContext) -> TracelineSpan? {
+        guard case .local(let storage)? = context[SpanReferenceKey.self] else { return nil }
+        return TracelineSpan(storage: storage, context: context)
+    }
+
+    public func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
+    where Extract: Extractor, Extract.Carrier == Carrier {
+        provider.propagator.extract(carrier, into: &context, using: extractor)
+    }
+
+    public func inject<Carrier, Inject>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
+    where Inject: Injector, Inject.Carrier == Carrier {
+        provider.propagator.inject(context, into: &carrier, using: injector)
+    }
+
+    /// Starts a flush of every processor without waiting (the legacy, synchronous API).
+    /// Prefer `await provider.forceFlush(deadline:)`, which reports what was exported.
+    public func forceFlush() {
+        let provider = self.provider
+        Task { _ = await provider.forceFlush(deadline: .now + .seconds(30)) }
+    }
+}

@@ -1,0 +1,108 @@
+import Instrumentation
+import Synchronization
+import Tracing
+
+/// Owns the tracing pipeline: sampler, limits, resource, propagators and span processors.
+///
+/// Create one per process (``Traceline/bootstrap(configuration:logHandler:)`` does it for you), ask it for
+/// tracers, and shut it down on exit so queued spans are exported.
+public final class TracerProvider: Sendable {
+    public let resource: Resource
+    public let sampler: any Sampler
+    public let limits: SpanLimits
+    public let processors: [any SpanProcessor]
+    /// The propagators used by every tracer's `extract`/`inject`.
+    public let propagator: CompositePropagator
+
+    private let isShutDown = Atomic<Bool>(false)
+    private let defaultOrigin: TracerOrigin
+
+    /// The scope used by ``tracer()`` when none is given.
+    public static let defaultScope = InstrumentationScope(name: "traceline", version: Resource.sdkVersion)
+
+    public init(
+        resource: Resource = Resource.detected(),
+        sampler: any Sampler = ParentBasedSampler(root: AlwaysOnSampler()),
+        limits: SpanLimits = SpanLimits(),
+        processors: [any SpanProcessor],
+        propagator: CompositePropagator = CompositePropagator.default
+    ) {
+        self.resource = resource
+        self.sampler = sampler
+        self.limits = limits
+        self.processors = processors
+        self.propagator = propagator
+        self.defaultOrigin = TracerOrigin(resource: resource, scope: Self.defaultScope)
+    }
+
+    /// A tracer whose spans carry `scope` as their instrumentation scope.
+    public func tracer(scope: InstrumentationScope) -> TracelineTracer {
+        TracelineTracer(provider: self, origin: TracerOrigin(resource: resource, scope: scope))
+    }
+
+    /// A tracer with the default `traceline` scope.
+    public func tracer() -> TracelineTracer {
+        TracelineTracer(provider: self, origin: defaultOrigin)
+    }
+
+    /// True once ``shutdown(deadline:)`` has begun.
+    public var isShutdown: Bool { isShutDown.load(ordering: .relaxed) }
+
+    @inline(__always)
+    func spanStarted(_ span: TracelineSpan, parentContext: ServiceContext) {
+        for processor in processors { processor.onStart(span, parentContext: parentContext) }
+    }
+
+    @inline(__always)
+    func spanEnded(_ span: FinishedSpan) {
+        for processor in processors { processor.onEnd(span) }
+    }
+
+    /// Exports everything already ended, processor by processor, before `deadline`.
+    public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport {
+        var report = FlushReport()
+        for processor in processors { report.add(await processor.forceFlush(deadline: deadline)) }
+        return report
+    }
+
+    /// Flushes and shuts every processor down, once. Later calls return an empty report.
+    public func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport {
+        guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else { return FlushReport() }
+        var report = FlushReport()
+        for processor in processors { report.add(await processor.shutdown(deadline: deadline)) }
+        return report
+    }
+}
+
+/// What a flush or shutdown achieved, in spans.
+public struct FlushReport: Sendable, Equatable, CustomStringConvertible {
+    /// Spans the exporter accepted.
+    public var exported = 0
+    /// Spans in batches the exporter reported as failed.
+    public var failed = 0
+    /// Spans still queued when the deadline passed (never handed to the exporter).
+    public var notExported = 0
+    /// True if the deadline passed before the work was done.
+    public var timedOut = false
+
+    public init(exported: Int = 0, failed: Int = 0, notExported: Int = 0, timedOut: Bool = false) {
+        self.exported = exported
+        self.failed = failed
+        self.notExported = notExported
+        self.timedOut = timedOut
+    }
+
+    /// True when nothing was left behind or lost.
+    public var isComplete: Bool { failed == 0 && notExported == 0 && !timedOut }
+
+    mutating func add(_ other: FlushReport) {
+        exported += other.exported
+        failed += other.failed
+        notExported += other.notExported
+        timedOut = timedOut || other.timedOut
+    }
+
+    public var description: String {
+        "exported=\(exported) failed=\(failed) notExported=\(notExported) timedOut=\(timedOut)"
+    }
+}
