@@ -51,7 +51,7 @@ public struct CorrelationID: Hashable, Sendable, CustomStringConvertible {
             switch self {
             case .empty: return "empty"
             case .tooLong(let bytes): return "too long (\(bytes) bytes, limit \(CorrelationID.maxLength))"
-            case .forbiddenCharacter: return "contains a character outside [A-Za-z0-9-_.:@/+=]"
+            case .forbiddenCharacter: return "forbidden character (outside [A-Za-z0-9-_.:@/+=])"
             }
         }
     }

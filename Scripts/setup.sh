@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages Traceline's build and tests need on Debian/Ubuntu.
+# Idempotent: it installs only what is missing, so the README commands can call it every time.
+set -euo pipefail
+
+packages=(
+  pkg-config   # locates the C libraries the package links
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "Installing: ${missing[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "error: no Swift toolchain on PATH; install Swift 6.1 or newer (swift.org) first" >&2
+  exit 1
+fi

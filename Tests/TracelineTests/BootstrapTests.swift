@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// Runs the example executable in its own process: `Traceline.bootstrap` installs global state
+/// (InstrumentationSystem, LoggingSystem) that may be set only once per process.
+@Suite struct BootstrapTests {
+    static func examplePath() throws -> String {
+        let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
+        // XCTest bundles put the binary inside `<name>.xctest/`; the example sits beside the bundle.
+        while directory.pathComponents.count > 1 {
+            let candidate = directory.appendingPathComponent("traceline-example").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "traceline-example"])
+    }
+
+    static func run(environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try examplePath())
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OTEL_") }
+        env.merge(environment) { $1 }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    @Test("bootstrap: console export, log correlation, and a flush that loses nothing")
+    func bootstrapConsole() throws {
+        let result = try Self.run(environment: ["OTEL_SERVICE_NAME": "bootstrap-test"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("spans enqueued=6 exported=6 dropped=0 failed=0"))
+        #expect(result.stderr.contains("[4bf92f3577b34da6a3ce929d0e0e4736 "), "the incoming trace continues")
+        #expect(result.stderr.contains("SERVER GET /orders/0"))
+        #expect(result.stderr.contains("correlation_id=order-42 "), "log lines carry the correlation ID")
+        #expect(!result.stderr.contains("bad\r\nvalue"), "the rejected correlation ID is never printed")
+    }
+
+    @Test("OTEL_SDK_DISABLED=true: no spans, no export thread, propagation still works")
+    func bootstrapDisabled() throws {
+        let result = try Self.run(environment: ["OTEL_SDK_DISABLED": "true"])
+        #expect(result.status == 0)
+        #expect(!result.stderr.contains("SERVER GET"))
+        #expect(!result.stdout.contains("spans enqueued"))
+        #expect(result.stderr.contains("Tracing disabled"))
+        #expect(result.stderr.contains("correlation_id=order-42"))
+    }
+
+    @Test("broken configuration is reported and the program still runs")
+    func brokenConfiguration() throws {
+        let result = try Self.run(environment: [
+            "OTEL_RESOURCE_ATTRIBUTES": "broken",
+            "OTEL_TRACES_SAMPLER": "nonsense",
+            "OTEL_BSP_MAX_QUEUE_SIZE": "-5",
+            "OTEL_PROPAGATORS": "xray",
+        ])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("OTEL_RESOURCE_ATTRIBUTES ignored"))
+        #expect(result.stderr.contains("OTEL_TRACES_SAMPLER"))
+        #expect(result.stderr.contains("OTEL_BSP_MAX_QUEUE_SIZE"))
+        #expect(result.stdout.contains("exported=6"))
+    }
+}
