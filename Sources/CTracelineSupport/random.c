@@ -17,8 +17,8 @@
 #include <pthread.h>
 #endif
 
-static _Thread_local uint64_t tl_state[4];
-static _Thread_local int tl_seeded;
+static _Thread_local uint64_t tl_state[4] __attribute__((tls_model("initial-exec")));
+static _Thread_local int tl_seeded __attribute__((tls_model("initial-exec")));
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 

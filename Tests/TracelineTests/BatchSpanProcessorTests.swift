@@ -196,11 +196,11 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
         let (_, tracer, exporter) = makeTestPipeline()
         tracer.startSpan("x", context: .topLevel).end()
         let span = exporter.spans[0]
-        #expect(queue.enqueue(span) && queue.enqueue(span) && queue.enqueue(span))
-        #expect(!queue.enqueue(span))
+        #expect(queue.enqueue(span) == 0 && queue.enqueue(span) == 1 && queue.enqueue(span) == 2)
+        #expect(queue.enqueue(span) == nil)
         #expect(queue.count == 3)
         #expect(queue.dequeue(upTo: 10).count == 3)
         #expect(queue.dequeue() == nil)
-        #expect(queue.enqueue(span))
+        #expect(queue.enqueue(span) == 3)
     }
 }

@@ -86,7 +86,7 @@ import Tracing
         }
         final class Counting: SpanProcessor {
             let ended = InMemorySpanExporter()
-            func onEnd(_ span: FinishedSpan) { _ = ended.export([span], deadline: .now) }
+            func onEnd(_ span: consuming FinishedSpan) { _ = ended.export([span], deadline: .now) }
         }
         let counting = Counting()
         let exporter = InMemorySpanExporter()

@@ -46,12 +46,13 @@ final class BoundedSpanQueue: @unchecked Sendable {
     /// Total spans ever accepted.
     var enqueuedTotal: Int { tail.load(ordering: .relaxed) }
 
-    /// Adds `span`, or returns false at once if the queue is full.
-    func enqueue(_ span: FinishedSpan) -> Bool {
+    /// Adds `span` and returns its position (a running count of accepted spans), or returns nil at
+    /// once if the queue is full.
+    func enqueue(_ span: consuming FinishedSpan) -> Int? {
         var position = tail.load(ordering: .relaxed)
         while true {
             // Logical bound: never more than `capacity` in flight, even if the ring has spare slots.
-            if !ringIsExact, position - head.load(ordering: .acquiring) >= capacity { return false }
+            if !ringIsExact, position - head.load(ordering: .acquiring) >= capacity { return nil }
             let sequence = sequences[position & mask].load(ordering: .acquiring)
             let difference = sequence - position
             if difference == 0 {
@@ -61,14 +62,14 @@ final class BoundedSpanQueue: @unchecked Sendable {
                 if exchanged { break }
                 position = current
             } else if difference < 0 {
-                return false
+                return nil
             } else {
                 position = tail.load(ordering: .relaxed)
             }
         }
-        (slots + (position & mask)).initialize(to: span)
+        (slots + (position & mask)).initialize(to: consume span)
         sequences[position & mask].store(position + 1, ordering: .releasing)
-        return true
+        return position
     }
 
     /// Removes the oldest span. Only the consumer (the export thread) may call this.

@@ -10,11 +10,14 @@ public final class SimpleSpanProcessor: SpanProcessor {
         self.exporter = exporter
     }
 
-    public func onEnd(_ span: FinishedSpan) {
+    public var isStartRequired: Bool { false }
+
+    public func onEnd(_ span: consuming FinishedSpan) {
         guard span.spanContext.traceFlags.contains(.sampled) else { return }
+        let batch = [span]
         exportLock.withLock { isShutDown in
             guard !isShutDown else { return }
-            _ = exporter.export([span], deadline: .now + .seconds(30))
+            _ = exporter.export(batch, deadline: .now + .seconds(30))
         }
     }
 

@@ -7,8 +7,12 @@ import Instrumentation
 public protocol SpanProcessor: Sendable {
     /// Called when a recording span starts. The span may still be changed here.
     func onStart(_ span: TracelineSpan, parentContext: ServiceContext)
-    /// Called once when a recording span ends.
-    func onEnd(_ span: FinishedSpan)
+    /// Called once when a recording span ends. The record is handed over (consumed), so a
+    /// processor that keeps it (a queue) stores it without copying.
+    func onEnd(_ span: consuming FinishedSpan)
+    /// Whether `onStart` must be called. Processors that only look at ended spans return false,
+    /// which spares every span start a call. Default: true.
+    var isStartRequired: Bool { get }
     /// Exports everything already received before `deadline`.
     func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport
     /// Flushes, then stops; later spans are dropped and counted.
@@ -16,6 +20,7 @@ public protocol SpanProcessor: Sendable {
 }
 
 extension SpanProcessor {
+    public var isStartRequired: Bool { true }
     public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {}
     public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport { FlushReport() }
     public func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport { FlushReport() }

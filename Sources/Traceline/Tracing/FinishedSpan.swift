@@ -1,3 +1,4 @@
+import Synchronization
 import Tracing
 
 /// An immutable record of an ended span: what processors and exporters receive.
@@ -22,7 +23,7 @@ public struct FinishedSpan: Sendable {
     public let droppedAttributesCount: Int
     public let droppedEventsCount: Int
     public let droppedLinksCount: Int
-    let origin: TracerOrigin
+    unowned(unsafe) let origin: TracerOrigin
 
     /// The resource of the tracer provider that created the span.
     public var resource: Resource { origin.resource }
@@ -50,12 +51,29 @@ public struct FinishedSpan: Sendable {
     }
 }
 
-/// The resource and scope shared by every span of one tracer: one reference per span instead of copies.
+/// The resource and scope shared by every span of one tracer.
+///
+/// Origins are interned and never freed, so spans refer to them with `unowned(unsafe)` and pay no
+/// reference counting: every span's start, end and export would otherwise touch one shared
+/// counter from producer and export threads alike (a contended cache line, measured). There is
+/// one origin per distinct (resource, scope) pair a process creates tracers for.
 final class TracerOrigin: Sendable {
     let resource: Resource
     let scope: InstrumentationScope
-    init(resource: Resource, scope: InstrumentationScope) {
+
+    private init(resource: Resource, scope: InstrumentationScope) {
         self.resource = resource
         self.scope = scope
+    }
+
+    private static let interned = Mutex<[TracerOrigin]>([])
+
+    static func intern(resource: Resource, scope: InstrumentationScope) -> TracerOrigin {
+        interned.withLock { origins in
+            if let existing = origins.first(where: { $0.scope == scope && $0.resource == resource }) { return existing }
+            let origin = TracerOrigin(resource: resource, scope: scope)
+            origins.append(origin)
+            return origin
+        }
     }
 }

@@ -24,7 +24,14 @@ public struct TracelineSpan: Tracing.Span {
     public var attributes: SpanAttributes {
         get { storage.currentAttributes }
         nonmutating set { storage.replaceAttributes(newValue) }
-        nonmutating _modify { yield &storage.mutableAttributes }
+        nonmutating _modify {
+            let storage = self.storage
+            storage.lock.lock()
+            defer { storage.lock.unlock() }
+            let previous = storage.prepareAttributeWrite()
+            yield &storage.attributes
+            storage.finishAttributeWrite(previous: previous)
+        }
     }
 
     public var isRecording: Bool { storage.isRecording }

@@ -10,7 +10,7 @@ public struct TracelineTracer: Tracer {
     public typealias Span = TracelineSpan
 
     public let provider: TracerProvider
-    let origin: TracerOrigin
+    unowned(unsafe) let origin: TracerOrigin  // interned, immortal
 
     init(provider: TracerProvider, origin: TracerOrigin) {
         self.provider = provider
@@ -30,7 +30,11 @@ public struct TracelineTracer: Tracer {
         line: UInt
     ) -> TracelineSpan {
         let parentContext = context()
-        let parent = parentContext[SpanReferenceKey.self]?.spanContext
+        // Each context lookup is a generic, non-inlinable call into swift-distributed-tracing that
+        // resolves metadata at run time; the entry count tells us when there is nothing to find.
+        let entryCount = parentContext.count
+        let parent = entryCount == 0 ? nil : parentContext[SpanReferenceKey.self]?.spanContext
+        let correlationID = entryCount > (parent == nil ? 0 : 1) ? parentContext.correlationID : nil
         let traceID = parent?.traceID ?? TraceID.random()
         let decision = provider.sampler.shouldSample(
             SamplingParameters(parentContext: parent, traceID: traceID, name: operationName, kind: kind)
@@ -47,7 +51,7 @@ public struct TracelineTracer: Tracer {
         )
         let recording = decision != .drop
         var attributes = SpanAttributes()
-        if recording, let correlationID = parentContext.correlationID {
+        if recording, let correlationID {
             attributes.reserveCapacity(8)
             attributes.set(Self.correlationIDAttribute, value: .string(correlationID.value))
         }

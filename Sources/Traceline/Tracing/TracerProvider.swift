@@ -15,6 +15,8 @@ public final class TracerProvider: Sendable {
     public let propagator: CompositePropagator
 
     private let isShutDown = Atomic<Bool>(false)
+    /// The processors whose `onStart` must run; usually none.
+    private let startProcessors: [any SpanProcessor]
     private let defaultOrigin: TracerOrigin
 
     /// The scope used by ``tracer()`` when none is given.
@@ -31,13 +33,14 @@ public final class TracerProvider: Sendable {
         self.sampler = sampler
         self.limits = limits
         self.processors = processors
+        self.startProcessors = processors.filter(\.isStartRequired)
         self.propagator = propagator
-        self.defaultOrigin = TracerOrigin(resource: resource, scope: Self.defaultScope)
+        self.defaultOrigin = TracerOrigin.intern(resource: resource, scope: Self.defaultScope)
     }
 
     /// A tracer whose spans carry `scope` as their instrumentation scope.
     public func tracer(scope: InstrumentationScope) -> TracelineTracer {
-        TracelineTracer(provider: self, origin: TracerOrigin(resource: resource, scope: scope))
+        TracelineTracer(provider: self, origin: TracerOrigin.intern(resource: resource, scope: scope))
     }
 
     /// A tracer with the default `traceline` scope.
@@ -50,12 +53,17 @@ public final class TracerProvider: Sendable {
 
     @inline(__always)
     func spanStarted(_ span: TracelineSpan, parentContext: ServiceContext) {
-        for processor in processors { processor.onStart(span, parentContext: parentContext) }
+        if startProcessors.isEmpty { return }
+        for processor in startProcessors { processor.onStart(span, parentContext: parentContext) }
     }
 
+    /// Hands the record to every processor: copies for all but the last, which gets it moved.
     @inline(__always)
-    func spanEnded(_ span: FinishedSpan) {
-        for processor in processors { processor.onEnd(span) }
+    func spanEnded(_ span: consuming FinishedSpan) {
+        let count = processors.count
+        guard count > 0 else { return }
+        for index in 0..<(count - 1) { processors[index].onEnd(copy span) }
+        processors[count - 1].onEnd(span)
     }
 
     /// Exports everything already ended, processor by processor, before `deadline`.

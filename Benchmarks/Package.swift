@@ -1,0 +1,33 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Separate from the main package so `swift test` never builds swift-otel or these harnesses.
+// Run: Benchmarks/run.sh  (see Benchmarks/README.md)
+let package = Package(
+    name: "TracelineBenchmarks",
+    dependencies: [
+        .package(name: "Traceline", path: ".."),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The peer we compare with. Its OTLP/HTTP trait is on only because 1.6.0 does not compile
+        // without one (a Foundation import comes through it); the comparison uses `exporter = .none`.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0", traits: ["OTLPHTTP"]),
+    ],
+    targets: [
+        // Counts every allocation by defining malloc & co. in the executable (see malloc_counter.c).
+        .target(name: "MallocCounter"),
+        .executableTarget(
+            name: "TracelineBenchmarks",
+            dependencies: [
+                "MallocCounter",
+                .product(name: "Traceline", package: "Traceline"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "OTel", package: "swift-otel"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
