@@ -1,8 +1,9 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// The core `Traceline` target depends only on swift-distributed-tracing, swift-log and
-// swift-service-lifecycle: a service that only wants tracing gets a light build with no SwiftNIO.
+// The core `Traceline` target depends only on swift-distributed-tracing, swift-log,
+// swift-service-lifecycle and three C libraries from the system (libprotobuf-c, libcurl, zlib):
+// a service that only wants tracing gets a light build with no SwiftNIO.
 let package = Package(
     name: "Traceline",
     products: [
@@ -17,10 +18,22 @@ let package = Package(
     targets: [
         // Thread-local random ID generation and small libc helpers that Swift cannot express cheaply.
         .target(name: "CTracelineSupport"),
+        // protobuf-c code generated from Proto/ by Scripts/generate-proto.sh (committed; CI checks it is fresh).
+        .target(
+            name: "COTLPProto",
+            linkerSettings: [.linkedLibrary("protobuf-c")]
+        ),
+        // libcurl transport and zlib gzip for the OTLP/HTTP exporter (libcurl's variadic API is C-only).
+        .target(
+            name: "CTracelineHTTP",
+            linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("z")]
+        ),
         .target(
             name: "Traceline",
             dependencies: [
                 "CTracelineSupport",
+                "COTLPProto",
+                "CTracelineHTTP",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
@@ -39,6 +52,7 @@ let package = Package(
             name: "TracelineTests",
             dependencies: [
                 "Traceline",
+                "COTLPProto",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -4,7 +4,13 @@
 set -euo pipefail
 
 packages=(
-  pkg-config   # locates the C libraries the package links
+  pkg-config            # locates the C libraries the package links
+  libprotobuf-c-dev     # OTLP wire encoding (runtime library and headers)
+  libcurl4-openssl-dev  # OTLP/HTTP transport
+  zlib1g-dev            # gzip request bodies
+  protobuf-c-compiler   # Scripts/generate-proto.sh (CI checks the committed output is fresh)
+  protobuf-compiler     # descriptor comparison of Proto/ with the official definitions
+  python3-venv          # the test venv with the independent OTLP decoder (opentelemetry-proto)
 )
 
 missing=()

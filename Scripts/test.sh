@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
-# The project's test command: set-up, the test suite, then the same suite under ThreadSanitizer.
+# The project's test command: set-up, the checks on Proto/ and its generated code, the test suite,
+# then the same suite under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
+
+# The independent OTLP decoder (the official opentelemetry-proto package) for the wire tests.
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/pip install --quiet --disable-pip-version-check "opentelemetry-proto==1.45.2" "protobuf>=5,<8"
+export TRACELINE_TEST_PYTHON="$PWD/.venv/bin/python"
+
+echo "== Proto/ against the official OTLP descriptors"
+.venv/bin/python Tests/proto/compare_descriptors.py
+
+echo "== generated protobuf-c code is fresh"
+Scripts/check-generated.sh
 
 echo "== swift test"
 swift test

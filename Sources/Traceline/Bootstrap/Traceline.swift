@@ -52,7 +52,7 @@ public enum Traceline {
         logger: Logger = Logger(label: "traceline")
     ) -> TracerProvider {
         var processors: [any SpanProcessor] = []
-        if let chosen = exporter ?? makeExporter(configuration.exporter, logger: logger) {
+        if let chosen = exporter ?? makeExporter(configuration, logger: logger) {
             processors.append(BatchSpanProcessor(exporter: chosen, configuration: configuration.batch, logger: logger))
         }
         return TracerProvider(
@@ -64,15 +64,14 @@ public enum Traceline {
         )
     }
 
-    static func makeExporter(_ selection: TracelineConfiguration.ExporterSelection, logger: Logger) -> (any SpanExporter)? {
-        switch selection {
+    static func makeExporter(_ configuration: TracelineConfiguration, logger: Logger) -> (any SpanExporter)? {
+        switch configuration.exporter {
         case .console:
             return ConsoleSpanExporter()
         case .none:
             return nil
         case .otlp:
-            logger.warning("The OTLP exporter is not available in this build; spans are not exported")
-            return nil
+            return OTLPHTTPExporter(configuration: configuration.otlp, logger: logger)
         }
     }
 }

@@ -28,6 +28,8 @@ public struct TracelineConfiguration: Sendable {
     /// The propagator names in use, after validation (`OTEL_PROPAGATORS`).
     public var propagators: [String] = ["tracecontext", "baggage", "correlationid"]
     public var exporter: ExporterSelection = .none
+    /// Settings of the OTLP/HTTP exporter (`OTEL_EXPORTER_OTLP_*`).
+    public var otlp = OTLPExporterConfiguration()
     /// Level of the SDK's own log messages (`OTEL_LOG_LEVEL`).
     public var logLevel: Logger.Level = .info
     /// How long graceful shutdown may spend flushing spans.
@@ -163,6 +165,7 @@ public struct TracelineConfiguration: Sendable {
         }
 
         // Exporter.
+        config.otlp = OTLPExporterConfiguration.fromEnvironment(env, warnings: &warnings)
         let hasEndpoint = !(env["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "").isEmpty
             || !(env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? "").isEmpty
         config.exporter = hasEndpoint ? .otlp : .none

@@ -16,9 +16,14 @@ public protocol SpanExporter: Sendable {
     func forceFlush(deadline: ContinuousClock.Instant) -> ExportResult
     /// Releases resources; later exports fail. Default: nothing to do.
     func shutdown(deadline: ContinuousClock.Instant)
+    /// Called from the shutting-down caller's thread, possibly while `export` runs on the export
+    /// thread: an export in progress (a retry wait, a stalled request) must now end by `deadline`.
+    /// Default: nothing to do.
+    func beginShutdown(deadline: ContinuousClock.Instant)
 }
 
 extension SpanExporter {
     public func forceFlush(deadline: ContinuousClock.Instant) -> ExportResult { .success }
     public func shutdown(deadline: ContinuousClock.Instant) {}
+    public func beginShutdown(deadline: ContinuousClock.Instant) {}
 }

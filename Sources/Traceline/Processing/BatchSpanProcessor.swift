@@ -163,6 +163,7 @@ public final class BatchSpanProcessor: SpanProcessor {
         guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else {
             return FlushReport(notExported: queue.count)
         }
+        exporter.beginShutdown(deadline: deadline)
         return await submit(deadline: deadline, isShutdown: true)
     }
 

@@ -1,0 +1,80 @@
+import COTLPProto
+
+/// A bump allocator for the protobuf-c structures of one export request.
+///
+/// Encoding a batch builds thousands of small C structs (spans, key/values, values, pointer
+/// arrays, string bytes). They all live until the request is packed, then die together, so they
+/// come from a few 64 KiB chunks that are reused batch after batch instead of one malloc each.
+final class OTLPArena {
+    private static let chunkSize = 64 * 1024
+    private var chunks: [UnsafeMutableRawPointer] = []
+    private var oversized: [UnsafeMutableRawPointer] = []
+    private var chunkIndex = -1
+    private var offset = chunkSize
+    /// Bytes handed out since the last reset (for tests and statistics).
+    private(set) var bytesAllocated = 0
+
+    init() {}
+
+    deinit {
+        for chunk in chunks { chunk.deallocate() }
+        for block in oversized { block.deallocate() }
+    }
+
+    /// Forgets everything allocated; keeps the chunks for the next batch.
+    func reset() {
+        chunkIndex = chunks.isEmpty ? -1 : 0
+        offset = 0
+        if chunks.isEmpty { offset = Self.chunkSize }
+        for block in oversized { block.deallocate() }
+        oversized.removeAll(keepingCapacity: true)
+        bytesAllocated = 0
+    }
+
+    /// Uninitialized, suitably aligned memory for `count` values of `T`.
+    func allocate<T>(_ type: T.Type, count: Int = 1) -> UnsafeMutablePointer<T> {
+        let bytes = MemoryLayout<T>.stride * max(count, 1)
+        return allocateRaw(bytes: bytes, alignment: MemoryLayout<T>.alignment).bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    func allocateRaw(bytes: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        bytesAllocated += bytes
+        if bytes > Self.chunkSize / 4 {
+            let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: max(alignment, 16))
+            oversized.append(block)
+            return block
+        }
+        var aligned = (offset + alignment - 1) & ~(alignment - 1)
+        if chunkIndex < 0 || aligned + bytes > Self.chunkSize {
+            chunkIndex += 1
+            if chunkIndex == chunks.count {
+                chunks.append(UnsafeMutableRawPointer.allocate(byteCount: Self.chunkSize, alignment: 16))
+            }
+            aligned = 0
+        }
+        offset = aligned + bytes
+        return chunks[chunkIndex] + aligned
+    }
+
+    /// A copy of the string's UTF-8 bytes, any bytes included (NUL too), as protobuf-c binary data.
+    func binary(_ string: String) -> ProtobufCBinaryData {
+        var copy = string
+        return copy.withUTF8 { utf8 in binary(UnsafeRawBufferPointer(utf8)) }
+    }
+
+    func binary(_ bytes: UnsafeRawBufferPointer) -> ProtobufCBinaryData {
+        guard bytes.count > 0, let base = bytes.baseAddress else { return ProtobufCBinaryData(len: 0, data: nil) }
+        let target = allocateRaw(bytes: bytes.count, alignment: 1)
+        target.copyMemory(from: base, byteCount: bytes.count)
+        return ProtobufCBinaryData(len: bytes.count, data: target.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// `value` as big-endian bytes (trace and span IDs).
+    func bigEndian(_ values: UInt64...) -> ProtobufCBinaryData {
+        let target = allocateRaw(bytes: 8 * values.count, alignment: 8)
+        for (index, value) in values.enumerated() {
+            (target + 8 * index).storeBytes(of: value.bigEndian, as: UInt64.self)
+        }
+        return ProtobufCBinaryData(len: 8 * values.count, data: target.assumingMemoryBound(to: UInt8.self))
+    }
+}

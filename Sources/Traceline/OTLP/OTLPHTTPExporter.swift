@@ -1,0 +1,320 @@
+import COTLPProto
+import CTracelineHTTP
+import CTracelineSupport
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Sends spans as OTLP protobuf over HTTP (`POST …/v1/traces`) with libcurl.
+///
+/// This is where a span is sent. The batch processor calls `export` on its own thread, so the
+/// blocking libcurl call never occupies a Swift concurrency thread; one curl handle is reused
+/// for keep-alive. Responses are handled as the OTLP specification says: 2xx may carry a partial
+/// success (rejected spans are counted and its message logged once per distinct text); 429, 502,
+/// 503, 504 and transport errors are retried with exponential backoff and jitter, honouring
+/// `Retry-After` (seconds or HTTP-date) but never past the export deadline; any other status
+/// drops the batch, counted and logged. A ``CircuitBreaker`` fails fast after repeated failures.
+/// The exporter buffers nothing: the processor's queue is the only buffer.
+public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
+    /// Counters for everything the exporter did. Spans: `exported + rejected + dropped` equals
+    /// every span handed to `export`.
+    public struct Statistics: Sendable, Equatable {
+        /// Spans the receiver accepted.
+        public var spansExported = 0
+        /// Spans the receiver reported as rejected in a partial success.
+        public var spansRejected = 0
+        /// Spans lost: non-retryable status, retries exhausted, deadline passed, breaker open, oversized request.
+        public var spansDropped = 0
+        /// HTTP requests sent (first attempts and retries).
+        public var requests = 0
+        /// Retries among them.
+        public var retries = 0
+        /// Request body bytes before compression, and as sent.
+        public var bytesUncompressed = 0
+        public var bytesSent = 0
+        /// Batches refused without a request because the breaker was open.
+        public var breakerRejections = 0
+        /// The most recent failure, in words (never containing header values).
+        public var lastError: String?
+        /// Export calls and their total duration.
+        public var exportCalls = 0
+        public var exportDurationTotal: Duration = .zero
+        public var lastExportDuration: Duration = .zero
+    }
+
+    public let configuration: OTLPExporterConfiguration
+    public let breaker: CircuitBreaker
+    /// `User-Agent` of every request.
+    public static let userAgent = "Traceline-OTLP-Exporter-Swift/\(Resource.sdkVersion)"
+
+    private let logger: Logger
+    private let encoder = OTLPTraceEncoder()
+    private let client: OpaquePointer?
+    private let headerLines: [String]
+    private let statisticsState = Mutex(Statistics())
+    private let seenPartialMessages = Mutex<Set<String>>([])
+    private let isShutDown = Atomic<Bool>(false)
+    /// Monotonic milliseconds after which work must stop (0: none); read by libcurl's progress callback.
+    private let abortAt: UnsafeMutablePointer<Int64>
+    private let sleeper = ThreadSignal()
+
+    public init(configuration: OTLPExporterConfiguration = OTLPExporterConfiguration(),
+                logger: Logger = Logger(label: "traceline.otlp-exporter")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.breaker = CircuitBreaker(name: "otlp-exporter", configuration: configuration.breaker)
+        self.client = traceline_http_client_create()
+        var lines = ["Content-Type: application/x-protobuf"]
+        if configuration.compression == .gzip { lines.append("Content-Encoding: gzip") }
+        for header in configuration.headers { lines.append("\(header.name): \(header.value)") }
+        self.headerLines = lines
+        self.abortAt = .allocate(capacity: 1)
+        abortAt.initialize(to: 0)
+        if client == nil { logger.error("libcurl could not create a handle; every export will fail") }
+    }
+
+    deinit {
+        traceline_http_client_destroy(client)
+        abortAt.deallocate()
+    }
+
+    public var statistics: Statistics { statisticsState.withLock { $0 } }
+
+    private func update(_ body: (inout Statistics) -> Void) { statisticsState.withLock { body(&$0) } }
+
+    // MARK: - SpanExporter
+
+    public func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
+        guard !batch.isEmpty else { return .success }
+        let started = ContinuousClock.now
+        defer {
+            let elapsed = ContinuousClock.now - started
+            update {
+                $0.exportCalls += 1
+                $0.exportDurationTotal += elapsed
+                $0.lastExportDuration = elapsed
+            }
+        }
+        guard !isShutDown.load(ordering: .relaxed), let client else {
+            return drop(batch.count, reason: "exporter is shut down")
+        }
+        guard breaker.acquire() else {
+            update { $0.breakerRejections += 1 }
+            return drop(batch.count, reason: "circuit breaker open")
+        }
+
+        let encoded = encoder.encode(batch)
+        if encoded.count > configuration.maxRequestBytes {
+            breaker.recordSuccess()  // not the receiver's fault
+            return drop(batch.count, reason: "request of \(encoded.count) bytes exceeds the \(configuration.maxRequestBytes)-byte limit")
+        }
+        var body = encoded
+        if configuration.compression == .gzip {
+            guard let compressed = Self.gzip(encoded) else {
+                breaker.recordSuccess()
+                return drop(batch.count, reason: "gzip compression failed")
+            }
+            body = compressed
+        }
+
+        var attempt = 0
+        var backoff = configuration.retry.initialBackoff
+        while true {
+            attempt += 1
+            let outcome = send(body, client: client, deadline: deadline)
+            update {
+                $0.requests += 1
+                if attempt > 1 { $0.retries += 1 }
+                $0.bytesUncompressed += encoded.count
+                $0.bytesSent += body.count
+            }
+            switch outcome {
+            case .success(let rejected, let message):
+                breaker.recordSuccess()
+                let accepted = max(0, batch.count - rejected)
+                update {
+                    $0.spansExported += accepted
+                    $0.spansRejected += min(rejected, batch.count)
+                }
+                if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
+                return .success
+            case .permanentFailure(let reason):
+                breaker.recordFailure()
+                return drop(batch.count, reason: reason)
+            case .retryableFailure(let reason, let retryAfter):
+                var delay = jittered(backoff)
+                if let retryAfter, retryAfter > delay { delay = retryAfter }
+                let resumeAt = ContinuousClock.now + delay
+                if resumeAt >= deadline || resumeAt - started > configuration.retry.maxElapsed || isShutDown.load(ordering: .relaxed) {
+                    breaker.recordFailure()
+                    return drop(batch.count, reason: "\(reason); no retry left before the deadline (attempt \(attempt))")
+                }
+                if !sleep(until: resumeAt) {
+                    breaker.recordFailure()
+                    return drop(batch.count, reason: "\(reason); shutdown deadline passed while waiting to retry")
+                }
+                backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier)
+            }
+        }
+    }
+
+    public func beginShutdown(deadline: ContinuousClock.Instant) {
+        traceline_store_i64(abortAt, Self.monotonicMilliseconds(for: deadline))
+        sleeper.withLock { sleeper.signal() }
+    }
+
+    public func shutdown(deadline: ContinuousClock.Instant) {
+        isShutDown.store(true, ordering: .relaxed)
+        beginShutdown(deadline: deadline)
+    }
+
+    // MARK: - One request
+
+    enum Outcome {
+        case success(rejected: Int, message: String?)
+        case retryableFailure(String, retryAfter: Duration?)
+        case permanentFailure(String)
+    }
+
+    private func send(_ body: [UInt8], client: OpaquePointer, deadline: ContinuousClock.Instant) -> Outcome {
+        var remaining = ContinuousClock.now.duration(to: deadline)
+        if let timeout = configuration.timeout, timeout < remaining { remaining = timeout }
+        let timeoutMilliseconds = max(1, Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+        var response = traceline_http_response()
+        defer { traceline_http_response_free(&response) }
+
+        let status: Int32 = configuration.endpoint.withCString { url in
+            Self.userAgent.withCString { agent in
+                withOptionalCString(configuration.certificateFile) { caFile in
+                    withOptionalCString(configuration.clientCertificateFile) { certificate in
+                        withOptionalCString(configuration.clientKeyFile) { key in
+                            withCStringArray(headerLines) { headers in
+                                body.withUnsafeBufferPointer { bytes in
+                                    var request = traceline_http_request(
+                                        url: url, headers: headers, header_count: headerLines.count,
+                                        body: bytes.baseAddress, body_length: bytes.count,
+                                        timeout_ms: timeoutMilliseconds, ca_file: caFile,
+                                        client_certificate: certificate, client_key: key,
+                                        max_response_bytes: configuration.maxResponseBytes,
+                                        user_agent: agent, abort_at_monotonic_ms: UnsafePointer(abortAt)
+                                    )
+                                    return traceline_http_post(client, &request, &response)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        if response.body_too_large != 0 {
+            return .permanentFailure("response larger than \(configuration.maxResponseBytes) bytes")
+        }
+        if status != 0 {
+            let message = withUnsafeBytes(of: &response.error) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let aborted = traceline_load_i64(abortAt) != 0 && traceline_monotonic_ms() >= traceline_load_i64(abortAt)
+            if aborted { return .permanentFailure("aborted at the shutdown deadline") }
+            let kind = response.timed_out != 0 ? "timeout" : "transport error"
+            return .retryableFailure("\(kind): \(message)", retryAfter: nil)
+        }
+
+        let code = Int(response.status)
+        let bodyBytes = response.body.map { UnsafeRawBufferPointer(start: $0, count: response.body_length) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        let retryAfterText = withUnsafeBytes(of: &response.retry_after) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        switch code {
+        case 200..<300:
+            let partial = OTLPResponseDecoder.partialSuccess(bodyBytes)
+            return .success(rejected: Int(clamping: partial?.rejectedSpans ?? 0), message: partial?.errorMessage)
+        case 429, 502, 503, 504:
+            var retryAfter: Duration?
+            if !retryAfterText.isEmpty {
+                retryAfter = RetryAfter.delay(retryAfterText, nowSeconds: Int64(time(nil)))
+                if let wait = retryAfter, wait > configuration.retry.maxElapsed { retryAfter = configuration.retry.maxElapsed }
+            }
+            return .retryableFailure("HTTP \(code)" + Self.describe(OTLPResponseDecoder.statusMessage(bodyBytes)), retryAfter: retryAfter)
+        default:
+            return .permanentFailure("HTTP \(code)" + Self.describe(OTLPResponseDecoder.statusMessage(bodyBytes)))
+        }
+    }
+
+    private static func describe(_ message: String?) -> String {
+        guard let message, !message.isEmpty else { return "" }
+        return ": " + TracelineConfiguration.sanitized(message)
+    }
+
+    // MARK: - Helpers
+
+    private func drop(_ count: Int, reason: String) -> ExportResult {
+        update {
+            $0.spansDropped += count
+            $0.lastError = reason
+        }
+        logger.warning("OTLP export failed; spans dropped", metadata: ["spans": "\(count)", "reason": "\(reason)"])
+        return .failure(reason: reason)
+    }
+
+    private func logPartialSuccessOnce(_ message: String, rejected: Int) {
+        let isNew = seenPartialMessages.withLock { seen -> Bool in
+            guard seen.count < 256 else { return false }
+            return seen.insert(message).inserted
+        }
+        if isNew {
+            logger.warning("OTLP receiver reported a partial success",
+                           metadata: ["rejected_spans": "\(rejected)", "message": "\(TracelineConfiguration.sanitized(message))"])
+        }
+    }
+
+    private func jittered(_ delay: Duration) -> Duration {
+        let jitter = configuration.retry.jitter
+        guard jitter > 0 else { return delay }
+        let unit = Double(traceline_random_u64() >> 11) / Double(1 << 53)  // [0, 1)
+        return delay * (1 - jitter + 2 * jitter * unit)
+    }
+
+    /// Sleeps on this (export) thread until `instant`; returns false if the shutdown deadline
+    /// passes first.
+    private func sleep(until instant: ContinuousClock.Instant) -> Bool {
+        let target = MonotonicClock.nanoseconds(for: instant)
+        sleeper.lock()
+        defer { sleeper.unlock() }
+        while true {
+            let abortMilliseconds = traceline_load_i64(abortAt)
+            let now = MonotonicClock.nowNanoseconds()
+            if abortMilliseconds != 0, Int64(now / 1_000_000) >= abortMilliseconds { return false }
+            if abortMilliseconds != 0, UInt64(abortMilliseconds) * 1_000_000 < target { return false }
+            if now >= target { return true }
+            sleeper.wait(untilMonotonic: target)
+        }
+    }
+
+    static func monotonicMilliseconds(for deadline: ContinuousClock.Instant) -> Int64 {
+        Int64(MonotonicClock.nanoseconds(for: deadline) / 1_000_000)
+    }
+
+    static func gzip(_ bytes: [UInt8]) -> [UInt8]? {
+        var output: UnsafeMutablePointer<UInt8>?
+        var length = 0
+        let result = bytes.withUnsafeBufferPointer { traceline_gzip($0.baseAddress, $0.count, &output, &length) }
+        guard result == 0, let output else { return nil }
+        defer { free(output) }
+        return Array(UnsafeBufferPointer(start: output, count: length))
+    }
+}
+
+private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let string else { return body(nil) }
+    return string.withCString { body($0) }
+}
+
+/// Calls `body` with a C array of C strings that lives for the duration of the call.
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    let pointers = copies.map { UnsafePointer($0) }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+}

@@ -1,0 +1,123 @@
+import Synchronization
+
+/// Fails fast after repeated failures, then lets one probe through to test recovery.
+///
+/// Closed: calls go through; `failureThreshold` consecutive failures open it. Open: calls are
+/// refused (``acquire()`` returns false) for `cooldown`. Then half-open: exactly one call is let
+/// through; its success closes the breaker, its failure opens it again. Every transition and
+/// every refused call is counted. Used by the OTLP exporter; general enough for any dependency.
+public final class CircuitBreaker: Sendable {
+    public enum State: String, Sendable, Equatable {
+        case closed, open, halfOpen = "half_open"
+    }
+
+    public struct Configuration: Sendable, Equatable {
+        /// Consecutive failures that open the breaker.
+        public var failureThreshold: Int
+        /// How long it stays open before the probe.
+        public var cooldown: Duration
+
+        public init(failureThreshold: Int = 5, cooldown: Duration = .seconds(30)) {
+            self.failureThreshold = max(1, failureThreshold)
+            self.cooldown = cooldown
+        }
+    }
+
+    public struct Statistics: Sendable, Equatable {
+        public var state: State
+        public var consecutiveFailures: Int
+        /// Transitions into each state.
+        public var timesOpened: Int
+        public var timesHalfOpened: Int
+        public var timesClosed: Int
+        /// Calls refused while open.
+        public var rejectedCalls: Int
+    }
+
+    public let name: String
+    public let configuration: Configuration
+    private let state: Mutex<Internal>
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    private struct Internal {
+        var state: State = .closed
+        var consecutiveFailures = 0
+        var openedAt: ContinuousClock.Instant?
+        var probeInFlight = false
+        var statistics = Statistics(state: .closed, consecutiveFailures: 0, timesOpened: 0, timesHalfOpened: 0, timesClosed: 0, rejectedCalls: 0)
+    }
+
+    /// - Parameter now: the clock, replaceable in tests.
+    public init(name: String, configuration: Configuration = Configuration(),
+                now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+        self.name = name
+        self.configuration = configuration
+        self.state = Mutex(Internal())
+        self.now = now
+    }
+
+    /// Whether a call may proceed now. Every `true` must be followed by `recordSuccess()` or `recordFailure()`.
+    public func acquire() -> Bool {
+        let now = self.now()
+        return state.withLock { state in
+            switch state.state {
+            case .closed:
+                return true
+            case .open:
+                if let openedAt = state.openedAt, now - openedAt >= configuration.cooldown {
+                    state.state = .halfOpen
+                    state.statistics.timesHalfOpened += 1
+                    state.probeInFlight = true
+                    return true
+                }
+                state.statistics.rejectedCalls += 1
+                return false
+            case .halfOpen:
+                if state.probeInFlight {
+                    state.statistics.rejectedCalls += 1
+                    return false
+                }
+                state.probeInFlight = true
+                return true
+            }
+        }
+    }
+
+    public func recordSuccess() {
+        state.withLock { state in
+            state.consecutiveFailures = 0
+            state.probeInFlight = false
+            if state.state != .closed {
+                state.state = .closed
+                state.openedAt = nil
+                state.statistics.timesClosed += 1
+            }
+        }
+    }
+
+    public func recordFailure() {
+        let now = self.now()
+        state.withLock { state in
+            state.consecutiveFailures += 1
+            state.probeInFlight = false
+            let shouldOpen = state.state == .halfOpen
+                || (state.state == .closed && state.consecutiveFailures >= configuration.failureThreshold)
+            if shouldOpen {
+                state.state = .open
+                state.openedAt = now
+                state.statistics.timesOpened += 1
+            }
+        }
+    }
+
+    public var currentState: State { state.withLock { $0.state } }
+
+    public var statistics: Statistics {
+        state.withLock { state in
+            var statistics = state.statistics
+            statistics.state = state.state
+            statistics.consecutiveFailures = state.consecutiveFailures
+            return statistics
+        }
+    }
+}

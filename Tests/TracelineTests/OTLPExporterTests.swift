@@ -1,0 +1,305 @@
+import Logging
+import Foundation
+import Synchronization
+import Testing
+@testable import Traceline
+import Tracing
+
+/// Transport behaviour against a real local receiver (Tests/proto/otlp_receiver.py on 127.0.0.1).
+@Suite(.serialized) struct OTLPExporterTests {
+    @Test("gzip off and on: every span arrives, decoded by the official package; headers are right", arguments: [
+        OTLPExporterConfiguration.Compression.none, .gzip,
+    ])
+    func delivery(compression: OTLPExporterConfiguration.Compression) throws {
+        let receiver = try OTLPReceiver()
+        var configuration = fastConfiguration(endpoint: receiver.endpoint, compression: compression)
+        configuration.headers = [("x-api-key", "secret-value")]
+        let exporter = OTLPHTTPExporter(configuration: configuration)
+        let spans = makeFinishedSpans(200)
+        #expect(exporter.export(spans, deadline: .now + .seconds(10)) == .success)
+        let records = try receiver.records()
+        try #require(records.count == 1)
+        let headers = try #require(records[0]["headers"] as? [String: String])
+        #expect(headers["content-type"] == "application/x-protobuf")
+        #expect(headers["content-encoding"] == (compression == .gzip ? "gzip" : nil))
+        #expect(headers["user-agent"] == OTLPHTTPExporter.userAgent)
+        #expect(headers["x-api-key"] == "secret-value")
+        #expect(records[0]["path"] as? String == "/v1/traces")
+        #expect(records[0]["decode_error"] == nil)
+        #expect(Set(try receiver.acceptedSpanIDs()) == Set(spans.map(\.spanContext.spanID.hexString)))
+        let stats = exporter.statistics
+        #expect(stats.spansExported == 200)
+        #expect(stats.requests == 1)
+        if compression == .gzip {
+            #expect(stats.bytesSent < stats.bytesUncompressed / 2, "gzip shrinks repetitive spans")
+        } else {
+            #expect(stats.bytesSent == stats.bytesUncompressed)
+        }
+    }
+
+    @Test("503 with Retry-After: 1, then 200: every span arrives exactly once, after the wait")
+    func retryAfterSeconds() throws {
+        let receiver = try OTLPReceiver(script: "503:ra=1,200")
+        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
+        let spans = makeFinishedSpans(50)
+        let started = ContinuousClock.now
+        #expect(exporter.export(spans, deadline: .now + .seconds(10)) == .success)
+        #expect(ContinuousClock.now - started >= .milliseconds(950), "Retry-After honoured over the 100 ms backoff")
+        let accepted = try receiver.acceptedSpanIDs()
+        #expect(accepted.count == 50)
+        #expect(Set(accepted).count == 50, "exactly once")
+        #expect(exporter.statistics.retries == 1)
+        #expect(exporter.statistics.spansExported == 50)
+    }
+
+    @Test("Retry-After as an HTTP date is honoured")
+    func retryAfterDate() throws {
+        let receiver = try OTLPReceiver(script: "503:date=2,200")
+        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
+        let started = ContinuousClock.now
+        #expect(exporter.export(makeFinishedSpans(5), deadline: .now + .seconds(10)) == .success)
+        // The date has one-second resolution: now + 2 s waits between 1 and 2 seconds.
+        #expect(ContinuousClock.now - started >= .milliseconds(900))
+        #expect(exporter.statistics.retries == 1)
+    }
+
+    @Test("429 is retried")
+    func tooManyRequests() throws {
+        let receiver = try OTLPReceiver(script: "429,429,200")
+        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
+        #expect(exporter.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) == .success)
+        #expect(try receiver.records().count == 3)
+        #expect(exporter.statistics.retries == 2)
+    }
+
+    @Test("400 drops the batch, counted, with the receiver's message, and is not retried")
+    func badRequest() throws {
+        let receiver = try OTLPReceiver(script: "400")
+        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
+        let result = exporter.export(makeFinishedSpans(7), deadline: .now + .seconds(10))
+        guard case .failure(let reason) = result else {
+            Issue.record("expected failure")
+            return
+        }
+        #expect(reason.contains("HTTP 400"))
+        #expect(reason.contains("test failure 400"), "the rpc Status message is decoded")
+        #expect(try receiver.records().count == 1)
+        #expect(exporter.statistics.spansDropped == 7)
+        #expect(exporter.statistics.retries == 0)
+    }
+
+    @Test("connection refused, then the receiver comes up: delivered within the retry budget")
+    func refusedThenUp() async throws {
+        let port = try unusedPort()
+        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: "http://127.0.0.1:\(port)/v1/traces"))
+        let spans = makeFinishedSpans(10)
+        let result = Mutex<ExportResult?>(nil)
+        let thread = Task.detached { result.withLock { $0 = exporter.export(spans, deadline: .now + .seconds(15)) } }
+        try await Task.sleep(for: .milliseconds(700))
+        let receiver = try OTLPReceiver(script: "200", port: port)
+        await thread.value
+        #expect(result.withLock { $0 } == .success)
+        #expect(Set(try receiver.acceptedSpanIDs()).count == 10)
+        #expect(exporter.statistics.retries >= 1)
+    }
+
+    @Test("a stalled receiver times out, is retried, and the span is counted once")
+    func stall() throws {
+        let receiver = try OTLPReceiver(script: "stall:3,200")
+        var configuration = fastConfiguration(endpoint: receiver.endpoint)
+        configuration.timeout = .milliseconds(500)
+        let exporter = OTLPHTTPExporter(configuration: configuration)
+        #expect(exporter.export(makeFinishedSpans(4), deadline: .now + .seconds(10)) == .success)
+        let stats = exporter.statistics
+        #expect(stats.retries == 1)
+        #expect(stats.spansExported == 4)
+        #expect(stats.lastError == nil)
+    }
+
+    @Test("a dropped connection is retried")
+    func closedConnection() throws {
+        let receiver = try OTLPReceiver(script: "close,200")
+        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
+        #expect(exporter.export(makeFinishedSpans(2), deadline: .now + .seconds(10)) == .success)
+        #expect(exporter.statistics.retries == 1)
+    }
+
+    @Test("partial success counts rejected spans and logs the message once per text")
+    func partialSuccess() throws {
+        let receiver = try OTLPReceiver(script: "partial:3:three spans were bad")
+        let recorder = LogRecorder()
+        let logger = Logger(label: "otlp") { _ in recorder.handler() }
+        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint), logger: logger)
+        #expect(exporter.export(makeFinishedSpans(10), deadline: .now + .seconds(10)) == .success)
+        #expect(exporter.export(makeFinishedSpans(10), deadline: .now + .seconds(10)) == .success)
+        let stats = exporter.statistics
+        #expect(stats.spansRejected == 6)
+        #expect(stats.spansExported == 14)
+        #expect(stats.retries == 0, "a partial success is never retried")
+        #expect(recorder.lines.filter { $0.contains("three spans were bad") }.count == 1)
+    }
+
+    @Test("a garbage 2xx body counts as success (the receiver accepted the request)")
+    func garbageSuccess() throws {
+        let receiver = try OTLPReceiver(script: "garbage")
+        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
+        #expect(exporter.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) == .success)
+        #expect(exporter.statistics.spansExported == 3)
+    }
+
+    @Test("the breaker opens after N failures, fails fast, and closes after a successful probe")
+    func breaker() async throws {
+        let receiver = try OTLPReceiver(script: "500,500,200")
+        var configuration = fastConfiguration(endpoint: receiver.endpoint)
+        configuration.breaker = CircuitBreaker.Configuration(failureThreshold: 2, cooldown: .milliseconds(800))
+        let exporter = OTLPHTTPExporter(configuration: configuration)
+        for _ in 0..<2 { #expect(exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) != .success) }
+        #expect(exporter.breaker.currentState == .open)
+        #expect(exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) == .failure(reason: "circuit breaker open"))
+        #expect(try receiver.records().count == 2, "no request while open")
+        try await Task.sleep(for: .milliseconds(900))
+        #expect(exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) == .success)
+        #expect(exporter.breaker.currentState == .closed)
+        let breakerStats = exporter.breaker.statistics
+        #expect(breakerStats.timesOpened == 1)
+        #expect(breakerStats.timesHalfOpened == 1)
+        #expect(breakerStats.timesClosed == 1)
+        #expect(breakerStats.rejectedCalls == 1)
+        #expect(exporter.statistics.breakerRejections == 1)
+        #expect(exporter.statistics.spansDropped == 3)
+    }
+
+    @Test("shutdown while a retry is pending ends the export by the shutdown deadline")
+    func shutdownDuringRetry() async throws {
+        let receiver = try OTLPReceiver(script: "503:ra=30")
+        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
+        let result = Mutex<ExportResult?>(nil)
+        let started = ContinuousClock.now
+        let export = Task.detached { result.withLock { $0 = exporter.export(makeFinishedSpans(5), deadline: .now + .seconds(60)) } }
+        try await Task.sleep(for: .milliseconds(300))
+        exporter.shutdown(deadline: .now + .milliseconds(200))
+        await export.value
+        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(result.withLock { $0 } != .success)
+        #expect(exporter.statistics.spansDropped == 5)
+        #expect(exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(1)) != .success, "no export after shutdown")
+    }
+
+    @Test("through the batch processor: a collector that is down loses nothing uncounted")
+    func processorAccounting() async throws {
+        let port = try unusedPort()
+        var configuration = fastConfiguration(endpoint: "http://127.0.0.1:\(port)/v1/traces")
+        configuration.retry.maxElapsed = .milliseconds(300)
+        let exporter = OTLPHTTPExporter(configuration: configuration)
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 64, maxExportBatchSize: 16))
+        let tracer = TracerProvider(processors: [processor]).tracer()
+        for index in 0..<200 { tracer.startSpan("s\(index)", context: .topLevel).end() }
+        _ = await processor.shutdown(deadline: .now + .seconds(20))
+        let stats = processor.statistics
+        let exporterStats = exporter.statistics
+        #expect(stats.enqueued + stats.droppedQueueFull == 200)
+        #expect(stats.exported + stats.failed + stats.discardedAtShutdown + stats.queueSize == stats.enqueued)
+        #expect(exporterStats.spansDropped == stats.failed)
+        #expect(stats.failed > 0)
+    }
+}
+
+@Suite struct OTLPConfigurationTests {
+    @Test("endpoint rules: the signal URL is used as is; the base URL gets v1/traces")
+    func endpoints() {
+        var warnings: [String] = []
+        func endpoint(_ env: [String: String]) -> String { OTLPExporterConfiguration.fromEnvironment(env, warnings: &warnings).endpoint }
+        #expect(endpoint([:]) == "http://localhost:4318/v1/traces")
+        #expect(endpoint(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"]) == "http://collector:4318/v1/traces")
+        #expect(endpoint(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/mycollector/"]) == "http://collector:4318/mycollector/v1/traces")
+        #expect(endpoint(["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318"]) == "http://collector:4318/")
+        #expect(endpoint(["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c/custom/path", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"]) == "https://c/custom/path")
+        #expect(warnings.isEmpty)
+        #expect(endpoint(["OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://nope"]) == "http://localhost:4318/v1/traces")
+        #expect(warnings.count == 1)
+    }
+
+    @Test("headers are percent-decoded; the traces form wins; bad ones are reported without their values")
+    func headers() {
+        var warnings: [String] = []
+        let config = OTLPExporterConfiguration.fromEnvironment([
+            "OTEL_EXPORTER_OTLP_HEADERS": "ignored=1",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-key=abc%3D%3D,x-team = blue%20green",
+        ], warnings: &warnings)
+        #expect(config.headers.map(\.name) == ["api-key", "x-team"])
+        #expect(config.headers.map(\.value) == ["abc==", "blue green"])
+        #expect(warnings.isEmpty)
+        let bad = OTLPExporterConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20SECRET%0D%0AX: y"], warnings: &warnings)
+        #expect(bad.headers.isEmpty)
+        #expect(warnings.count == 1)
+        #expect(!warnings.joined().contains("SECRET"))
+    }
+
+    @Test("timeout, compression, certificates and protocol")
+    func scalars() {
+        var warnings: [String] = []
+        let config = OTLPExporterConfiguration.fromEnvironment([
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
+            "OTEL_EXPORTER_OTLP_COMPRESSION": "GZIP",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE": "/etc/ca.pem",
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": "/etc/key.pem",
+        ], warnings: &warnings)
+        #expect(config.timeout == .milliseconds(2500))
+        #expect(config.compression == .gzip)
+        #expect(config.certificateFile == "/etc/ca.pem")
+        #expect(config.clientKeyFile == "/etc/key.pem")
+        #expect(OTLPExporterConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_TIMEOUT": "0"], warnings: &warnings).timeout == nil)
+        #expect(warnings.isEmpty)
+        _ = OTLPExporterConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_TIMEOUT": "-1", "OTEL_EXPORTER_OTLP_COMPRESSION": "brotli",
+                                                       "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"], warnings: &warnings)
+        #expect(warnings.count == 3)
+    }
+
+    @Test("Retry-After: seconds and the three HTTP-date forms")
+    func retryAfter() {
+        let now: Int64 = 784_111_777 - 10  // ten seconds before Sun, 06 Nov 1994 08:49:37 GMT
+        #expect(RetryAfter.delay("120", nowSeconds: now) == .seconds(120))
+        #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:49:37 GMT", nowSeconds: now) == .seconds(10))
+        #expect(RetryAfter.delay("Sunday, 06-Nov-94 08:49:37 GMT", nowSeconds: now) == .seconds(10))
+        #expect(RetryAfter.delay("Sun Nov  6 08:49:37 1994", nowSeconds: now) == .seconds(10))
+        #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:49:37 GMT", nowSeconds: now + 100) == .zero, "a past date means now")
+        #expect(RetryAfter.delay("soon", nowSeconds: now) == nil)
+        #expect(RetryAfter.delay("-5", nowSeconds: now) == nil)
+        #expect(RetryAfter.delay("", nowSeconds: now) == nil)
+    }
+
+    @Test("circuit breaker transitions with a controlled clock")
+    func breakerUnit() {
+        let clock = Mutex(ContinuousClock.now)
+        let breaker = CircuitBreaker(name: "test", configuration: .init(failureThreshold: 3, cooldown: .seconds(10)),
+                                     now: { clock.withLock { $0 } })
+        for _ in 0..<2 {
+            #expect(breaker.acquire())
+            breaker.recordFailure()
+        }
+        #expect(breaker.currentState == .closed)
+        #expect(breaker.acquire())
+        breaker.recordSuccess()  // a success resets the count
+        for _ in 0..<3 {
+            #expect(breaker.acquire())
+            breaker.recordFailure()
+        }
+        #expect(breaker.currentState == .open)
+        #expect(!breaker.acquire())
+        clock.withLock { $0 += .seconds(11) }
+        #expect(breaker.acquire(), "the probe")
+        #expect(breaker.currentState == .halfOpen)
+        #expect(!breaker.acquire(), "only one probe at a time")
+        breaker.recordFailure()
+        #expect(breaker.currentState == .open, "a failed probe reopens")
+        clock.withLock { $0 += .seconds(11) }
+        #expect(breaker.acquire())
+        breaker.recordSuccess()
+        #expect(breaker.currentState == .closed)
+        let stats = breaker.statistics
+        #expect(stats.timesOpened == 2)
+        #expect(stats.timesHalfOpened == 2)
+        #expect(stats.timesClosed == 1)
+        #expect(stats.rejectedCalls == 2)
+    }
+}
