@@ -21,7 +21,8 @@ struct HeaderInjector: Injector {
 }
 
 var configuration = TracelineConfiguration.fromEnvironment()
-if Environment.value("OTEL_TRACES_EXPORTER") == nil { configuration.exporter = .console }
+// With no exporter chosen and no collector configured, print spans so there is something to see.
+if Environment.value("OTEL_TRACES_EXPORTER") == nil && configuration.exporter == .none { configuration.exporter = .console }
 if Environment.value("OTEL_SERVICE_NAME") == nil {
     configuration.resource.attributes.set("service.name", value: "traceline-example")
 }

@@ -17,7 +17,7 @@ final class ControllableExporter: SpanExporter {
         var failing = false
         var inExport = false
     }
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
 
     func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
         state.withLock { $0.inExport = true }

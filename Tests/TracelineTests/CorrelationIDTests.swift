@@ -95,7 +95,7 @@ import Tracing
 
 /// A swift-log handler that records rendered lines, for asserting on what was logged.
 final class LogRecorder: Sendable {
-    private let storage = Mutex<[String]>([])
+    private let storage = LockedValue<[String]>([])
     var lines: [String] { storage.withLock { $0 } }
 
     func handler(metadataProvider: Logger.MetadataProvider? = nil) -> RecordingHandler {

@@ -10,13 +10,13 @@ import Tracing
     @Test("gzip off and on: every span arrives, decoded by the official package; headers are right", arguments: [
         OTLPExporterConfiguration.Compression.none, .gzip,
     ])
-    func delivery(compression: OTLPExporterConfiguration.Compression) throws {
+    func delivery(compression: OTLPExporterConfiguration.Compression) async throws {
         let receiver = try OTLPReceiver()
         var configuration = fastConfiguration(endpoint: receiver.endpoint, compression: compression)
         configuration.headers = [("x-api-key", "secret-value")]
         let exporter = OTLPHTTPExporter(configuration: configuration)
         let spans = makeFinishedSpans(200)
-        #expect(exporter.export(spans, deadline: .now + .seconds(10)) == .success)
+        #expect(await offThread { exporter.export(spans, deadline: .now + .seconds(10)) } == .success)
         let records = try receiver.records()
         try #require(records.count == 1)
         let headers = try #require(records[0]["headers"] as? [String: String])
@@ -38,12 +38,12 @@ import Tracing
     }
 
     @Test("503 with Retry-After: 1, then 200: every span arrives exactly once, after the wait")
-    func retryAfterSeconds() throws {
+    func retryAfterSeconds() async throws {
         let receiver = try OTLPReceiver(script: "503:ra=1,200")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
         let spans = makeFinishedSpans(50)
         let started = ContinuousClock.now
-        #expect(exporter.export(spans, deadline: .now + .seconds(10)) == .success)
+        #expect(await offThread { exporter.export(spans, deadline: .now + .seconds(10)) } == .success)
         #expect(ContinuousClock.now - started >= .milliseconds(950), "Retry-After honoured over the 100 ms backoff")
         let accepted = try receiver.acceptedSpanIDs()
         #expect(accepted.count == 50)
@@ -53,30 +53,30 @@ import Tracing
     }
 
     @Test("Retry-After as an HTTP date is honoured")
-    func retryAfterDate() throws {
+    func retryAfterDate() async throws {
         let receiver = try OTLPReceiver(script: "503:date=2,200")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
         let started = ContinuousClock.now
-        #expect(exporter.export(makeFinishedSpans(5), deadline: .now + .seconds(10)) == .success)
+        #expect(await offThread { exporter.export(makeFinishedSpans(5), deadline: .now + .seconds(10)) } == .success)
         // The date has one-second resolution: now + 2 s waits between 1 and 2 seconds.
         #expect(ContinuousClock.now - started >= .milliseconds(900))
         #expect(exporter.statistics.retries == 1)
     }
 
     @Test("429 is retried")
-    func tooManyRequests() throws {
+    func tooManyRequests() async throws {
         let receiver = try OTLPReceiver(script: "429,429,200")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
-        #expect(exporter.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) == .success)
+        #expect(await offThread { exporter.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) } == .success)
         #expect(try receiver.records().count == 3)
         #expect(exporter.statistics.retries == 2)
     }
 
     @Test("400 drops the batch, counted, with the receiver's message, and is not retried")
-    func badRequest() throws {
+    func badRequest() async throws {
         let receiver = try OTLPReceiver(script: "400")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
-        let result = exporter.export(makeFinishedSpans(7), deadline: .now + .seconds(10))
+        let result = await offThread { exporter.export(makeFinishedSpans(7), deadline: .now + .seconds(10)) }
         guard case .failure(let reason) = result else {
             Issue.record("expected failure")
             return
@@ -93,23 +93,21 @@ import Tracing
         let port = try unusedPort()
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: "http://127.0.0.1:\(port)/v1/traces"))
         let spans = makeFinishedSpans(10)
-        let result = Mutex<ExportResult?>(nil)
-        let thread = Task.detached { result.withLock { $0 = exporter.export(spans, deadline: .now + .seconds(15)) } }
+        let export = Task { await offThread { exporter.export(spans, deadline: .now + .seconds(15)) } }
         try await Task.sleep(for: .milliseconds(700))
         let receiver = try OTLPReceiver(script: "200", port: port)
-        await thread.value
-        #expect(result.withLock { $0 } == .success)
+        #expect(await export.value == .success)
         #expect(Set(try receiver.acceptedSpanIDs()).count == 10)
         #expect(exporter.statistics.retries >= 1)
     }
 
     @Test("a stalled receiver times out, is retried, and the span is counted once")
-    func stall() throws {
+    func stall() async throws {
         let receiver = try OTLPReceiver(script: "stall:3,200")
         var configuration = fastConfiguration(endpoint: receiver.endpoint)
         configuration.timeout = .milliseconds(500)
         let exporter = OTLPHTTPExporter(configuration: configuration)
-        #expect(exporter.export(makeFinishedSpans(4), deadline: .now + .seconds(10)) == .success)
+        #expect(await offThread { exporter.export(makeFinishedSpans(4), deadline: .now + .seconds(10)) } == .success)
         let stats = exporter.statistics
         #expect(stats.retries == 1)
         #expect(stats.spansExported == 4)
@@ -117,21 +115,21 @@ import Tracing
     }
 
     @Test("a dropped connection is retried")
-    func closedConnection() throws {
+    func closedConnection() async throws {
         let receiver = try OTLPReceiver(script: "close,200")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
-        #expect(exporter.export(makeFinishedSpans(2), deadline: .now + .seconds(10)) == .success)
+        #expect(await offThread { exporter.export(makeFinishedSpans(2), deadline: .now + .seconds(10)) } == .success)
         #expect(exporter.statistics.retries == 1)
     }
 
     @Test("partial success counts rejected spans and logs the message once per text")
-    func partialSuccess() throws {
+    func partialSuccess() async throws {
         let receiver = try OTLPReceiver(script: "partial:3:three spans were bad")
         let recorder = LogRecorder()
         let logger = Logger(label: "otlp") { _ in recorder.handler() }
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint), logger: logger)
-        #expect(exporter.export(makeFinishedSpans(10), deadline: .now + .seconds(10)) == .success)
-        #expect(exporter.export(makeFinishedSpans(10), deadline: .now + .seconds(10)) == .success)
+        #expect(await offThread { exporter.export(makeFinishedSpans(10), deadline: .now + .seconds(10)) } == .success)
+        #expect(await offThread { exporter.export(makeFinishedSpans(10), deadline: .now + .seconds(10)) } == .success)
         let stats = exporter.statistics
         #expect(stats.spansRejected == 6)
         #expect(stats.spansExported == 14)
@@ -140,10 +138,10 @@ import Tracing
     }
 
     @Test("a garbage 2xx body counts as success (the receiver accepted the request)")
-    func garbageSuccess() throws {
+    func garbageSuccess() async throws {
         let receiver = try OTLPReceiver(script: "garbage")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
-        #expect(exporter.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) == .success)
+        #expect(await offThread { exporter.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) } == .success)
         #expect(exporter.statistics.spansExported == 3)
     }
 
@@ -153,12 +151,12 @@ import Tracing
         var configuration = fastConfiguration(endpoint: receiver.endpoint)
         configuration.breaker = CircuitBreaker.Configuration(failureThreshold: 2, cooldown: .milliseconds(800))
         let exporter = OTLPHTTPExporter(configuration: configuration)
-        for _ in 0..<2 { #expect(exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) != .success) }
+        for _ in 0..<2 { #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) } != .success) }
         #expect(exporter.breaker.currentState == .open)
-        #expect(exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) == .failure(reason: "circuit breaker open"))
+        #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) } == .failure(reason: "circuit breaker open"))
         #expect(try receiver.records().count == 2, "no request while open")
         try await Task.sleep(for: .milliseconds(900))
-        #expect(exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) == .success)
+        #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) } == .success)
         #expect(exporter.breaker.currentState == .closed)
         let breakerStats = exporter.breaker.statistics
         #expect(breakerStats.timesOpened == 1)
@@ -173,16 +171,16 @@ import Tracing
     func shutdownDuringRetry() async throws {
         let receiver = try OTLPReceiver(script: "503:ra=30")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
-        let result = Mutex<ExportResult?>(nil)
         let started = ContinuousClock.now
-        let export = Task.detached { result.withLock { $0 = exporter.export(makeFinishedSpans(5), deadline: .now + .seconds(60)) } }
+        let spans = makeFinishedSpans(5)
+        let export = Task { await offThread { exporter.export(spans, deadline: .now + .seconds(60)) } }
         try await Task.sleep(for: .milliseconds(300))
         exporter.shutdown(deadline: .now + .milliseconds(200))
-        await export.value
+        let result = await export.value
         #expect(ContinuousClock.now - started < .seconds(3))
-        #expect(result.withLock { $0 } != .success)
+        #expect(result != .success)
         #expect(exporter.statistics.spansDropped == 5)
-        #expect(exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(1)) != .success, "no export after shutdown")
+        #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(1)) } != .success, "no export after shutdown")
     }
 
     @Test("through the batch processor: a collector that is down loses nothing uncounted")
@@ -270,7 +268,7 @@ import Tracing
 
     @Test("circuit breaker transitions with a controlled clock")
     func breakerUnit() {
-        let clock = Mutex(ContinuousClock.now)
+        let clock = LockedValue(ContinuousClock.now)
         let breaker = CircuitBreaker(name: "test", configuration: .init(failureThreshold: 3, cooldown: .seconds(10)),
                                      now: { clock.withLock { $0 } })
         for _ in 0..<2 {

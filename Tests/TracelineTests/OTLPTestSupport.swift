@@ -115,3 +115,12 @@ func fastConfiguration(endpoint: String, compression: OTLPExporterConfiguration.
     configuration.retry.maxElapsed = .seconds(20)
     return configuration
 }
+
+/// Runs blocking work (an export that waits on the network) on its own OS thread, so tests never
+/// block the cooperative pool that other tests' continuations need.
+func offThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.start()
+    }
+}

@@ -15,7 +15,7 @@ public final class ConsoleSpanExporter: SpanExporter {
     public enum Stream: Sendable { case standardOutput, standardError }
 
     private let stream: Stream
-    private let writeLock = Mutex<Void>(())
+    private let writeLock = LockedValue<Void>(())
 
     public init(stream: Stream = .standardError) {
         self.stream = stream

@@ -2,7 +2,7 @@ import Synchronization
 
 /// Keeps exported spans in memory, for tests and for inspecting what the pipeline produced.
 public final class InMemorySpanExporter: SpanExporter {
-    private let state = Mutex<State>(State())
+    private let state = LockedValue<State>(State())
 
     private struct State {
         var spans: [FinishedSpan] = []

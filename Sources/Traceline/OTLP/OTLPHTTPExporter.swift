@@ -56,8 +56,8 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     private let encoder = OTLPTraceEncoder()
     private let client: OpaquePointer?
     private let headerLines: [String]
-    private let statisticsState = Mutex(Statistics())
-    private let seenPartialMessages = Mutex<Set<String>>([])
+    private let statisticsState = LockedValue(Statistics())
+    private let seenPartialMessages = LockedValue<Set<String>>([])
     private let isShutDown = Atomic<Bool>(false)
     /// Monotonic milliseconds after which work must stop (0: none); read by libcurl's progress callback.
     private let abortAt: UnsafeMutablePointer<Int64>

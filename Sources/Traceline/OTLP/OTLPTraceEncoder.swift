@@ -7,7 +7,8 @@ import Tracing
 /// every field the SDK records is carried: IDs, trace state, W3C flags with the has/is-remote
 /// parent bits, kind, times, attributes of every SDT kind, events, links, status and the dropped
 /// counts. The C structs come from an ``OTLPArena`` that is reused batch after batch.
-final class OTLPTraceEncoder {
+/// Public for custom transports; not thread-safe (one encoder per exporting thread).
+public final class OTLPTraceEncoder {
     private let arena = OTLPArena()
 
     typealias Request = Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
@@ -27,10 +28,10 @@ final class OTLPTraceEncoder {
     static let hasIsRemoteMask: UInt32 = 0x100
     static let isRemoteMask: UInt32 = 0x200
 
-    init() {}
+    public init() {}
 
     /// The serialized request for `spans` (empty input gives an empty request).
-    func encode(_ spans: [FinishedSpan]) -> [UInt8] {
+    public func encode(_ spans: [FinishedSpan]) -> [UInt8] {
         arena.reset()
         let request = buildRequest(spans)
         let message = UnsafeMutableRawPointer(request).assumingMemoryBound(to: ProtobufCMessage.self)

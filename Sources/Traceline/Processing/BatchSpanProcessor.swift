@@ -170,35 +170,54 @@ public final class BatchSpanProcessor: SpanProcessor {
     // MARK: - Requests from callers to the export thread
 
     /// A flush or shutdown waiting for the export thread; answered once, by the thread or by a
-    /// watchdog at the deadline (so a caller never waits on a stuck exporter past its deadline).
-    private final class Request: Sendable {
+    /// timer thread at the deadline, so a caller never waits on a stuck exporter past its deadline.
+    /// The timer is an OS thread, not a task: it must fire even when every concurrency thread is busy.
+    private final class Request: @unchecked Sendable {
         let deadline: ContinuousClock.Instant
-        private let continuation = Mutex<CheckedContinuation<FlushReport, Never>?>(nil)
+        private let signal = ThreadSignal()
+        // Guarded by `signal`'s lock.
+        private var continuation: CheckedContinuation<FlushReport, Never>?
+        private var answered = false
 
         init(deadline: ContinuousClock.Instant) { self.deadline = deadline }
 
         func install(_ continuation: CheckedContinuation<FlushReport, Never>) {
-            self.continuation.withLock { $0 = continuation }
+            let resumeNow = signal.withLock { () -> Bool in
+                if answered { return true }
+                self.continuation = continuation
+                return false
+            }
+            // Answered before the continuation arrived (cannot happen today; kept correct anyway).
+            if resumeNow { continuation.resume(returning: FlushReport()) }
         }
 
         func answer(_ report: FlushReport) {
-            let waiting = continuation.withLock { current -> CheckedContinuation<FlushReport, Never>? in
-                defer { current = nil }
-                return current
+            let waiting = signal.withLock { () -> CheckedContinuation<FlushReport, Never>? in
+                guard !answered else { return nil }
+                answered = true
+                signal.signal()
+                defer { continuation = nil }
+                return continuation
             }
             waiting?.resume(returning: report)
+        }
+
+        /// Blocks the calling (timer) thread until answered or `monotonicDeadline`; true if answered.
+        func waitUntilAnswered(monotonicDeadline: UInt64) -> Bool {
+            signal.withLock {
+                while !answered && MonotonicClock.nowNanoseconds() < monotonicDeadline {
+                    signal.wait(untilMonotonic: monotonicDeadline)
+                }
+                return answered
+            }
         }
     }
 
     private func submit(deadline: ContinuousClock.Instant, isShutdown: Bool) async -> FlushReport {
         let request = Request(deadline: deadline)
         let queue = self.queue
-        let watchdog = Task {
-            // Grace beyond the deadline for the thread to report what it did.
-            try? await Task.sleep(until: deadline + .milliseconds(100), clock: .continuous)
-            if !Task.isCancelled { request.answer(FlushReport(notExported: queue.count, timedOut: true)) }
-        }
-        defer { watchdog.cancel() }
+        // Grace beyond the deadline for the export thread to report what it did.
+        let timerDeadline = MonotonicClock.nanoseconds(for: deadline + .milliseconds(100))
         return await withCheckedContinuation { continuation in
             request.install(continuation)
             let accepted = signal.withLock { () -> Bool in
@@ -207,7 +226,16 @@ public final class BatchSpanProcessor: SpanProcessor {
                 signal.signal()
                 return true
             }
-            if !accepted { request.answer(FlushReport(notExported: queue.count)) }
+            guard accepted else {
+                request.answer(FlushReport(notExported: queue.count))
+                return
+            }
+            let timerStarted = startThread(name: "traceline-flush") {
+                if !request.waitUntilAnswered(monotonicDeadline: timerDeadline) {
+                    request.answer(FlushReport(notExported: queue.count, timedOut: true))
+                }
+            }
+            if !timerStarted { logger.warning("No timer thread for flush deadline; waiting for the export thread") }
         }
     }
 

@@ -4,7 +4,7 @@ import Synchronization
 /// waits for the exporter. Export calls are serialised, as exporters expect.
 public final class SimpleSpanProcessor: SpanProcessor {
     private let exporter: any SpanExporter
-    private let exportLock = Mutex<Bool>(false)  // true once shut down
+    private let exportLock = LockedValue<Bool>(false)  // true once shut down
 
     public init(exporter: any SpanExporter) {
         self.exporter = exporter

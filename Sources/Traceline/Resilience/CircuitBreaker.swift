@@ -36,7 +36,7 @@ public final class CircuitBreaker: Sendable {
 
     public let name: String
     public let configuration: Configuration
-    private let state: Mutex<Internal>
+    private let state: LockedValue<Internal>
     private let now: @Sendable () -> ContinuousClock.Instant
 
     private struct Internal {
@@ -52,7 +52,7 @@ public final class CircuitBreaker: Sendable {
                 now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.name = name
         self.configuration = configuration
-        self.state = Mutex(Internal())
+        self.state = LockedValue(Internal())
         self.now = now
     }
 

@@ -66,7 +66,7 @@ final class TracerOrigin: Sendable {
         self.scope = scope
     }
 
-    private static let interned = Mutex<[TracerOrigin]>([])
+    private static let interned = LockedValue<[TracerOrigin]>([])
 
     static func intern(resource: Resource, scope: InstrumentationScope) -> TracerOrigin {
         interned.withLock { origins in
