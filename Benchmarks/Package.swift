@@ -13,14 +13,22 @@ let package = Package(
         // The peer we compare with. Its OTLP/HTTP trait is on only because 1.6.0 does not compile
         // without one (a Foundation import comes through it); the comparison uses `exporter = .none`.
         .package(url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // Counts every allocation by defining malloc & co. in the executable (see malloc_counter.c).
         .target(name: "MallocCounter"),
+        // swift-protobuf types generated once from ../Proto by generate-swift-protobuf.sh (committed:
+        // building protoc-gen-swift takes minutes), the peer of the encoding benchmark.
+        .target(
+            name: "SwiftProtobufOTLP",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .executableTarget(
             name: "TracelineBenchmarks",
             dependencies: [
                 "MallocCounter",
+                "SwiftProtobufOTLP",
                 .product(name: "Traceline", package: "Traceline"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),

@@ -10,6 +10,7 @@ comma-separated actions, one per request, the last one repeating:
   close              drop the connection        garbage          200 with a non-protobuf body
 
 Usage: otlp_receiver.py --record FILE [--script ACTIONS] [--port N]; prints "PORT n" when ready.
+With --stats FILE (benchmarks) it records nothing per request and keeps "requests spans bytes" in FILE.
 """
 import argparse
 import gzip
@@ -92,6 +93,9 @@ class Handler(BaseHTTPRequestHandler):
             server.count += 1
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length)
+        if server.stats:
+            self.count_only(raw)
+            return
         record = {"action": action, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                   "bytes": len(raw)}
         try:
@@ -130,6 +134,21 @@ class Handler(BaseHTTPRequestHandler):
                 headers["Retry-After"] = formatdate(time.time() + float(option[5:]), usegmt=True)
             self.respond(int(code), rpc_status("test failure " + code), "application/x-protobuf", headers)
 
+    def count_only(self, raw):
+        server = self.server
+        body = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
+        request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+        spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        with server.lock:
+            server.totals[0] += 1
+            server.totals[1] += spans
+            server.totals[2] += len(raw)
+            with open(server.stats + ".tmp", "w") as f:
+                f.write("%d %d %d\n" % tuple(server.totals))
+            import os
+            os.replace(server.stats + ".tmp", server.stats)
+        self.respond(200, b"", "application/x-protobuf")
+
     def respond(self, code, body, content_type, headers=None):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
@@ -142,7 +161,8 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--record", required=True)
+    parser.add_argument("--record", default="/dev/null")
+    parser.add_argument("--stats", default=None)
     parser.add_argument("--script", default="200")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
@@ -153,7 +173,13 @@ def main():
     server.count = 0
     server.lock = threading.Lock()
     server.record = args.record
-    open(args.record, "w").close()
+    server.stats = args.stats
+    server.totals = [0, 0, 0]
+    if args.stats:
+        with open(args.stats, "w") as f:
+            f.write("0 0 0\n")
+    else:
+        open(args.record, "w").close()
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()
 

@@ -24,6 +24,20 @@ func argument(_ name: String, default value: Int) -> Int {
 }
 let runs = argument("--runs", default: 7)
 let iterations = argument("--iterations", default: 100_000)
+func stringArgument(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
+
+if arguments.contains("--encode") {
+    runEncodingBenchmark(runs: runs, oursOnly: arguments.contains("--ours-only"))
+    exit(0)
+}
+if let peer = stringArgument("--e2e") {
+    try await runEndToEnd(peer: peer, endpoint: stringArgument("--endpoint") ?? "http://127.0.0.1:4318/v1/traces",
+                          statsFile: stringArgument("--stats") ?? "/tmp/receiver-stats", seconds: argument("--seconds", default: 10))
+    exit(0)
+}
 
 // MARK: - Measurement
 
