@@ -11,6 +11,7 @@ packages=(
   protobuf-c-compiler   # Scripts/generate-proto.sh (CI checks the committed output is fresh)
   protobuf-compiler     # descriptor comparison of Proto/ with the official definitions
   python3-venv          # the test venv with the independent OTLP decoder (opentelemetry-proto)
+  openssl               # a self-signed certificate for the TLS transport test
 )
 
 missing=()

@@ -54,6 +54,25 @@ import Testing
         #expect(result.stderr.contains("correlation_id=order-42"))
     }
 
+    @Test("OTEL_EXPORTER_OTLP_ENDPOINT selects the OTLP exporter: the example's spans reach a receiver")
+    func bootstrapOTLP() throws {
+        let receiver = try OTLPReceiver()
+        let result = try Self.run(environment: [
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(receiver.port)",
+            "OTEL_SERVICE_NAME": "otlp-bootstrap",
+            "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+        ])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("exported=6 dropped=0"))
+        let records = try receiver.records()
+        #expect(records.allSatisfy { ($0["headers"] as? [String: String])?["content-encoding"] == "gzip" })
+        let spans = records.flatMap { $0["spans"] as? [[String: Any]] ?? [] }
+        #expect(spans.count == 6)
+        #expect(spans.contains { ($0["trace_id"] as? String) == "4bf92f3577b34da6a3ce929d0e0e4736" })
+        let service = (spans.first?["resource"] as? [String: Any])?["service.name"] as? [String: Any]
+        #expect(service?["value"] as? String == "otlp-bootstrap")
+    }
+
     @Test("broken configuration is reported and the program still runs")
     func brokenConfiguration() throws {
         let result = try Self.run(environment: [

@@ -37,6 +37,26 @@ import Tracing
         }
     }
 
+    @Test("TLS: trusted through OTEL_EXPORTER_OTLP_CERTIFICATE; refused without it, and not retried")
+    func tls() async throws {
+        let tls = try makeSelfSignedCertificate()
+        let receiver = try OTLPReceiver(tls: tls)
+        var trusted = fastConfiguration(endpoint: receiver.tlsEndpoint)
+        trusted.certificateFile = tls.certificate
+        let exporter = OTLPHTTPExporter(configuration: trusted)
+        #expect(await offThread { exporter.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) } == .success)
+        #expect(try receiver.acceptedSpanIDs().count == 3)
+
+        var untrusted = fastConfiguration(endpoint: receiver.tlsEndpoint)
+        untrusted.retry.maxElapsed = .milliseconds(500)
+        let refused = OTLPHTTPExporter(configuration: untrusted)
+        let result = await offThread { refused.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) }
+        #expect(result != .success, "a self-signed certificate is not in the system trust store")
+        #expect(refused.statistics.spansDropped == 3)
+        #expect(refused.statistics.retries == 0, "an untrusted certificate is not retried")
+        #expect(try receiver.acceptedSpanIDs().count == 3, "nothing more arrived")
+    }
+
     @Test("503 with Retry-After: 1, then 200: every span arrives exactly once, after the wait")
     func retryAfterSeconds() async throws {
         let receiver = try OTLPReceiver(script: "503:ra=1,200")

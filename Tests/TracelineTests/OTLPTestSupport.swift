@@ -26,11 +26,12 @@ final class OTLPReceiver: @unchecked Sendable {
     private let process: Process
     private let recordPath: String
 
-    init(script: String = "200", port requested: Int = 0) throws {
+    init(script: String = "200", port requested: Int = 0, tls: (certificate: String, key: String)? = nil) throws {
         recordPath = NSTemporaryDirectory() + "otlp-receiver-\(UUID().uuidString).jsonl"
         process = Process()
         process.executableURL = URL(fileURLWithPath: TestEnvironment.python)
         process.arguments = [TestEnvironment.script("otlp_receiver.py"), "--record", recordPath, "--script", script, "--port", String(requested)]
+            + (tls.map { ["--tls-cert", $0.certificate, "--tls-key", $0.key] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -51,6 +52,7 @@ final class OTLPReceiver: @unchecked Sendable {
     deinit { stop() }
 
     var endpoint: String { "http://127.0.0.1:\(port)/v1/traces" }
+    var tlsEndpoint: String { "https://127.0.0.1:\(port)/v1/traces" }
 
     /// Kills the receiver and reaps it directly: Foundation's `waitUntilExit` spins a run loop,
     /// which can wait forever on a Swift Testing thread.
@@ -123,4 +125,21 @@ func offThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         let thread = Thread { continuation.resume(returning: body()) }
         thread.start()
     }
+}
+
+/// A self-signed certificate for 127.0.0.1, made with the openssl command line tool.
+func makeSelfSignedCertificate() throws -> (certificate: String, key: String) {
+    let directory = NSTemporaryDirectory() + "traceline-tls-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let certificate = directory + "/cert.pem", key = directory + "/key.pem"
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    process.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    process.standardError = FileHandle.nullDevice
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw ReceiverError(description: "openssl failed") }
+    return (certificate, key)
 }

@@ -165,10 +165,17 @@ def main():
     parser.add_argument("--stats", default=None)
     parser.add_argument("--script", default="200")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls-cert", default=None, help="serve HTTPS with this PEM certificate")
+    parser.add_argument("--tls-key", default=None)
     args = parser.parse_args()
     ThreadingHTTPServer.allow_reuse_address = True
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
+    if args.tls_cert:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.script = args.script.split(",")
     server.count = 0
     server.lock = threading.Lock()

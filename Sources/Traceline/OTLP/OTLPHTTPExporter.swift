@@ -219,6 +219,11 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             let message = withUnsafeBytes(of: &response.error) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             let aborted = traceline_load_i64(abortAt) != 0 && traceline_monotonic_ms() >= traceline_load_i64(abortAt)
             if aborted { return .permanentFailure("aborted at the shutdown deadline") }
+            // Configuration problems do not heal by waiting: a malformed URL, an unsupported
+            // scheme, a certificate the peer or we cannot verify (libcurl codes 1, 3, 58, 60, 77).
+            if [1, 3, 58, 60, 77].contains(response.transport_error) {
+                return .permanentFailure("transport error (not retried): \(message)")
+            }
             let kind = response.timed_out != 0 ? "timeout" : "transport error"
             return .retryableFailure("\(kind): \(message)", retryAfter: nil)
         }
