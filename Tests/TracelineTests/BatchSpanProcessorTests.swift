@@ -128,7 +128,7 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
         let started = ContinuousClock.now
         let report = await processor.shutdown(deadline: .now + .milliseconds(300))
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed < .milliseconds(1500), "returned after \(elapsed)")
+        #expect(elapsed < .milliseconds(2000), "returned after \(elapsed) (deadline 300 ms; the exporter never returns)")
         #expect(report.timedOut)
         #expect(report.notExported == 7)
         // Spans ending after shutdown are dropped and counted.

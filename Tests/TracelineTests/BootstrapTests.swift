@@ -16,7 +16,12 @@ import Testing
         throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "traceline-example"])
     }
 
-    static func run(environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs the example on its own thread: waiting for a child process must not hold a concurrency thread.
+    static func run(environment: [String: String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await offThreadThrowing { try runBlocking(environment: environment) }
+    }
+
+    static func runBlocking(environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try examplePath())
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OTEL_") }
@@ -34,8 +39,8 @@ import Testing
     }
 
     @Test("bootstrap: console export, log correlation, and a flush that loses nothing")
-    func bootstrapConsole() throws {
-        let result = try Self.run(environment: ["OTEL_SERVICE_NAME": "bootstrap-test"])
+    func bootstrapConsole() async throws {
+        let result = try await Self.run(environment: ["OTEL_SERVICE_NAME": "bootstrap-test"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("spans enqueued=6 exported=6 dropped=0 failed=0"))
         #expect(result.stderr.contains("[4bf92f3577b34da6a3ce929d0e0e4736 "), "the incoming trace continues")
@@ -45,8 +50,8 @@ import Testing
     }
 
     @Test("OTEL_SDK_DISABLED=true: no spans, no export thread, propagation still works")
-    func bootstrapDisabled() throws {
-        let result = try Self.run(environment: ["OTEL_SDK_DISABLED": "true"])
+    func bootstrapDisabled() async throws {
+        let result = try await Self.run(environment: ["OTEL_SDK_DISABLED": "true"])
         #expect(result.status == 0)
         #expect(!result.stderr.contains("SERVER GET"))
         #expect(!result.stdout.contains("spans enqueued"))
@@ -55,9 +60,9 @@ import Testing
     }
 
     @Test("OTEL_EXPORTER_OTLP_ENDPOINT selects the OTLP exporter: the example's spans reach a receiver")
-    func bootstrapOTLP() throws {
-        let receiver = try OTLPReceiver()
-        let result = try Self.run(environment: [
+    func bootstrapOTLP() async throws {
+        let receiver = try await OTLPReceiver.start()
+        let result = try await Self.run(environment: [
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(receiver.port)",
             "OTEL_SERVICE_NAME": "otlp-bootstrap",
             "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
@@ -74,8 +79,8 @@ import Testing
     }
 
     @Test("broken configuration is reported and the program still runs")
-    func brokenConfiguration() throws {
-        let result = try Self.run(environment: [
+    func brokenConfiguration() async throws {
+        let result = try await Self.run(environment: [
             "OTEL_RESOURCE_ATTRIBUTES": "broken",
             "OTEL_TRACES_SAMPLER": "nonsense",
             "OTEL_BSP_MAX_QUEUE_SIZE": "-5",

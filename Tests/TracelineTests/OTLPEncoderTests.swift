@@ -112,20 +112,23 @@ import Tracing
     }
 
     @Test("the same bytes decode identically with the official opentelemetry-proto package")
-    func independentDecoder() throws {
+    func independentDecoder() async throws {
         let spans = richSpans()
         let bytes = OTLPTraceEncoder().encode(spans)
         let file = NSTemporaryDirectory() + "otlp-request-\(UUID().uuidString).bin"
         try Data(bytes).write(to: URL(fileURLWithPath: file))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.python)
-        process.arguments = [TestEnvironment.script("decode_request.py"), file]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (exitStatus, data) = try await offThreadThrowing { () -> (Int32, Data) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TestEnvironment.python)
+            process.arguments = [TestEnvironment.script("decode_request.py"), file]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, data)
+        }
+        #expect(exitStatus == 0)
         let decoded = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
         #expect(decoded.count == 2)
         let rich = try #require(decoded.first { ($0["name"] as? String) == "rich\u{0}name" })

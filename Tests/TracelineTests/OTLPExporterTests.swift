@@ -11,7 +11,7 @@ import Tracing
         OTLPExporterConfiguration.Compression.none, .gzip,
     ])
     func delivery(compression: OTLPExporterConfiguration.Compression) async throws {
-        let receiver = try OTLPReceiver()
+        let receiver = try await OTLPReceiver.start()
         var configuration = fastConfiguration(endpoint: receiver.endpoint, compression: compression)
         configuration.headers = [("x-api-key", "secret-value")]
         let exporter = OTLPHTTPExporter(configuration: configuration)
@@ -40,7 +40,7 @@ import Tracing
     @Test("TLS: trusted through OTEL_EXPORTER_OTLP_CERTIFICATE; refused without it, and not retried")
     func tls() async throws {
         let tls = try makeSelfSignedCertificate()
-        let receiver = try OTLPReceiver(tls: tls)
+        let receiver = try await OTLPReceiver.start(tls: tls)
         var trusted = fastConfiguration(endpoint: receiver.tlsEndpoint)
         trusted.certificateFile = tls.certificate
         let exporter = OTLPHTTPExporter(configuration: trusted)
@@ -59,7 +59,7 @@ import Tracing
 
     @Test("503 with Retry-After: 1, then 200: every span arrives exactly once, after the wait")
     func retryAfterSeconds() async throws {
-        let receiver = try OTLPReceiver(script: "503:ra=1,200")
+        let receiver = try await OTLPReceiver.start(script: "503:ra=1,200")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
         let spans = makeFinishedSpans(50)
         let started = ContinuousClock.now
@@ -74,7 +74,7 @@ import Tracing
 
     @Test("Retry-After as an HTTP date is honoured")
     func retryAfterDate() async throws {
-        let receiver = try OTLPReceiver(script: "503:date=2,200")
+        let receiver = try await OTLPReceiver.start(script: "503:date=2,200")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
         let started = ContinuousClock.now
         #expect(await offThread { exporter.export(makeFinishedSpans(5), deadline: .now + .seconds(10)) } == .success)
@@ -85,7 +85,7 @@ import Tracing
 
     @Test("429 is retried")
     func tooManyRequests() async throws {
-        let receiver = try OTLPReceiver(script: "429,429,200")
+        let receiver = try await OTLPReceiver.start(script: "429,429,200")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
         #expect(await offThread { exporter.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) } == .success)
         #expect(try receiver.records().count == 3)
@@ -94,7 +94,7 @@ import Tracing
 
     @Test("400 drops the batch, counted, with the receiver's message, and is not retried")
     func badRequest() async throws {
-        let receiver = try OTLPReceiver(script: "400")
+        let receiver = try await OTLPReceiver.start(script: "400")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
         let result = await offThread { exporter.export(makeFinishedSpans(7), deadline: .now + .seconds(10)) }
         guard case .failure(let reason) = result else {
@@ -110,12 +110,12 @@ import Tracing
 
     @Test("connection refused, then the receiver comes up: delivered within the retry budget")
     func refusedThenUp() async throws {
-        let port = try unusedPort()
+        let port = try await offThreadThrowing { try unusedPort() }
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: "http://127.0.0.1:\(port)/v1/traces"))
         let spans = makeFinishedSpans(10)
         let export = Task { await offThread { exporter.export(spans, deadline: .now + .seconds(15)) } }
         try await Task.sleep(for: .milliseconds(700))
-        let receiver = try OTLPReceiver(script: "200", port: port)
+        let receiver = try await OTLPReceiver.start(script: "200", port: port)
         #expect(await export.value == .success)
         #expect(Set(try receiver.acceptedSpanIDs()).count == 10)
         #expect(exporter.statistics.retries >= 1)
@@ -123,7 +123,7 @@ import Tracing
 
     @Test("a stalled receiver times out, is retried, and the span is counted once")
     func stall() async throws {
-        let receiver = try OTLPReceiver(script: "stall:3,200")
+        let receiver = try await OTLPReceiver.start(script: "stall:3,200")
         var configuration = fastConfiguration(endpoint: receiver.endpoint)
         configuration.timeout = .milliseconds(500)
         let exporter = OTLPHTTPExporter(configuration: configuration)
@@ -136,7 +136,7 @@ import Tracing
 
     @Test("a dropped connection is retried")
     func closedConnection() async throws {
-        let receiver = try OTLPReceiver(script: "close,200")
+        let receiver = try await OTLPReceiver.start(script: "close,200")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
         #expect(await offThread { exporter.export(makeFinishedSpans(2), deadline: .now + .seconds(10)) } == .success)
         #expect(exporter.statistics.retries == 1)
@@ -144,7 +144,7 @@ import Tracing
 
     @Test("partial success counts rejected spans and logs the message once per text")
     func partialSuccess() async throws {
-        let receiver = try OTLPReceiver(script: "partial:3:three spans were bad")
+        let receiver = try await OTLPReceiver.start(script: "partial:3:three spans were bad")
         let recorder = LogRecorder()
         let logger = Logger(label: "otlp") { _ in recorder.handler() }
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint), logger: logger)
@@ -159,7 +159,7 @@ import Tracing
 
     @Test("a garbage 2xx body counts as success (the receiver accepted the request)")
     func garbageSuccess() async throws {
-        let receiver = try OTLPReceiver(script: "garbage")
+        let receiver = try await OTLPReceiver.start(script: "garbage")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
         #expect(await offThread { exporter.export(makeFinishedSpans(3), deadline: .now + .seconds(10)) } == .success)
         #expect(exporter.statistics.spansExported == 3)
@@ -167,7 +167,7 @@ import Tracing
 
     @Test("the breaker opens after N failures, fails fast, and closes after a successful probe")
     func breaker() async throws {
-        let receiver = try OTLPReceiver(script: "500,500,200")
+        let receiver = try await OTLPReceiver.start(script: "500,500,200")
         var configuration = fastConfiguration(endpoint: receiver.endpoint)
         configuration.breaker = CircuitBreaker.Configuration(failureThreshold: 2, cooldown: .milliseconds(800))
         let exporter = OTLPHTTPExporter(configuration: configuration)
@@ -189,7 +189,7 @@ import Tracing
 
     @Test("shutdown while a retry is pending ends the export by the shutdown deadline")
     func shutdownDuringRetry() async throws {
-        let receiver = try OTLPReceiver(script: "503:ra=30")
+        let receiver = try await OTLPReceiver.start(script: "503:ra=30")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
         let started = ContinuousClock.now
         let spans = makeFinishedSpans(5)
@@ -205,7 +205,7 @@ import Tracing
 
     @Test("through the batch processor: a collector that is down loses nothing uncounted")
     func processorAccounting() async throws {
-        let port = try unusedPort()
+        let port = try await offThreadThrowing { try unusedPort() }
         var configuration = fastConfiguration(endpoint: "http://127.0.0.1:\(port)/v1/traces")
         configuration.retry.maxElapsed = .milliseconds(300)
         let exporter = OTLPHTTPExporter(configuration: configuration)

@@ -22,6 +22,11 @@ struct ReceiverError: Error, CustomStringConvertible {
 /// A real OTLP/HTTP receiver on 127.0.0.1 (Tests/proto/otlp_receiver.py), decoding with the
 /// official opentelemetry-proto package and answering by a script.
 final class OTLPReceiver: @unchecked Sendable {
+    /// Starts a receiver without blocking a concurrency thread while Python starts.
+    static func start(script: String = "200", port: Int = 0, tls: (certificate: String, key: String)? = nil) async throws -> OTLPReceiver {
+        try await offThreadThrowing { try OTLPReceiver(script: script, port: port, tls: tls) }
+    }
+
     let port: Int
     private let process: Process
     private let recordPath: String
@@ -142,4 +147,9 @@ func makeSelfSignedCertificate() throws -> (certificate: String, key: String) {
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { throw ReceiverError(description: "openssl failed") }
     return (certificate, key)
+}
+
+/// `offThread` for throwing work.
+func offThreadThrowing<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await offThread { Result { try body() } }.get()
 }
