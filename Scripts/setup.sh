@@ -12,6 +12,7 @@ packages=(
   protobuf-compiler     # descriptor comparison of Proto/ with the official definitions
   python3-venv          # the test venv with the independent OTLP decoder (opentelemetry-proto)
   openssl               # a self-signed certificate for the TLS transport test
+  prometheus            # promtool checks the /metrics exposition
 )
 
 missing=()
