@@ -126,23 +126,8 @@ import Tracing
         for format in [MetricsFormat.prometheusText, .openMetrics] {
             let rendered = metrics.render(format: format)
             let text = format == .openMetrics ? rendered.replacing(/\s#\s\{[^\n]*/, with: "") : rendered
-            let (status, stderr) = try await offThreadThrowing { () -> (Int32, String) in
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-                process.arguments = ["check", "metrics"]
-                let input = Pipe(), errors = Pipe()
-                process.standardInput = input
-                process.standardError = errors
-                process.standardOutput = FileHandle.nullDevice
-                try process.run()
-                input.fileHandleForWriting.write(Data(text.utf8))
-                try input.fileHandleForWriting.close()
-                let data = errors.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-            }
-            let findings = stderr.split(separator: "\n").filter { !$0.isEmpty }
-            #expect(status == 0 || status == 3, "promtool parse error for \(format): \(stderr)")
+            let (status, findings) = try await promtoolCheckMetrics(text)
+            #expect(status == 0 || status == 3, "promtool parse error for \(format): \(findings)")
             #expect(findings.allSatisfy {
                 $0.contains("use base unit \"seconds\" instead of \"milliseconds\"")
                     || (format == .openMetrics && $0 == "traces_span_metrics_calls_total no help text")
@@ -188,5 +173,24 @@ func checkStructure(_ text: String) throws {
     for line in text.split(separator: "\n") where line.contains("_count{") {
         let parts = line.split(separator: " ")
         #expect(infBucket[String(parts[0])] == Int(parts[1]), "+Inf bucket missing or unequal to \(parts[0])")
+    }
+}
+
+/// Runs `promtool check metrics` on `text`: its exit status and its findings, one per line.
+func promtoolCheckMetrics(_ text: String) async throws -> (Int32, [String]) {
+    try await offThreadThrowing { () -> (Int32, [String]) in
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
+        process.arguments = ["check", "metrics"]
+        let input = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try input.fileHandleForWriting.close()
+        let data = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init))
     }
 }

@@ -65,7 +65,8 @@ public final class BatchSpanProcessor: SpanProcessor {
     }
 
     public let configuration: Configuration
-    private let exporter: any SpanExporter
+    /// The exporter this processor feeds.
+    public let exporter: any SpanExporter
     private let queue: BoundedSpanQueue
     private let signal = ThreadSignal()
     private let logger: Logger

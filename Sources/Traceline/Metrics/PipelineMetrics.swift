@@ -1,0 +1,57 @@
+/// The SDK's own health as metrics: the batch queue and the OTLP exporter, named after the
+/// OpenTelemetry `otel.sdk.*` self-observability conventions in Prometheus form, plus a few
+/// Traceline counters those conventions do not cover (retries, bytes, breaker).
+public struct PipelineMetrics: MetricsSource {
+    public let processor: BatchSpanProcessor?
+    public let exporter: OTLPHTTPExporter?
+
+    public init(processor: BatchSpanProcessor?, exporter: OTLPHTTPExporter? = nil) {
+        self.processor = processor
+        self.exporter = exporter
+    }
+
+    /// The metrics for a provider's batch processor and, when it uses one, its OTLP exporter.
+    public init(provider: TracerProvider) {
+        let processor = provider.processors.lazy.compactMap { $0 as? BatchSpanProcessor }.first
+        self.init(processor: processor, exporter: processor?.exporter as? OTLPHTTPExporter)
+    }
+
+    public func renderFamilies(format: MetricsFormat) -> String {
+        var writer = MetricFamilyWriter(format: format)
+        if let processor {
+            let stats = processor.statistics
+            let component = [("otel_component_type", "batching_span_processor"), ("otel_component_name", "batching_span_processor/0")]
+            writer.gauge("otel_sdk_processor_span_queue_size", help: "Spans waiting in the batch queue.", [(component, Double(stats.queueSize))])
+            writer.gauge("otel_sdk_processor_span_queue_capacity", help: "Capacity of the batch queue.", [(component, Double(stats.queueCapacity))])
+            writer.counter("otel_sdk_processor_span_processed", help: "Spans the batch processor handled; error_type says why one was dropped.", [
+                (component, Double(stats.enqueued)),
+                (component + [("error_type", "queue_full")], Double(stats.droppedQueueFull)),
+                (component + [("error_type", "already_shutdown")], Double(stats.droppedAfterShutdown + stats.discardedAtShutdown)),
+            ])
+        }
+        if let exporter {
+            let stats = exporter.statistics
+            let component = [("otel_component_type", "otlp_http_span_exporter"), ("otel_component_name", "otlp_http_span_exporter/0")]
+            writer.counter("otel_sdk_exporter_span_exported", help: "Spans the OTLP exporter handled; error_type says why one was not accepted.", [
+                (component, Double(stats.spansExported)),
+                (component + [("error_type", "rejected")], Double(stats.spansRejected)),
+                (component + [("error_type", "export_failed")], Double(stats.spansDropped)),
+            ])
+            writer.counter("traceline_exporter_requests", help: "HTTP requests the OTLP exporter sent, retries included.", [(component, Double(stats.requests))])
+            writer.counter("traceline_exporter_retries", help: "OTLP requests that were retries.", [(component, Double(stats.retries))])
+            writer.counter("traceline_exporter_bytes", help: "OTLP request body bytes, before compression and as sent.", [
+                (component + [("stage", "uncompressed")], Double(stats.bytesUncompressed)),
+                (component + [("stage", "sent")], Double(stats.bytesSent)),
+            ])
+            writer.counter("traceline_exporter_export_duration_seconds", help: "Time spent in export calls, retries included.", [
+                (component, Double(stats.exportDurationTotal.components.seconds) + Double(stats.exportDurationTotal.components.attoseconds) / 1e18),
+            ])
+            writer.counter("traceline_exporter_exports", help: "Export calls (batches).", [(component, Double(stats.exportCalls))])
+            let breaker = exporter.breaker.statistics
+            writer.gauge("traceline_exporter_breaker_state", help: "1 for the circuit breaker's current state.",
+                         [CircuitBreaker.State.closed, .open, .halfOpen].map { (component + [("state", $0.rawValue)], $0 == breaker.state ? 1 : 0) })
+            writer.counter("traceline_exporter_breaker_rejections", help: "Exports refused while the breaker was open.", [(component, Double(breaker.rejectedCalls))])
+        }
+        return writer.text
+    }
+}
