@@ -140,6 +140,11 @@ let provider = TracerProvider(
     processors: [processor]
 )
 let tracer = provider.tracer()
+let spanMetrics = SpanMetricsProcessor()
+let metricsExporter = DiscardingExporter()
+let metricsProvider = TracerProvider(resource: Resource(attributes: ["service.name": "bench"]),
+                                     processors: [spanMetrics, BatchSpanProcessor(exporter: metricsExporter)])
+let metricsTracer = metricsProvider.tracer()
 let unsampledProvider = TracerProvider(sampler: AlwaysOffSampler(), processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
 let unsampledTracer = unsampledProvider.tracer()
 let noop = NoOpTracer()
@@ -195,6 +200,7 @@ let allScenarios: [Scenario] = diagnostics ? (onlyIndex >= 0 ? [diagnosticScenar
     Scenario(name: "span: NoOpTracer", operations: iterations) { spanLoop(noop, count: iterations) },
     Scenario(name: "span: swift-otel 1.6.0", operations: iterations / 10) { spanLoop(otelTracer, count: iterations / 10) },
     Scenario(name: "span: Traceline", operations: iterations) { spanLoop(tracer, count: iterations) },
+    Scenario(name: "span: Traceline + span metrics", operations: iterations) { spanLoop(metricsTracer, count: iterations) },
     Scenario(name: "root+child pair: NoOpTracer", operations: iterations) { rootChildLoop(noop, count: iterations) },
     Scenario(name: "root+child pair: Traceline", operations: iterations) { rootChildLoop(tracer, count: iterations) },
     Scenario(name: "unsampled span: Traceline", operations: iterations) { spanLoop(unsampledTracer, count: iterations) },
@@ -282,6 +288,9 @@ print("Ratios (same run):")
 print("- Traceline / NoOp (recording span):      \(format(tracelineSpan.ns / noopSpan.ns, decimals: 2))x   (target <= 1.5x)")
 print("- swift-otel / Traceline:                 \(format(otelSpan.ns / tracelineSpan.ns, decimals: 1))x   (target >= 10x)")
 print("- Traceline mallocs beyond NoOp per span: \(format(tracelineSpan.mallocs - noopSpan.mallocs, decimals: 2))    (target <= 3)")
+if let withMetrics = medians["span: Traceline + span metrics"] {
+    print("- span metrics processor, added per span: \(format(withMetrics.ns - tracelineSpan.ns)) ns   (target <= 150 ns)")
+}
 print("- unsampled Traceline / NoOp:             \(format(unsampled.ns / noopSpan.ns, decimals: 2))x   (target <= 1.2x)")
 print("")
 print("Spans dropped with a discarding exporter (1 and 2 producers, all runs):")

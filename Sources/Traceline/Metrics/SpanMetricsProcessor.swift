@@ -25,6 +25,9 @@ public final class SpanMetricsProcessor: SpanProcessor {
         public var maxLabelValueLength = 256
         /// Keep the latest sampled span per bucket as an exemplar.
         public var exemplars = true
+        /// The recent window behind ``recentStatistics()`` and how many slices it slides by.
+        public var window: Duration = .seconds(60)
+        public var windowSlices = 12
 
         public init() {}
     }
@@ -32,18 +35,29 @@ public final class SpanMetricsProcessor: SpanProcessor {
     public let configuration: Configuration
     private let bounds: [Double]
     private let labelNames: [String]
-    private let shards: [LockedValue<[String: SpanMetricSeries]>]
+    private let shards: [LockedValue<[SeriesKey: SpanMetricSeries]>]
     private let seriesCount = Atomic<Int>(0)
     private let overflowed = Atomic<Int>(0)
-    private let overflowSeries: SpanMetricSeries
+    private let overflowSeries: LockedValue<SpanMetricSeries>
+    private let sliceSeconds: Double
+    private let now: @Sendable () -> Double
 
-    public init(configuration: Configuration = Configuration()) {
+    public convenience init(configuration: Configuration = Configuration()) {
+        self.init(configuration: configuration, now: { Double(MonotonicClock.nowNanoseconds()) / 1e9 })
+    }
+
+    /// - Parameter now: monotonic seconds, replaceable in tests of the recent window.
+    init(configuration: Configuration, now: @escaping @Sendable () -> Double) {
         self.configuration = configuration
+        self.now = now
+        let slices = max(1, configuration.windowSlices)
+        let windowSeconds = Double(configuration.window.components.seconds) + Double(configuration.window.components.attoseconds) / 1e18
+        self.sliceSeconds = max(0.001, windowSeconds / Double(slices))
         self.bounds = configuration.bucketsMilliseconds.filter { $0.isFinite }.sorted()
         self.labelNames = ["service_name", "span_name", "span_kind", "status_code"]
             + configuration.dimensions.map { Exposition.sanitizeName($0) }
         self.shards = (0..<16).map { _ in LockedValue([:]) }
-        self.overflowSeries = SpanMetricSeries(labelValues: [], bucketCount: bounds.count + 1)
+        self.overflowSeries = LockedValue(SpanMetricSeries(labelValues: [], bucketCount: bounds.count + 1, slices: 0))
     }
 
     public var isStartRequired: Bool { false }
@@ -53,17 +67,22 @@ public final class SpanMetricsProcessor: SpanProcessor {
     /// Distinct series (excluding the overflow series).
     public var seriesTotal: Int { seriesCount.load(ordering: .relaxed) }
 
+    /// The identity of a series, hashed without building label strings (they are made once, when
+    /// a series is created).
+    struct SeriesKey: Hashable {
+        let service: String
+        let name: String
+        let kind: SpanKind
+        let status: UInt8
+        let dimensions: [String]
+    }
+
     public func onEnd(_ span: consuming FinishedSpan) {
-        var values = [
-            span.resource.serviceName, span.name, Self.kindLabel(span.kind), Self.statusLabel(span.status),
-        ]
-        for key in configuration.dimensions {
-            values.append(span.attributes.get(key).map(Self.labelText) ?? "")
+        let status: UInt8 = span.status.map { $0.code == .ok ? 1 : 2 } ?? 0
+        let dimensions = configuration.dimensions.isEmpty ? [] : configuration.dimensions.map {
+            span.attributes.get($0).map(Self.labelText) ?? ""
         }
-        for index in values.indices where values[index].count > configuration.maxLabelValueLength {
-            values[index] = String(values[index].prefix(configuration.maxLabelValueLength))
-        }
-        let series = findOrCreate(values)
+        let key = SeriesKey(service: span.resource.serviceName, name: span.name, kind: span.kind, status: status, dimensions: dimensions)
         let milliseconds = Double(span.durationNanoseconds) / 1_000_000
         var bucket = bounds.count
         for (index, bound) in bounds.enumerated() where milliseconds <= bound {
@@ -71,27 +90,35 @@ public final class SpanMetricsProcessor: SpanProcessor {
             break
         }
         let exemplar: SpanMetricSeries.Exemplar? = configuration.exemplars && span.spanContext.isSampled
-            ? .init(traceID: span.spanContext.traceID.hexString, spanID: span.spanContext.spanID.hexString,
-                    value: milliseconds, timestampSeconds: Double(span.endTimeNanosecondsSinceEpoch) / 1e9)
+            ? .init(traceID: span.spanContext.traceID, spanID: span.spanContext.spanID,
+                    value: milliseconds, timestampNanoseconds: span.endTimeNanosecondsSinceEpoch)
             : nil
-        series.record(bucket: bucket, value: milliseconds, exemplar: exemplar)
+        let epoch = Int(now() / sliceSeconds)
+        let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+        // One short lock on one of 16 shards: find or make the series, then count in place.
+        let recorded = shard.withLock { series -> Bool in
+            if let existing = series[key] {
+                existing.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch)
+                return true
+            }
+            if seriesCount.load(ordering: .relaxed) >= configuration.maxSeries { return false }
+            seriesCount.add(1, ordering: .relaxed)
+            let created = SpanMetricSeries(labelValues: labelValues(for: key), bucketCount: bounds.count + 1,
+                                           slices: max(1, configuration.windowSlices))
+            created.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch)
+            series[key] = created
+            return true
+        }
+        if !recorded {
+            overflowed.add(1, ordering: .relaxed)
+            overflowSeries.withLock { $0.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch) }
+        }
     }
 
-    private func findOrCreate(_ values: [String]) -> SpanMetricSeries {
-        let key = values.joined(separator: "\u{1F}")
-        var hasher = Hasher()
-        hasher.combine(key)
-        let shard = shards[Int(UInt(bitPattern: hasher.finalize()) % UInt(shards.count))]
-        return shard.withLock { series in
-            if let existing = series[key] { return existing }
-            if seriesCount.load(ordering: .relaxed) >= configuration.maxSeries {
-                overflowed.add(1, ordering: .relaxed)
-                return overflowSeries
-            }
-            seriesCount.add(1, ordering: .relaxed)
-            let created = SpanMetricSeries(labelValues: values, bucketCount: bounds.count + 1)
-            series[key] = created
-            return created
+    private func labelValues(for key: SeriesKey) -> [String] {
+        let status = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"][Int(key.status)]
+        return ([key.service, key.name, Self.kindLabel(key.kind), status] + key.dimensions).map {
+            $0.count > configuration.maxLabelValueLength ? String($0.prefix(configuration.maxLabelValueLength)) : $0
         }
     }
 
@@ -102,14 +129,6 @@ public final class SpanMetricsProcessor: SpanProcessor {
         case .client: return "SPAN_KIND_CLIENT"
         case .producer: return "SPAN_KIND_PRODUCER"
         case .consumer: return "SPAN_KIND_CONSUMER"
-        }
-    }
-
-    static func statusLabel(_ status: SpanStatus?) -> String {
-        switch status?.code {
-        case .ok?: return "STATUS_CODE_OK"
-        case .error?: return "STATUS_CODE_ERROR"
-        case nil: return "STATUS_CODE_UNSET"
         }
     }
 
@@ -125,6 +144,74 @@ public final class SpanMetricsProcessor: SpanProcessor {
         }
     }
 
+    // MARK: - Recent window
+
+    /// Rate, errors and latency percentiles of one span name over the recent window.
+    public struct RecentStatistics: Sendable, Equatable {
+        public var serviceName: String
+        public var spanName: String
+        public var calls: Int
+        public var errors: Int
+        /// Calls per second over the window.
+        public var rate: Double
+        public var errorRate: Double { calls == 0 ? 0 : Double(errors) / Double(calls) }
+        /// Percentiles in milliseconds, interpolated inside histogram buckets the way PromQL's
+        /// `histogram_quantile` does; values past the last finite bucket report that bound.
+        public var p50: Double
+        public var p95: Double
+        public var p99: Double
+    }
+
+    /// Statistics per (service, span name) over the last `window` (sliding by `window / windowSlices`).
+    /// Spans that went into the overflow series are not attributed to a name.
+    public func recentStatistics() -> [RecentStatistics] {
+        let slices = max(1, configuration.windowSlices)
+        let current = Int(now() / sliceSeconds)
+        var grouped: [String: (service: String, name: String, buckets: [Int], errors: Int)] = [:]
+        for shard in shards {
+            shard.withLock { series in
+                for entry in series.values {
+                    let counts = entry.window.sum(from: current - slices + 1, through: current)
+                    let total = counts.reduce(0, +)
+                    guard total > 0 else { continue }
+                    let key = entry.labelValues[0] + "\u{1F}" + entry.labelValues[1]
+                    var group = grouped[key] ?? (entry.labelValues[0], entry.labelValues[1], Array(repeating: 0, count: counts.count), 0)
+                    for index in counts.indices { group.buckets[index] += counts[index] }
+                    if entry.labelValues[3] == "STATUS_CODE_ERROR" { group.errors += total }
+                    grouped[key] = group
+                }
+            }
+        }
+        let seconds = sliceSeconds * Double(slices)
+        return grouped.values.map { group in
+            let calls = group.buckets.reduce(0, +)
+            return RecentStatistics(
+                serviceName: group.service, spanName: group.name, calls: calls, errors: group.errors,
+                rate: Double(calls) / seconds,
+                p50: Self.quantile(0.50, buckets: group.buckets, bounds: bounds),
+                p95: Self.quantile(0.95, buckets: group.buckets, bounds: bounds),
+                p99: Self.quantile(0.99, buckets: group.buckets, bounds: bounds)
+            )
+        }.sorted { ($0.serviceName, $0.spanName) < ($1.serviceName, $1.spanName) }
+    }
+
+    /// The `q` quantile of a bucketed distribution (non-cumulative `buckets`, the last one +Inf).
+    static func quantile(_ q: Double, buckets: [Int], bounds: [Double]) -> Double {
+        let total = buckets.reduce(0, +)
+        guard total > 0 else { return 0 }
+        let rank = q * Double(total)
+        var cumulative = 0
+        for (index, count) in buckets.enumerated() {
+            let previous = cumulative
+            cumulative += count
+            guard Double(cumulative) >= rank, count > 0 else { continue }
+            if index >= bounds.count { return bounds.last ?? 0 }
+            let lower = index == 0 ? 0 : bounds[index - 1]
+            return lower + (bounds[index] - lower) * (rank - Double(previous)) / Double(count)
+        }
+        return bounds.last ?? 0
+    }
+
     // MARK: - Exposition
 
     /// The processor's series in `format`, complete (OpenMetrics output ends with `# EOF`).
@@ -136,11 +223,14 @@ public final class SpanMetricsProcessor: SpanProcessor {
 
     /// The metric families only, for combining with other sources on one endpoint.
     public func renderFamilies(format: MetricsFormat) -> String {
-        var all: [SpanMetricSeries] = []
-        for shard in shards { shard.withLock { all.append(contentsOf: $0.values) } }
-        all.sort { $0.labelValues.lexicographicallyPrecedes($1.labelValues) }
-        let snapshots = all.map { ($0, $0.snapshot()) }
-        let overflowSnapshot = overflowSeries.snapshot()
+        var snapshots: [(labels: [String], snapshot: SpanMetricSeries.Snapshot)] = []
+        for shard in shards {
+            shard.withLock { series in
+                for entry in series.values { snapshots.append((entry.labelValues, entry.snapshot())) }
+            }
+        }
+        snapshots.sort { $0.labels.lexicographicallyPrecedes($1.labels) }
+        let overflowSnapshot = overflowSeries.withLock { $0.snapshot() }
         let includeOverflow = overflowSnapshot.count > 0
 
         let calls = configuration.namespace + "_calls"
@@ -150,11 +240,11 @@ public final class SpanMetricsProcessor: SpanProcessor {
         let callsFamily = format == .openMetrics ? calls : calls + "_total"
         out += "# HELP \(callsFamily) Spans ended, by service, span name, kind and status.\n"
         out += "# TYPE \(callsFamily) counter\n"
-        func labelPairs(_ series: SpanMetricSeries) -> [(String, String)] {
-            series.labelValues.isEmpty ? [("otel_metric_overflow", "true")] : Array(zip(labelNames, series.labelValues))
+        func labelPairs(_ labels: [String]) -> [(String, String)] {
+            labels.isEmpty ? [("otel_metric_overflow", "true")] : Array(zip(labelNames, labels))
         }
         var rows = snapshots
-        if includeOverflow { rows.append((overflowSeries, overflowSnapshot)) }
+        if includeOverflow { rows.append(([], overflowSnapshot)) }
         for (series, snapshot) in rows {
             out += "\(calls)_total\(Exposition.labels(labelPairs(series))) \(snapshot.count)\n"
         }
@@ -168,8 +258,8 @@ public final class SpanMetricsProcessor: SpanProcessor {
                 let le = index < bounds.count ? Exposition.number(bounds[index]) : "+Inf"
                 out += "\(duration)_bucket\(Exposition.labels(pairs + [("le", le)])) \(cumulative)"
                 if format == .openMetrics, let exemplar = snapshot.exemplars[index] {
-                    out += " # {trace_id=\"\(exemplar.traceID)\",span_id=\"\(exemplar.spanID)\"} "
-                        + "\(Exposition.number(exemplar.value)) \(exemplar.timestampSeconds)"
+                    out += " # {trace_id=\"\(exemplar.traceID.hexString)\",span_id=\"\(exemplar.spanID.hexString)\"} "
+                        + "\(Exposition.number(exemplar.value)) \(Double(exemplar.timestampNanoseconds) / 1e9)"
                 }
                 out += "\n"
             }
@@ -180,13 +270,14 @@ public final class SpanMetricsProcessor: SpanProcessor {
     }
 }
 
-/// One label set's histogram: per-bucket atomic counts, an atomic sum, the latest exemplars.
-final class SpanMetricSeries: Sendable {
+/// One label set's histogram, cumulative since start, plus its recent-window slices and the latest
+/// exemplar per bucket. Not synchronised itself: the owning shard's lock guards every field.
+final class SpanMetricSeries: @unchecked Sendable {
     struct Exemplar: Sendable {
-        let traceID: String
-        let spanID: String
+        let traceID: TraceID
+        let spanID: SpanID
         let value: Double
-        let timestampSeconds: Double
+        let timestampNanoseconds: UInt64
     }
 
     struct Snapshot {
@@ -197,38 +288,57 @@ final class SpanMetricSeries: Sendable {
     }
 
     let labelValues: [String]
-    private let counts: [AtomicCounter]
-    private let sumBits = Atomic<UInt64>(0.0.bitPattern)
-    private let exemplars: LockedValue<[Exemplar?]>
+    let window: SlicedHistogram
+    private var buckets: [Int]
+    private var sum = 0.0
+    private var exemplars: [Exemplar?]
 
-    init(labelValues: [String], bucketCount: Int) {
+    init(labelValues: [String], bucketCount: Int, slices: Int) {
         self.labelValues = labelValues
-        self.counts = (0..<bucketCount).map { _ in AtomicCounter() }
-        self.exemplars = LockedValue(Array(repeating: nil, count: bucketCount))
+        self.window = SlicedHistogram(slices: slices, bucketCount: bucketCount)
+        self.buckets = Array(repeating: 0, count: bucketCount)
+        self.exemplars = Array(repeating: nil, count: bucketCount)
     }
 
-    func record(bucket: Int, value: Double, exemplar: Exemplar?) {
-        counts[bucket].value.add(1, ordering: .relaxed)
-        var current = sumBits.load(ordering: .relaxed)
-        while true {
-            let (exchanged, original) = sumBits.compareExchange(
-                expected: current, desired: (Double(bitPattern: current) + value).bitPattern,
-                successOrdering: .relaxed, failureOrdering: .relaxed)
-            if exchanged { break }
-            current = original
-        }
-        if let exemplar { exemplars.withLock { $0[bucket] = exemplar } }
+    func record(bucket: Int, value: Double, exemplar: Exemplar?, epoch: Int) {
+        buckets[bucket] += 1
+        sum += value
+        if let exemplar { exemplars[bucket] = exemplar }
+        window.record(bucket: bucket, epoch: epoch)
     }
 
-    /// A consistent-enough view: counts read once each, so `+Inf` always equals `_count`.
     func snapshot() -> Snapshot {
-        Snapshot(buckets: counts.map { $0.value.load(ordering: .relaxed) },
-                 sum: Double(bitPattern: sumBits.load(ordering: .relaxed)),
-                 exemplars: exemplars.withLock { $0 })
+        Snapshot(buckets: buckets, sum: sum, exemplars: exemplars)
     }
 }
 
-/// An atomic counter in its own heap cell, so an array of them can exist (`Atomic` cannot be copied).
-final class AtomicCounter: Sendable {
-    let value = Atomic<Int>(0)
+/// A ring of time slices, each with its own bucket counts and the slice number it holds.
+/// Not synchronised itself: its owner's lock guards it.
+final class SlicedHistogram: @unchecked Sendable {
+    private var epochs: [Int]
+    private var counts: [[Int]]
+
+    init(slices: Int, bucketCount: Int) {
+        epochs = Array(repeating: Int.min, count: slices)
+        counts = Array(repeating: Array(repeating: 0, count: bucketCount), count: slices)
+    }
+
+    func record(bucket: Int, epoch: Int) {
+        guard !epochs.isEmpty else { return }
+        let slot = ((epoch % epochs.count) + epochs.count) % epochs.count
+        if epochs[slot] != epoch {
+            epochs[slot] = epoch
+            for index in counts[slot].indices { counts[slot][index] = 0 }
+        }
+        counts[slot][bucket] += 1
+    }
+
+    /// Bucket counts summed over the slices numbered `first...last`.
+    func sum(from first: Int, through last: Int) -> [Int] {
+        var total = Array(repeating: 0, count: counts.first?.count ?? 0)
+        for slot in epochs.indices where epochs[slot] >= first && epochs[slot] <= last {
+            for index in total.indices { total[index] += counts[slot][index] }
+        }
+        return total
+    }
 }
