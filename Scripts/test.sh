@@ -16,6 +16,10 @@ echo "== Proto/ against the official OTLP descriptors"
 echo "== generated protobuf-c code is fresh"
 Scripts/check-generated.sh
 
+echo "== alert rules (promtool)"
+promtool check rules deploy/prometheus/alerts.yml
+(cd deploy/prometheus && promtool test rules alerts_test.yml)
+
 echo "== swift test"
 swift test
 

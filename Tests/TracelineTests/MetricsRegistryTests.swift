@@ -40,6 +40,9 @@ import Tracing
         #expect((value(text, "process_open_fds") ?? 0) >= 3)
         #expect((value(text, "process_max_fds") ?? 0) >= (value(text, "process_open_fds") ?? 0))
         #expect(value(text, "process_cpu_seconds_total") != nil)
+        #expect((value(text, "traceline_memory_limit_bytes") ?? 0) > (value(text, "process_resident_memory_bytes") ?? 0))
+        let disk = value(text, "traceline_disk_usage_ratio{path=\"/\"}") ?? -1
+        #expect(disk > 0 && disk < 1, "root file system usage \(disk)")
         let start = value(text, "process_start_time_seconds") ?? 0
         #expect(abs(start - Date().timeIntervalSince1970) < 24 * 3600, "started within a day: \(start)")
     }

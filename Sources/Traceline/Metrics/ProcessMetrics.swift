@@ -7,7 +7,36 @@ import Musl
 /// The process metrics Prometheus client libraries conventionally expose, read from `/proc`:
 /// resident and virtual memory, CPU seconds, open and maximum file descriptors, start time.
 public struct ProcessMetrics: MetricsSource {
-    public init() {}
+    /// Paths whose file-system usage is reported as `traceline_disk_usage_ratio{path}`.
+    public var diskPaths: [String]
+
+    public init(diskPaths: [String] = ["/"]) {
+        self.diskPaths = diskPaths
+    }
+
+    /// The memory this process may use: the cgroup v2 limit when one is set, else the machine's memory.
+    public static func memoryLimitBytes() -> Double? {
+        if let text = read("/sys/fs/cgroup/memory.max")?.trimmingSpaces.split(separator: "\n").first,
+           let limit = Double(text), limit > 0 {
+            return limit
+        }
+        guard let meminfo = read("/proc/meminfo"),
+              let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+              let kilobytes = Double(line.filter(\.isNumber)) else { return nil }
+        return kilobytes * 1024
+    }
+
+    /// Used fraction of the file system holding `path`, or nil if it cannot be read.
+    public static func diskUsageRatio(_ path: String) -> Double? {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0, stats.f_blocks > 0 else { return nil }
+        let total = Double(stats.f_blocks) * Double(stats.f_frsize)
+        let available = Double(stats.f_bavail) * Double(stats.f_frsize)
+        let free = Double(stats.f_bfree) * Double(stats.f_frsize)
+        let used = total - free
+        // As df computes it: used / (used + available to unprivileged users).
+        return used + available > 0 ? used / (used + available) : nil
+    }
 
     public func renderFamilies(format: MetricsFormat) -> String {
         var writer = MetricFamilyWriter(format: format)
@@ -40,6 +69,13 @@ public struct ProcessMetrics: MetricsSource {
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
             writer.gauge("process_max_fds", help: "Maximum number of open file descriptors.", [([], Double(limit.rlim_cur))])
+        }
+        if let limit = Self.memoryLimitBytes() {
+            writer.gauge("traceline_memory_limit_bytes", help: "Memory the process may use: its cgroup limit, else the machine's memory.", [([], limit)])
+        }
+        let disks = diskPaths.compactMap { path in Self.diskUsageRatio(path).map { ([("path", path)], $0) } }
+        if !disks.isEmpty {
+            writer.gauge("traceline_disk_usage_ratio", help: "Used fraction of the file system holding each path.", disks)
         }
         return writer.text
     }
