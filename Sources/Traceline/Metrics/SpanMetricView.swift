@@ -1,0 +1,210 @@
+import Tracing
+
+/// A declarative rule that derives one metric from spans, so a service publishes domain metrics
+/// (for example `mcp_api_calls_total{provider,model,status}`) without hand-written bookkeeping.
+public struct SpanMetricView: Sendable {
+    /// Where a label's value comes from.
+    public enum LabelSource: Sendable {
+        /// A span attribute (empty string when absent).
+        case attribute(String)
+        /// The span's name.
+        case spanName
+        /// `success` or `error` (error when the status is ERROR), or custom words.
+        case outcome(success: String = "success", error: String = "error")
+        /// A fixed value (to tell apart several views that share a metric name).
+        case constant(String)
+    }
+
+    /// What the metric is.
+    public enum Instrument: Sendable {
+        /// Counts matching spans (`value: nil`), or adds a numeric attribute's value.
+        case counter(value: String? = nil)
+        /// Span durations in seconds or milliseconds.
+        case histogram(buckets: [Double], unit: DurationUnit)
+        /// +1 when a matching span starts, −1 when it ends (matching by name only, since
+        /// attributes are usually set after start).
+        case upDownCounter
+    }
+
+    public enum DurationUnit: Sendable { case seconds, milliseconds }
+
+    public let name: String
+    public let help: String
+    public let instrument: Instrument
+    public let labels: [(name: String, source: LabelSource)]
+    /// Which ended spans count (for up-down counters: the span names that count).
+    public let filter: @Sendable (FinishedSpan) -> Bool
+    public let spanNames: Set<String>?
+
+    /// - Parameters:
+    ///   - name: the Prometheus name, including `_total` for counters.
+    ///   - filter: which ended spans contribute; default all.
+    public init(name: String, help: String, instrument: Instrument, labels: [(name: String, source: LabelSource)] = [],
+                filter: @escaping @Sendable (FinishedSpan) -> Bool = { _ in true }) {
+        self.name = Exposition.sanitizeName(name, allowColon: true)
+        self.help = help
+        self.instrument = instrument
+        self.labels = labels.map { (Exposition.sanitizeName($0.name), $0.source) }
+        self.filter = filter
+        self.spanNames = nil
+    }
+
+    /// An up-down counter driven by the start and end of spans with one of `spanNames`.
+    public static func activeSpans(name: String, help: String, spanNames: Set<String>) -> SpanMetricView {
+        SpanMetricView(name: name, help: help, spanNames: spanNames)
+    }
+
+    private init(name: String, help: String, spanNames: Set<String>) {
+        self.name = Exposition.sanitizeName(name, allowColon: true)
+        self.help = help
+        self.instrument = .upDownCounter
+        self.labels = []
+        self.filter = { spanNames.contains($0.name) }
+        self.spanNames = spanNames
+    }
+
+    /// Matches spans that carry `attribute` (for example all `gen_ai.operation.name` spans).
+    public static func hasAttribute(_ attribute: String) -> @Sendable (FinishedSpan) -> Bool {
+        { $0.attributes.get(attribute) != nil }
+    }
+}
+
+/// Keeps the metrics a set of ``SpanMetricView``s derive, and renders them.
+public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
+    public let views: [SpanMetricView]
+    /// Series per view before new label sets go to one `otel_metric_overflow="true"` series.
+    public let maxSeries: Int
+    private let state: [LockedValue<[[String]: ViewSeries]>]
+    private let overflowed = LockedValue(0)
+
+    private final class ViewSeries: @unchecked Sendable {
+        var value = 0.0
+        var buckets: [Int]
+        var sum = 0.0
+        init(bucketCount: Int) { buckets = Array(repeating: 0, count: bucketCount) }
+    }
+
+    public init(views: [SpanMetricView], maxSeries: Int = 2000) {
+        self.views = views
+        self.maxSeries = maxSeries
+        self.state = views.map { _ in LockedValue([:]) }
+    }
+
+    /// Label sets that went into overflow series.
+    public var overflowCount: Int { overflowed.withLock { $0 } }
+
+    public var isStartRequired: Bool { views.contains { $0.spanNames != nil } }
+
+    public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {
+        let name = span.operationName
+        for (index, view) in views.enumerated() where view.spanNames?.contains(name) == true {
+            update(index, labels: []) { $0.value += 1 }
+        }
+    }
+
+    public func onEnd(_ span: consuming FinishedSpan) {
+        let finished = span
+        for (index, view) in views.enumerated() where view.filter(finished) {
+            let labels = view.labels.map { Self.value(of: $0.source, in: finished) }
+            switch view.instrument {
+            case .counter(let attribute):
+                let amount: Double
+                if let attribute {
+                    guard let number = Self.number(finished.attributes.get(attribute)) else { continue }
+                    amount = number
+                } else {
+                    amount = 1
+                }
+                update(index, labels: labels) { $0.value += amount }
+            case .histogram(let buckets, let unit):
+                let seconds = Double(finished.durationNanoseconds) / 1e9
+                let value = unit == .seconds ? seconds : seconds * 1000
+                let bucket = buckets.firstIndex(where: { value <= $0 }) ?? buckets.count
+                update(index, labels: labels, bucketCount: buckets.count + 1) {
+                    $0.buckets[bucket] += 1
+                    $0.sum += value
+                }
+            case .upDownCounter:
+                update(index, labels: []) { $0.value -= 1 }
+            }
+        }
+    }
+
+    private func update(_ index: Int, labels: [String], bucketCount: Int = 0, _ body: (ViewSeries) -> Void) {
+        state[index].withLock { series in
+            if let existing = series[labels] {
+                body(existing)
+                return
+            }
+            var key = labels
+            if series.count >= maxSeries, !labels.isEmpty {
+                key = ["\u{0}overflow"]
+                overflowed.withLock { $0 += 1 }
+            }
+            let entry = series[key] ?? ViewSeries(bucketCount: bucketCount)
+            series[key] = entry
+            body(entry)
+        }
+    }
+
+    static func value(of source: SpanMetricView.LabelSource, in span: FinishedSpan) -> String {
+        switch source {
+        case .attribute(let key): return span.attributes.get(key).map(SpanMetricsProcessor.labelText) ?? ""
+        case .spanName: return span.name
+        case .outcome(let success, let error): return span.status?.code == .error ? error : success
+        case .constant(let value): return value
+        }
+    }
+
+    static func number(_ attribute: SpanAttribute?) -> Double? {
+        switch attribute {
+        case .int64(let value)?: return Double(value)
+        case .int32(let value)?: return Double(value)
+        case .double(let value)?: return value
+        default: return nil
+        }
+    }
+
+    public func renderFamilies(format: MetricsFormat) -> String {
+        var out = ""
+        var written = Set<String>()
+        for (index, view) in views.enumerated() {
+            let rows = state[index].withLock { series in
+                series.map { (labels: $0.key, value: $0.value.value, buckets: $0.value.buckets, sum: $0.value.sum) }
+            }.sorted { $0.labels.lexicographicallyPrecedes($1.labels) }
+            func pairs(_ labels: [String]) -> [(String, String)] {
+                labels == ["\u{0}overflow"] ? [("otel_metric_overflow", "true")] : Array(zip(view.labels.map(\.name), labels))
+            }
+            switch view.instrument {
+            case .counter:
+                let base = view.name.hasSuffix("_total") ? String(view.name.dropLast(6)) : view.name
+                if written.insert(base).inserted {
+                    let family = format == .openMetrics ? base : base + "_total"
+                    out += "# HELP \(family) \(Exposition.escapeHelp(view.help))\n# TYPE \(family) counter\n"
+                }
+                for row in rows { out += "\(base)_total\(Exposition.labels(pairs(row.labels))) \(Exposition.number(row.value))\n" }
+            case .upDownCounter:
+                if written.insert(view.name).inserted {
+                    out += "# HELP \(view.name) \(Exposition.escapeHelp(view.help))\n# TYPE \(view.name) gauge\n"
+                }
+                for row in rows { out += "\(view.name)\(Exposition.labels(pairs(row.labels))) \(Exposition.number(row.value))\n" }
+            case .histogram(let buckets, _):
+                if written.insert(view.name).inserted {
+                    out += "# HELP \(view.name) \(Exposition.escapeHelp(view.help))\n# TYPE \(view.name) histogram\n"
+                }
+                for row in rows {
+                    let labels = pairs(row.labels)
+                    var cumulative = 0
+                    for bucket in 0...buckets.count {
+                        cumulative += row.buckets[bucket]
+                        let le = bucket < buckets.count ? Exposition.number(buckets[bucket]) : "+Inf"
+                        out += "\(view.name)_bucket\(Exposition.labels(labels + [("le", le)])) \(cumulative)\n"
+                    }
+                    out += "\(view.name)_sum\(Exposition.labels(labels)) \(Exposition.number(row.sum))\n"
+                    out += "\(view.name)_count\(Exposition.labels(labels)) \(cumulative)\n"
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,96 @@
+import Testing
+@testable import Traceline
+import Tracing
+
+@Suite struct SpanViewsTests {
+    /// The seed's mcp_* metrics, declared as views over gen_ai client spans.
+    static func mcpViews() -> [SpanMetricView] {
+        let genAI = SpanMetricView.hasAttribute("gen_ai.operation.name")
+        let providerModel: [(name: String, source: SpanMetricView.LabelSource)] = [
+            ("provider", .attribute("gen_ai.provider.name")), ("model", .attribute("gen_ai.request.model")),
+        ]
+        return [
+            SpanMetricView(name: "mcp_api_calls_total", help: "Provider API calls.", instrument: .counter(),
+                           labels: providerModel + [("status", .outcome())], filter: genAI),
+            SpanMetricView(name: "mcp_api_latency_seconds", help: "Provider API latency.",
+                           instrument: .histogram(buckets: [0.1, 0.5, 1, 2, 5, 10, 30], unit: .seconds),
+                           labels: providerModel, filter: genAI),
+            SpanMetricView(name: "mcp_tokens_total", help: "Tokens used, by type.", instrument: .counter(value: "gen_ai.usage.input_tokens"),
+                           labels: providerModel + [("type", .constant("input"))], filter: genAI),
+            SpanMetricView(name: "mcp_tokens_total", help: "Tokens used, by type.", instrument: .counter(value: "gen_ai.usage.output_tokens"),
+                           labels: providerModel + [("type", .constant("output"))], filter: genAI),
+            .activeSpans(name: "mcp_active_connections", help: "Open WebSocket connections.", spanNames: ["websocket.connection"]),
+        ]
+    }
+
+    func chat(_ tracer: TracelineTracer, provider: String, model: String, seconds: Double, input: Int, output: Int, error: Bool = false) {
+        let start: UInt64 = 1_700_000_000_000_000_000
+        let span = tracer.startSpan("chat \(model)", context: .topLevel, ofKind: .client, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
+        span.attributes["gen_ai.operation.name"] = "chat"
+        span.attributes["gen_ai.provider.name"] = provider
+        span.attributes["gen_ai.request.model"] = model
+        span.attributes["gen_ai.usage.input_tokens"] = input
+        span.attributes["gen_ai.usage.output_tokens"] = output
+        if error { span.setStatus(SpanStatus(code: .error)) }
+        span.end(at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start + UInt64(seconds * 1e9)))
+    }
+
+    @Test("mcp_api_calls_total, mcp_api_latency_seconds and mcp_tokens_total from gen_ai spans")
+    func mcpMetrics() async throws {
+        let views = SpanViewsProcessor(views: Self.mcpViews())
+        let provider = TracerProvider(processors: [views])
+        let tracer = provider.tracer()
+        chat(tracer, provider: "moonshot_ai", model: "kimi-k2", seconds: 0.3, input: 100, output: 20)
+        chat(tracer, provider: "moonshot_ai", model: "kimi-k2", seconds: 1.5, input: 50, output: 5)
+        chat(tracer, provider: "zhipu_ai", model: "glm-4.5", seconds: 12, input: 10, output: 0, error: true)
+        tracer.startSpan("not a provider call", context: .topLevel).end()
+        let text = views.renderFamilies(format: .prometheusText)
+        let kimi = #"provider="moonshot_ai",model="kimi-k2""#
+        let glm = #"provider="zhipu_ai",model="glm-4.5""#
+        #expect(text.contains("mcp_api_calls_total{\(kimi),status=\"success\"} 2.0\n"))
+        #expect(text.contains("mcp_api_calls_total{\(glm),status=\"error\"} 1.0\n"))
+        #expect(text.contains("mcp_api_latency_seconds_bucket{\(kimi),le=\"0.5\"} 1\n"))
+        #expect(text.contains("mcp_api_latency_seconds_bucket{\(kimi),le=\"2.0\"} 2\n"))
+        #expect(text.contains("mcp_api_latency_seconds_bucket{\(glm),le=\"10.0\"} 0\n"))
+        #expect(text.contains("mcp_api_latency_seconds_bucket{\(glm),le=\"+Inf\"} 1\n"))
+        #expect(text.contains("mcp_api_latency_seconds_sum{\(kimi)} 1.8\n"))
+        #expect(text.contains("mcp_api_latency_seconds_count{\(kimi)} 2\n"))
+        #expect(text.contains("mcp_tokens_total{\(kimi),type=\"input\"} 150.0\n"))
+        #expect(text.contains("mcp_tokens_total{\(kimi),type=\"output\"} 25.0\n"))
+        #expect(text.contains("mcp_tokens_total{\(glm),type=\"output\"} 0.0\n"))
+        #expect(text.components(separatedBy: "# TYPE mcp_tokens_total counter").count == 2, "one family for both token views")
+        #expect(!text.contains("not a provider call"))
+        try checkStructure(text)
+        let (status, findings) = try await promtoolCheckMetrics(text)
+        #expect(status == 0 || status == 3)
+        #expect(findings.isEmpty, "\(findings)")
+    }
+
+    @Test("mcp_active_connections goes up on start and down on end")
+    func activeConnections() {
+        let views = SpanViewsProcessor(views: Self.mcpViews())
+        let tracer = TracerProvider(processors: [views]).tracer()
+        func gauge() -> String? {
+            views.renderFamilies(format: .prometheusText).split(separator: "\n")
+                .first { $0.hasPrefix("mcp_active_connections ") }.map { String($0.split(separator: " ")[1]) }
+        }
+        let first = tracer.startSpan("websocket.connection", context: .topLevel, ofKind: .server)
+        let second = tracer.startSpan("websocket.connection", context: .topLevel, ofKind: .server)
+        #expect(gauge() == "2.0")
+        first.end()
+        #expect(gauge() == "1.0")
+        second.end()
+        #expect(gauge() == "0.0")
+    }
+
+    @Test("label sets beyond maxSeries go to one overflow series")
+    func overflow() {
+        let view = SpanMetricView(name: "calls_total", help: "Calls.", instrument: .counter(), labels: [("name", .spanName)])
+        let views = SpanViewsProcessor(views: [view], maxSeries: 2)
+        let tracer = TracerProvider(processors: [views]).tracer()
+        for name in ["a", "b", "c", "d"] { tracer.startSpan(name, context: .topLevel).end() }
+        let text = views.renderFamilies(format: .prometheusText)
+        #expect(text.contains("calls_total{otel_metric_overflow=\"true\"} 2.0\n"))
+        #expect(views.overflowCount == 2)
+    }
+}
