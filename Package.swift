@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The core `Traceline` target depends only on swift-distributed-tracing, swift-log,
-// swift-service-lifecycle and three C libraries from the system (libprotobuf-c, libcurl, zlib):
+// swift-service-lifecycle, swift-metrics (its API only) and three C libraries from the system (libprotobuf-c, libcurl, zlib):
 // a service that only wants tracing gets a light build with no SwiftNIO.
 let package = Package(
     name: "Traceline",
@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // Thread-local random ID generation and small libc helpers that Swift cannot express cheaply.
@@ -38,6 +39,7 @@ let package = Package(
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
@@ -55,6 +57,7 @@ let package = Package(
                 "COTLPProto",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
     ],
