@@ -8,6 +8,7 @@ let package = Package(
     name: "Traceline",
     products: [
         .library(name: "Traceline", targets: ["Traceline"]),
+        .library(name: "TracelineHummingbird", targets: ["TracelineHummingbird"]),
         .executable(name: "traceline-example", targets: ["traceline-example"]),
     ],
     dependencies: [
@@ -15,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // Web-framework glue only (TracelineHummingbird); the core never imports it.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // Thread-local random ID generation and small libc helpers that Swift cannot express cheaply.
@@ -42,6 +45,15 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
+        // Hummingbird glue: the /metrics route and a standalone metrics server.
+        .target(
+            name: "TracelineHummingbird",
+            dependencies: [
+                "Traceline",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "traceline-example",
             dependencies: [
@@ -58,6 +70,15 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "TracelineHummingbirdTests",
+            dependencies: [
+                "Traceline",
+                "TracelineHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
     ],

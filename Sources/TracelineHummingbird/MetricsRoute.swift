@@ -1,0 +1,36 @@
+import Hummingbird
+import Logging
+import Traceline
+
+extension RouterMethods {
+    /// Serves `registry` at `path` (default `/metrics`) in the format the scrape's `Accept` header
+    /// prefers: OpenMetrics (with exemplars) for Prometheus, text 0.0.4 otherwise.
+    @discardableResult
+    public func addMetricsRoute(_ path: RouterPath = "/metrics", registry: MetricsRegistry) -> Self {
+        get(path) { request, _ -> Response in
+            let format = MetricsFormat.negotiate(accept: request.headers[.accept])
+            let body = registry.render(format: format)
+            var headers = HTTPFields()
+            headers[.contentType] = format.contentType
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        }
+    }
+}
+
+/// A small application that serves only `/metrics`, for a separate metrics port
+/// (`METRICS_PORT`, as the seed asks: `:8000/metrics`). Run it in your ServiceGroup.
+public func makeMetricsServer(
+    host: String = "0.0.0.0",
+    port: Int = 8000,
+    registry: MetricsRegistry,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router()
+    router.addMetricsRoute(registry: registry)
+    return Application(
+        router: router,
+        configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "traceline-metrics"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+        logger: Logger(label: "traceline.metrics-server")
+    )
+}
