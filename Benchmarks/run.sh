@@ -12,6 +12,8 @@ bin=.build/release/TracelineBenchmarks
 echo
 "$bin" --encode --runs 7
 echo
+"$bin" --render --runs 9
+echo
 
 python=../.venv/bin/python
 [ -x "$python" ] || { python3 -m venv ../.venv && ../.venv/bin/pip install -q "opentelemetry-proto==1.45.2"; }

@@ -29,6 +29,10 @@ func stringArgument(_ name: String) -> String? {
     return arguments[index + 1]
 }
 
+if arguments.contains("--render") {
+    runRenderBenchmark(runs: runs)
+    exit(0)
+}
 if arguments.contains("--encode") {
     runEncodingBenchmark(runs: runs, oursOnly: arguments.contains("--ours-only"))
     exit(0)
