@@ -124,10 +124,12 @@ import Tracing
         var config = TracelineConfiguration.fromEnvironment(["OTEL_SERVICE_NAME": "wired", "OTEL_TRACES_SAMPLER": "always_on"])
         config.batch = .init(scheduleDelay: .seconds(3600))
         let exporter = InMemorySpanExporter()
-        let provider = Traceline.makeProvider(configuration: config, exporter: exporter)
+        let spanMetrics = SpanMetricsProcessor()
+        let provider = Traceline.makeProvider(configuration: config, exporter: exporter, processors: [spanMetrics])
         provider.tracer().startSpan("configured", context: .topLevel).end()
         let report = await provider.shutdown(deadline: .now + .seconds(5))
         #expect(report.exported == 1)
         #expect(exporter.spans.first?.resource.serviceName == "wired")
+        #expect(spanMetrics.render(format: .prometheusText).contains("span_name=\"configured\""), "extra processors see the spans")
     }
 }

@@ -17,12 +17,15 @@ public enum Traceline {
     /// - Parameters:
     ///   - configuration: defaults to the `OTEL_*` environment.
     ///   - exporter: overrides the exporter `OTEL_TRACES_EXPORTER` selects.
+    ///   - processors: more processors that see every span before the batch processor, for example a
+    ///     ``SpanMetricsProcessor`` or ``SpanViewsProcessor``.
     ///   - logHandler: the swift-log handler factory to install with ``Logger/MetadataProvider/traceline``;
     ///     pass nil if the application bootstraps logging itself (then add the provider there).
     @discardableResult
     public static func bootstrap(
         configuration: TracelineConfiguration = .fromEnvironment(),
         exporter: (any SpanExporter)? = nil,
+        processors: [any SpanProcessor] = [],
         logHandler: (@Sendable (String, Logger.MetadataProvider?) -> any LogHandler)? = standardErrorLogHandler
     ) -> TracelineService {
         if let logHandler {
@@ -39,7 +42,7 @@ public enum Traceline {
             return TracelineService(provider: nil, shutdownTimeout: configuration.shutdownTimeout, logger: logger)
         }
 
-        let provider = makeProvider(configuration: configuration, exporter: exporter, logger: logger)
+        let provider = makeProvider(configuration: configuration, exporter: exporter, processors: processors, logger: logger)
         InstrumentationSystem.bootstrap(provider.tracer())
         return TracelineService(provider: provider, shutdownTimeout: configuration.shutdownTimeout, logger: logger)
     }
@@ -49,9 +52,10 @@ public enum Traceline {
     public static func makeProvider(
         configuration: TracelineConfiguration,
         exporter: (any SpanExporter)? = nil,
+        processors extra: [any SpanProcessor] = [],
         logger: Logger = Logger(label: "traceline")
     ) -> TracerProvider {
-        var processors: [any SpanProcessor] = []
+        var processors = extra
         if let chosen = exporter ?? makeExporter(configuration, logger: logger) {
             processors.append(BatchSpanProcessor(exporter: chosen, configuration: configuration.batch, logger: logger))
         }
