@@ -79,3 +79,15 @@ uint64_t traceline_random_u64(void) {
 }
 
 void traceline_random_reseed(void) { tl_seeded = 0; }
+
+static unsigned next_stripe;
+static _Thread_local unsigned tl_stripe __attribute__((tls_model("initial-exec")));
+static _Thread_local int tl_has_stripe __attribute__((tls_model("initial-exec")));
+
+unsigned traceline_thread_stripe(void) {
+    if (__builtin_expect(!tl_has_stripe, 0)) {
+        tl_stripe = __atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) & 63;
+        tl_has_stripe = 1;
+    }
+    return tl_stripe;
+}

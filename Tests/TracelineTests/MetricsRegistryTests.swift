@@ -21,6 +21,8 @@ import Tracing
         let text = MetricsRegistry([PipelineMetrics(provider: provider)]).render(format: .prometheusText)
         let processorLabels = #"{otel_component_type="batching_span_processor",otel_component_name="batching_span_processor/0"}"#
         let exporterLabels = #"otel_component_type="otlp_http_span_exporter",otel_component_name="otlp_http_span_exporter/0""#
+        #expect(value(text, "otel_sdk_span_started_total") == 5)
+        #expect(value(text, "otel_sdk_span_ended_total") == 5)
         #expect(value(text, "otel_sdk_processor_span_queue_capacity\(processorLabels)") == 8)
         #expect(value(text, "otel_sdk_processor_span_queue_size\(processorLabels)") == 0)
         #expect(value(text, "otel_sdk_processor_span_processed_total\(processorLabels)") == 5)
@@ -68,5 +70,16 @@ import Tracing
         let names = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
         #expect(Set(names).count == names.count, "one TYPE per family")
         _ = await provider.shutdown(deadline: .now + .seconds(5))
+    }
+}
+
+@Suite struct StripedCounterTests {
+    @Test("concurrent increments are all counted")
+    func concurrent() async {
+        let counter = StripedCounter()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 { group.addTask { for _ in 0..<10_000 { counter.increment() } } }
+        }
+        #expect(counter.value == 40_000)
     }
 }

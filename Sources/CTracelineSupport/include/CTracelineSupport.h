@@ -12,6 +12,10 @@ uint64_t traceline_random_u64(void);
 /// Forces the calling thread to reseed its generator (used after fork in the child).
 void traceline_random_reseed(void);
 
+/// A small per-thread number (0-63), stable for the thread's life, for striping counters so
+/// threads do not contend on one cache line.
+unsigned traceline_thread_stripe(void);
+
 /// Names the calling thread (visible in `top -H`, gdb and perf); longer names are cut to 15 bytes.
 void traceline_set_thread_name(const char *name);
 

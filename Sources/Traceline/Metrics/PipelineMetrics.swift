@@ -2,10 +2,12 @@
 /// OpenTelemetry `otel.sdk.*` self-observability conventions in Prometheus form, plus a few
 /// Traceline counters those conventions do not cover (retries, bytes, breaker).
 public struct PipelineMetrics: MetricsSource {
+    public let provider: TracerProvider?
     public let processor: BatchSpanProcessor?
     public let exporter: OTLPHTTPExporter?
 
     public init(processor: BatchSpanProcessor?, exporter: OTLPHTTPExporter? = nil) {
+        self.provider = nil
         self.processor = processor
         self.exporter = exporter
     }
@@ -13,11 +15,17 @@ public struct PipelineMetrics: MetricsSource {
     /// The metrics for a provider's batch processor and, when it uses one, its OTLP exporter.
     public init(provider: TracerProvider) {
         let processor = provider.processors.lazy.compactMap { $0 as? BatchSpanProcessor }.first
-        self.init(processor: processor, exporter: processor?.exporter as? OTLPHTTPExporter)
+        self.provider = provider
+        self.processor = processor
+        self.exporter = processor?.exporter as? OTLPHTTPExporter
     }
 
     public func renderFamilies(format: MetricsFormat) -> String {
         var writer = MetricFamilyWriter(format: format)
+        if let provider {
+            writer.counter("otel_sdk_span_started", help: "Spans started, recording or not.", [([], Double(provider.startedSpanCount))])
+            writer.counter("otel_sdk_span_ended", help: "Recording spans ended.", [([], Double(provider.endedSpanCount))])
+        }
         if let processor {
             let stats = processor.statistics
             let component = [("otel_component_type", "batching_span_processor"), ("otel_component_name", "batching_span_processor/0")]

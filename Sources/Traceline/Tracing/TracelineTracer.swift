@@ -30,6 +30,7 @@ public struct TracelineTracer: Tracer {
         line: UInt
     ) -> TracelineSpan {
         let parentContext = context()
+        provider.spansStarted.increment()
         // Each context lookup is a generic, non-inlinable call into swift-distributed-tracing that
         // resolves metadata at run time; the entry count tells us when there is nothing to find.
         let entryCount = parentContext.count

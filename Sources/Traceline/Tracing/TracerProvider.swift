@@ -15,6 +15,15 @@ public final class TracerProvider: Sendable {
     public let propagator: CompositePropagator
 
     private let isShutDown = Atomic<Bool>(false)
+    /// Spans started (recording or not) and recording spans ended, for `otel_sdk_span_*` metrics.
+    let spansStarted = StripedCounter()
+    let spansEnded = StripedCounter()
+
+    /// Spans started so far, sampled or not.
+    public var startedSpanCount: Int { spansStarted.value }
+    /// Recording spans ended so far.
+    public var endedSpanCount: Int { spansEnded.value }
+
     /// The processors whose `onStart` must run; usually none.
     private let startProcessors: [any SpanProcessor]
     private let defaultOrigin: TracerOrigin
@@ -60,6 +69,7 @@ public final class TracerProvider: Sendable {
     /// Hands the record to every processor: copies for all but the last, which gets it moved.
     @inline(__always)
     func spanEnded(_ span: consuming FinishedSpan) {
+        spansEnded.increment()
         let count = processors.count
         guard count > 0 else { return }
         for index in 0..<(count - 1) { processors[index].onEnd(copy span) }
