@@ -5,6 +5,8 @@
 #   3. end-to-end delivery to a local OTLP/HTTP receiver (127.0.0.1), Traceline vs swift-otel
 set -euo pipefail
 cd "$(dirname "$0")"
+# SwiftPM does not notice files added to the path dependency (..) until it re-plans the build.
+rm -f .build/release.yaml .build/release/description.json
 swift build -c release --product TracelineBenchmarks
 bin=.build/release/TracelineBenchmarks
 
