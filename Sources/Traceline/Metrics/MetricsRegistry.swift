@@ -41,6 +41,22 @@ struct MetricFamilyWriter {
         for sample in samples { text += "\(name)_total\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n" }
     }
 
+    /// A histogram family: per series the non-cumulative bucket counts (the last is `+Inf`) and the sum.
+    mutating func histogram(_ name: String, help: String, bounds: [Double],
+                            _ samples: [(labels: [(String, String)], buckets: [Int], sum: Double)]) {
+        text += "# HELP \(name) \(Exposition.escapeHelp(help))\n# TYPE \(name) histogram\n"
+        for sample in samples {
+            var cumulative = 0
+            for (index, count) in sample.buckets.enumerated() {
+                cumulative += count
+                let le = index < bounds.count ? Exposition.number(bounds[index]) : "+Inf"
+                text += "\(name)_bucket\(Exposition.labels(sample.labels + [("le", le)])) \(cumulative)\n"
+            }
+            text += "\(name)_sum\(Exposition.labels(sample.labels)) \(Exposition.number(sample.sum))\n"
+            text += "\(name)_count\(Exposition.labels(sample.labels)) \(cumulative)\n"
+        }
+    }
+
     mutating func gauge(_ name: String, help: String, _ samples: [(labels: [(String, String)], value: Double)]) {
         text += "# HELP \(name) \(Exposition.escapeHelp(help))\n# TYPE \(name) gauge\n"
         for sample in samples { text += "\(name)\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n" }

@@ -166,45 +166,48 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     }
 
     public func renderFamilies(format: MetricsFormat) -> String {
-        var out = ""
-        var written = Set<String>()
+        var writer = MetricFamilyWriter(format: format)
+        // Views sharing a metric name (for example two token views) form one family: their series
+        // are gathered under the first view's help text and instrument.
+        var order: [String] = []
+        var grouped: [String: (view: SpanMetricView, rows: [(labels: [(String, String)], series: ViewSeriesSample)])] = [:]
         for (index, view) in views.enumerated() {
+            let key = Self.familyName(view)
             let rows = state[index].withLock { series in
-                series.map { (labels: $0.key, value: $0.value.value, buckets: $0.value.buckets, sum: $0.value.sum) }
-            }.sorted { $0.labels.lexicographicallyPrecedes($1.labels) }
-            func pairs(_ labels: [String]) -> [(String, String)] {
-                labels == ["\u{0}overflow"] ? [("otel_metric_overflow", "true")] : Array(zip(view.labels.map(\.name), labels))
+                series.map { (labels: $0.key, sample: ViewSeriesSample(value: $0.value.value, buckets: $0.value.buckets, sum: $0.value.sum)) }
+            }.sorted { $0.labels.lexicographicallyPrecedes($1.labels) }.map { row in
+                (labels: row.labels == ["\u{0}overflow"] ? [("otel_metric_overflow", "true")] : Array(zip(view.labels.map(\.name), row.labels)),
+                 series: row.sample)
             }
+            if grouped[key] == nil {
+                order.append(key)
+                grouped[key] = (view, [])
+            }
+            grouped[key]!.rows += rows
+        }
+        for key in order {
+            let (view, rows) = grouped[key]!
             switch view.instrument {
             case .counter:
-                let base = view.name.hasSuffix("_total") ? String(view.name.dropLast(6)) : view.name
-                if written.insert(base).inserted {
-                    let family = format == .openMetrics ? base : base + "_total"
-                    out += "# HELP \(family) \(Exposition.escapeHelp(view.help))\n# TYPE \(family) counter\n"
-                }
-                for row in rows { out += "\(base)_total\(Exposition.labels(pairs(row.labels))) \(Exposition.number(row.value))\n" }
+                writer.counter(key, help: view.help, rows.map { ($0.labels, $0.series.value) })
             case .upDownCounter:
-                if written.insert(view.name).inserted {
-                    out += "# HELP \(view.name) \(Exposition.escapeHelp(view.help))\n# TYPE \(view.name) gauge\n"
-                }
-                for row in rows { out += "\(view.name)\(Exposition.labels(pairs(row.labels))) \(Exposition.number(row.value))\n" }
+                writer.gauge(key, help: view.help, rows.map { ($0.labels, $0.series.value) })
             case .histogram(let buckets, _):
-                if written.insert(view.name).inserted {
-                    out += "# HELP \(view.name) \(Exposition.escapeHelp(view.help))\n# TYPE \(view.name) histogram\n"
-                }
-                for row in rows {
-                    let labels = pairs(row.labels)
-                    var cumulative = 0
-                    for bucket in 0...buckets.count {
-                        cumulative += row.buckets[bucket]
-                        let le = bucket < buckets.count ? Exposition.number(buckets[bucket]) : "+Inf"
-                        out += "\(view.name)_bucket\(Exposition.labels(labels + [("le", le)])) \(cumulative)\n"
-                    }
-                    out += "\(view.name)_sum\(Exposition.labels(labels)) \(Exposition.number(row.sum))\n"
-                    out += "\(view.name)_count\(Exposition.labels(labels)) \(cumulative)\n"
-                }
+                writer.histogram(key, help: view.help, bounds: buckets, rows.map { ($0.labels, $0.series.buckets, $0.series.sum) })
             }
         }
-        return out
+        return writer.text
+    }
+
+    /// The family name: counters without their `_total` suffix (the writer adds it).
+    static func familyName(_ view: SpanMetricView) -> String {
+        if case .counter = view.instrument, view.name.hasSuffix("_total") { return String(view.name.dropLast(6)) }
+        return view.name
+    }
+
+    struct ViewSeriesSample {
+        let value: Double
+        let buckets: [Int]
+        let sum: Double
     }
 }

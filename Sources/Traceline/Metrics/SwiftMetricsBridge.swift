@@ -111,37 +111,20 @@ public final class SwiftMetricsBridge: MetricsFactory, MetricsSource {
                 (name, family.kind, family.labelNames, family.series.map { ($0.key, $0.value.sample()) })
             }
         }.sorted { $0.0 < $1.0 }
-        var out = ""
+        var writer = MetricFamilyWriter(format: format)
         for (name, kind, labelNames, series) in snapshot {
-            let rows = series.sorted { $0.0.lexicographicallyPrecedes($1.0) }
+            let rows = series.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map { (Array(zip(labelNames, $0.0)), $0.1) }
             switch kind {
             case .counter:
-                let family = format == .openMetrics ? name : name + "_total"
-                out += "# HELP \(family) swift-metrics counter \(name).\n# TYPE \(family) counter\n"
-                for (values, sample) in rows {
-                    out += "\(name)_total\(Exposition.labels(Array(zip(labelNames, values)))) \(Exposition.number(sample.value))\n"
-                }
+                writer.counter(name, help: "swift-metrics counter \(name).", rows.map { ($0.0, $0.1.value) })
             case .gauge:
-                out += "# HELP \(name) swift-metrics gauge \(name).\n# TYPE \(name) gauge\n"
-                for (values, sample) in rows {
-                    out += "\(name)\(Exposition.labels(Array(zip(labelNames, values)))) \(Exposition.number(sample.value))\n"
-                }
+                writer.gauge(name, help: "swift-metrics gauge \(name).", rows.map { ($0.0, $0.1.value) })
             case .histogram:
-                out += "# HELP \(name) swift-metrics histogram \(name).\n# TYPE \(name) histogram\n"
-                for (values, sample) in rows {
-                    let pairs = Array(zip(labelNames, values))
-                    var cumulative = 0
-                    for (index, count) in sample.buckets.enumerated() {
-                        cumulative += count
-                        let le = index < buckets.count ? Exposition.number(buckets[index]) : "+Inf"
-                        out += "\(name)_bucket\(Exposition.labels(pairs + [("le", le)])) \(cumulative)\n"
-                    }
-                    out += "\(name)_sum\(Exposition.labels(pairs)) \(Exposition.number(sample.value))\n"
-                    out += "\(name)_count\(Exposition.labels(pairs)) \(cumulative)\n"
-                }
+                writer.histogram(name, help: "swift-metrics histogram \(name).", bounds: buckets,
+                                 rows.map { ($0.0, $0.1.buckets, $0.1.value) })
             }
         }
-        return out
+        return writer.text
     }
 }
 
