@@ -59,8 +59,4 @@ void traceline_http_response_free(traceline_http_response *response);
 /// gzip-compresses `input` (RFC 1952). Returns 0 and a malloc'd buffer in *output, or -1.
 int traceline_gzip(const uint8_t *input, size_t input_length, uint8_t **output, size_t *output_length);
 
-/// Inflates a gzip stream (used by tests and for gzip responses). Returns 0 or -1.
-int traceline_gunzip(const uint8_t *input, size_t input_length, size_t max_output,
-                     uint8_t **output, size_t *output_length);
-
 #endif
