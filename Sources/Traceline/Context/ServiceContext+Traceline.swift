@@ -36,6 +36,11 @@ enum BaggageKey: ServiceContextKey {
     static var nameOverride: String? { "traceline.baggage" }
 }
 
+enum TracingSuppressedKey: ServiceContextKey {
+    typealias Value = Bool
+    static var nameOverride: String? { "traceline.tracing_suppressed" }
+}
+
 extension ServiceContext {
     /// The span context of the current span (local or extracted from a request), if any.
     public var spanContext: SpanContext? {
@@ -61,4 +66,23 @@ extension ServiceContext {
         get { self[BaggageKey.self] }
         set { self[BaggageKey.self] = newValue }
     }
+
+    /// Whether spans started in this context are suppressed: they are not recorded, not exported,
+    /// not counted in span metrics, and the sampled flag is cleared so downstream services skip them
+    /// too. Health probes run this way so that a probe every few seconds does not swamp Jaeger and
+    /// the RED metrics. The trace context still propagates.
+    public var isTracingSuppressed: Bool {
+        get { self[TracingSuppressedKey.self] ?? false }
+        set { self[TracingSuppressedKey.self] = newValue ? true : nil }
+    }
+}
+
+/// Runs `body` with tracing suppressed in the current task-local `ServiceContext`.
+public func withTracingSuppressed<Result>(
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: () async throws -> Result
+) async rethrows -> Result {
+    var context = ServiceContext.current ?? .topLevel
+    context.isTracingSuppressed = true
+    return try await ServiceContext.withValue(context) { try await body() }
 }

@@ -26,6 +26,14 @@ public struct ProcessMetrics: MetricsSource {
         return kilobytes * 1024
     }
 
+    /// The process's resident set size in bytes (`/proc/self/statm`), or nil if it cannot be read.
+    public static func residentMemoryBytes() -> Double? {
+        guard let statm = read("/proc/self/statm") else { return nil }
+        let fields = statm.split(separator: " ")
+        guard fields.count > 1, let pages = Double(fields[1]) else { return nil }
+        return pages * Double(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
     /// Used fraction of the file system holding `path`, or nil if it cannot be read.
     public static func diskUsageRatio(_ path: String) -> Double? {
         var stats = statvfs()

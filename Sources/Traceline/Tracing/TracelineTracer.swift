@@ -37,7 +37,10 @@ public struct TracelineTracer: Tracer {
         let parent = entryCount == 0 ? nil : parentContext[SpanReferenceKey.self]?.spanContext
         let correlationID = entryCount > (parent == nil ? 0 : 1) ? parentContext.correlationID : nil
         let traceID = parent?.traceID ?? TraceID.random()
-        let decision = provider.sampler.shouldSample(
+        // Suppression is looked up only when the context holds more than the span and correlation ID.
+        let suppressed = entryCount > (parent == nil ? 0 : 1) + (correlationID == nil ? 0 : 1)
+            && parentContext.isTracingSuppressed
+        let decision = suppressed ? .drop : provider.sampler.shouldSample(
             SamplingParameters(parentContext: parent, traceID: traceID, name: operationName, kind: kind)
         )
         // A new trace has a fully random ID (W3C Level 2 random flag); a child keeps its parent's flag.

@@ -1,0 +1,105 @@
+/// The state of one check or of a whole service, in the IETF health-check draft's terms.
+public enum HealthStatus: String, Sendable, Comparable, CaseIterable {
+    /// Healthy.
+    case pass
+    /// Healthy, with a concern worth a look (a threshold crossed, a non-critical dependency down).
+    case warn
+    /// Unhealthy.
+    case fail
+
+    private var severity: Int {
+        switch self {
+        case .pass: return 0
+        case .warn: return 1
+        case .fail: return 2
+        }
+    }
+
+    public static func < (lhs: HealthStatus, rhs: HealthStatus) -> Bool { lhs.severity < rhs.severity }
+
+    /// The value of the `health_check_status` gauge: 1 pass, 0.5 warn, 0 fail (higher is healthier, like `up`).
+    public var gaugeValue: Double {
+        switch self {
+        case .pass: return 1
+        case .warn: return 0.5
+        case .fail: return 0
+        }
+    }
+}
+
+/// What one run of a check found.
+public struct HealthCheckResult: Sendable, Equatable {
+    public var status: HealthStatus
+    /// The measured value (a percentage, a latency, a count), any JSON.
+    public var observedValue: JSONValue?
+    /// Its unit, e.g. `percent`, `ms`, `MiB`.
+    public var observedUnit: String?
+    /// What went wrong, for `warn` and `fail`. Secrets are redacted before it is shown.
+    public var output: String?
+
+    public init(status: HealthStatus, observedValue: JSONValue? = nil, observedUnit: String? = nil, output: String? = nil) {
+        self.status = status
+        self.observedValue = observedValue
+        self.observedUnit = observedUnit
+        self.output = output
+    }
+
+    public static func pass(_ value: JSONValue? = nil, unit: String? = nil) -> HealthCheckResult {
+        HealthCheckResult(status: .pass, observedValue: value, observedUnit: unit)
+    }
+
+    public static func warn(_ output: String, value: JSONValue? = nil, unit: String? = nil) -> HealthCheckResult {
+        HealthCheckResult(status: .warn, observedValue: value, observedUnit: unit, output: output)
+    }
+
+    public static func fail(_ output: String, value: JSONValue? = nil, unit: String? = nil) -> HealthCheckResult {
+        HealthCheckResult(status: .fail, observedValue: value, observedUnit: unit, output: output)
+    }
+}
+
+/// A named probe of one dependency or resource.
+///
+/// Its key in a report is `component:measurement` (the draft's `checks` key). A critical check
+/// that fails makes the service unhealthy (HTTP 503, not ready); a non-critical one only warns.
+/// A probe that throws fails with the error's description; one that outlives `timeout` fails as
+/// timed out while the response goes on without it.
+public struct HealthCheck: Sendable {
+    public let component: String
+    public let measurement: String?
+    /// `component`, `datastore`, `system`, or a URI.
+    public let componentType: String
+    public let isCritical: Bool
+    public let timeout: Duration
+    /// When set, the report also carries this check as a root object in the seed's shape
+    /// (`"storage": {"type": "redis", "status": "healthy"}`), with these fields first.
+    public let summary: (name: String, fields: [(String, JSONValue)])?
+    let probe: @Sendable () async throws -> HealthCheckResult
+
+    /// - Parameters:
+    ///   - component: the component name; a `:` is replaced by `_` (the draft forbids it).
+    ///   - measurement: the measurement name (`utilization`, `responseTime`, `connections`, …).
+    public init(
+        component: String,
+        measurement: String? = nil,
+        componentType: String = "component",
+        critical: Bool = true,
+        timeout: Duration = .seconds(2),
+        summary: (name: String, fields: [(String, JSONValue)])? = nil,
+        probe: @escaping @Sendable () async throws -> HealthCheckResult
+    ) {
+        self.component = component.replacingColons
+        self.measurement = measurement?.replacingColons
+        self.componentType = componentType
+        self.isCritical = critical
+        self.timeout = timeout
+        self.summary = summary
+        self.probe = probe
+    }
+
+    /// `component:measurement`, or the component alone.
+    public var key: String { measurement.map { "\(component):\($0)" } ?? component }
+}
+
+extension String {
+    fileprivate var replacingColons: String { String(map { $0 == ":" ? "_" : $0 }) }
+}
