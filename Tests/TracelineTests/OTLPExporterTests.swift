@@ -39,7 +39,7 @@ import Tracing
 
     @Test("TLS: trusted through OTEL_EXPORTER_OTLP_CERTIFICATE; refused without it, and not retried")
     func tls() async throws {
-        let tls = try makeSelfSignedCertificate()
+        let tls = try await makeSelfSignedCertificate()
         let receiver = try await OTLPReceiver.start(tls: tls)
         var trusted = fastConfiguration(endpoint: receiver.tlsEndpoint)
         trusted.certificateFile = tls.certificate

@@ -132,8 +132,13 @@ func offThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     }
 }
 
-/// A self-signed certificate for 127.0.0.1, made with the openssl command line tool.
-func makeSelfSignedCertificate() throws -> (certificate: String, key: String) {
+/// A self-signed certificate for 127.0.0.1, made with the openssl command line tool (on its own
+/// thread: waiting for a child process must not hold a concurrency thread).
+func makeSelfSignedCertificate() async throws -> (certificate: String, key: String) {
+    try await offThreadThrowing { try makeSelfSignedCertificateBlocking() }
+}
+
+private func makeSelfSignedCertificateBlocking() throws -> (certificate: String, key: String) {
     let directory = NSTemporaryDirectory() + "traceline-tls-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let certificate = directory + "/cert.pem", key = directory + "/key.pem"
