@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "Traceline", targets: ["Traceline"]),
         .library(name: "TracelineHummingbird", targets: ["TracelineHummingbird"]),
         .executable(name: "traceline-example", targets: ["traceline-example"]),
+        .executable(name: "exai-daemon", targets: ["exai-daemon"]),
+        .executable(name: "provider-sim", targets: ["provider-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
@@ -18,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         // Web-framework glue only (TracelineHummingbird); the core never imports it.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // The exai-daemon only: WebSocket server and client, and the provider HTTP client.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Thread-local random ID generation and small libc helpers that Swift cannot express cheaply.
@@ -54,6 +60,50 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The exai-daemon: WebSocket protocol, providers, health, metrics (a user of everything above).
+        .target(
+            name: "ExaiDaemon",
+            dependencies: [
+                "Traceline",
+                "TracelineHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // A local OpenAI-compatible chat-completions server standing in for Kimi and GLM.
+        .target(
+            name: "ProviderSim",
+            dependencies: [
+                "Traceline",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "exai-daemon",
+            dependencies: [
+                "ExaiDaemon",
+                "ProviderSim",
+                "Traceline",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "provider-sim",
+            dependencies: ["ProviderSim", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "traceline-example",
             dependencies: [
@@ -70,6 +120,17 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "ExaiDaemonTests",
+            dependencies: [
+                "ExaiDaemon",
+                "ProviderSim",
+                "Traceline",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -28,21 +28,23 @@ public final class MetricsRegistry: Sendable {
 }
 
 /// Writes counter and gauge families in either format (OpenMetrics names a counter family without
-/// its `_total` suffix; text 0.0.4 names it with it).
-struct MetricFamilyWriter {
-    let format: MetricsFormat
-    var text = ""
+/// its `_total` suffix; text 0.0.4 names it with it). Label values are escaped; names are the
+/// caller's (valid Prometheus names). For custom ``MetricsSource``s.
+public struct MetricFamilyWriter {
+    public let format: MetricsFormat
+    public private(set) var text = ""
 
-    init(format: MetricsFormat) { self.format = format }
+    public init(format: MetricsFormat) { self.format = format }
 
-    mutating func counter(_ name: String, help: String, _ samples: [(labels: [(String, String)], value: Double)]) {
+    /// A counter family; `name` without `_total`.
+    public mutating func counter(_ name: String, help: String, _ samples: [(labels: [(String, String)], value: Double)]) {
         let family = format == .openMetrics ? name : name + "_total"
         text += "# HELP \(family) \(Exposition.escapeHelp(help))\n# TYPE \(family) counter\n"
         for sample in samples { text += "\(name)_total\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n" }
     }
 
     /// A histogram family: per series the non-cumulative bucket counts (the last is `+Inf`) and the sum.
-    mutating func histogram(_ name: String, help: String, bounds: [Double],
+    public mutating func histogram(_ name: String, help: String, bounds: [Double],
                             _ samples: [(labels: [(String, String)], buckets: [Int], sum: Double)]) {
         text += "# HELP \(name) \(Exposition.escapeHelp(help))\n# TYPE \(name) histogram\n"
         for sample in samples {
@@ -57,7 +59,7 @@ struct MetricFamilyWriter {
         }
     }
 
-    mutating func gauge(_ name: String, help: String, _ samples: [(labels: [(String, String)], value: Double)]) {
+    public mutating func gauge(_ name: String, help: String, _ samples: [(labels: [(String, String)], value: Double)]) {
         text += "# HELP \(name) \(Exposition.escapeHelp(help))\n# TYPE \(name) gauge\n"
         for sample in samples { text += "\(name)\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n" }
     }

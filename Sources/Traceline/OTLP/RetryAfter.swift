@@ -7,11 +7,12 @@ import Darwin
 #endif
 
 /// Parses an HTTP `Retry-After` value: delay-seconds or an HTTP-date in any of the three forms
-/// RFC 9110 requires recipients to accept (IMF-fixdate, RFC 850, asctime).
-enum RetryAfter {
+/// RFC 9110 requires recipients to accept (IMF-fixdate, RFC 850, asctime). Used by the OTLP exporter
+/// and by any client that honours a server's back-off (the daemon's provider client).
+public enum RetryAfter {
     /// The delay the header asks for, relative to `nowSeconds` (Unix time); nil if unparseable.
     /// A date in the past gives zero.
-    static func delay(_ value: String, nowSeconds: Int64) -> Duration? {
+    public static func delay(_ value: String, nowSeconds: Int64) -> Duration? {
         let text = value.trimmingSpaces
         if !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
             guard let seconds = Int64(text) else { return .seconds(Int64.max / 4) }  // absurdly large: caller caps it
@@ -24,7 +25,7 @@ enum RetryAfter {
     private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 
     /// Unix seconds for an HTTP-date, or nil.
-    static func parseHTTPDate(_ text: String) -> Int64? {
+    public static func parseHTTPDate(_ text: String) -> Int64? {
         // Split on spaces, commas and dashes; the three forms then differ only in field order.
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "-" }).map(String.init)
         var day: Int?, month: Int?, year: Int?, time: (Int, Int, Int)?

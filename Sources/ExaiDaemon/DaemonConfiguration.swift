@@ -1,0 +1,192 @@
+import Traceline
+
+/// Everything the daemon reads from its environment, with the reference daemon's defaults
+/// (shared/docs/exai-protocol.md). Unparseable values are reported in `warnings` and replaced by
+/// the default; the daemon never refuses to start over a typo.
+public struct DaemonConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8079
+    /// Second listener serving only `/metrics`; 0 disables it.
+    public var metricsPort = 8000
+    /// Empty: authentication disabled (a warning is logged).
+    public var token = ""
+    public var maxMessageBytes = 33_554_432
+    public var pingInterval: Duration = .seconds(45)
+    public var helloTimeout: Duration = .seconds(15)
+    public var callTimeout: Duration = .seconds(67)
+    public var progressInterval: Duration = .seconds(8)
+    public var resultTTL: Duration = .seconds(600)
+    public var retryAfterSeconds = 1
+    public var compatText = true
+    public var globalMaxInflight = 24
+    public var kimiMaxInflight = 6
+    public var glmMaxInflight = 4
+    public var sessionMaxInflight = 8
+    public var maxConnections = 1000
+    public var maxConnectionsPerIP = 10
+    /// Token buckets on messages: capacity and refill per second.
+    public var globalRate = RateLimit(capacity: 1000, perSecond: 100)
+    public var ipRate = RateLimit(capacity: 100, perSecond: 10)
+    public var sessionRate = RateLimit(capacity: 50, perSecond: 5)
+    public var defaultModel = "glm-4.5-flash"
+    public var kimi = ProviderConfiguration(kind: .kimi, baseURL: "https://api.moonshot.ai/v1", apiKey: "",
+                                            defaultModel: "kimi-k2-0905-preview")
+    public var glm = ProviderConfiguration(kind: .glm, baseURL: "https://api.z.ai/api/paas/v4", apiKey: "",
+                                           defaultModel: "glm-4.5-flash")
+    /// Tools whose identical in-flight calls are not coalesced into DUPLICATE.
+    public var disableCoalesceForTools: Set<String> = []
+    /// Seconds between synthetic probes; 0 disables them.
+    public var syntheticInterval: Duration = .seconds(60)
+    /// Start an in-process provider simulator for every provider without an API key.
+    public var demo = false
+    /// How long in-flight calls may run after SIGTERM before sessions are closed.
+    public var shutdownGrace: Duration = .seconds(10)
+    public var warnings: [String] = []
+
+    public struct RateLimit: Sendable, Equatable {
+        public var capacity: Double
+        public var perSecond: Double
+        public init(capacity: Double, perSecond: Double) {
+            self.capacity = capacity
+            self.perSecond = perSecond
+        }
+    }
+
+    public init() {}
+
+    /// The variables `--help` lists: name, default, meaning.
+    public static let variables: [(name: String, defaultValue: String, meaning: String)] = [
+        ("EXAI_WS_HOST", "127.0.0.1", "WebSocket and HTTP listen address"),
+        ("EXAI_WS_PORT", "8079", "WebSocket (/) and /health, /livez, /readyz, /metrics port"),
+        ("METRICS_PORT", "8000", "second listener for /metrics only; 0 disables"),
+        ("EXAI_WS_TOKEN", "(empty)", "hello token; empty disables authentication"),
+        ("EXAI_WS_MAX_BYTES", "33554432", "largest WebSocket message"),
+        ("EXAI_WS_PING_INTERVAL", "45", "seconds between WebSocket pings"),
+        ("EXAI_WS_HELLO_TIMEOUT", "15", "seconds to wait for hello"),
+        ("EXAI_WS_CALL_TIMEOUT", "67", "call_tool deadline in seconds"),
+        ("EXAI_WS_PROGRESS_INTERVAL_SECS", "8", "heartbeat interval while a call runs"),
+        ("EXAI_WS_RESULT_TTL", "600", "seconds a result stays cached by request_id"),
+        ("EXAI_WS_RETRY_AFTER_SECS", "1", "retry_after in OVER_CAPACITY errors"),
+        ("EXAI_WS_COMPAT_TEXT", "true", "add the joined `text` to call_tool_res"),
+        ("EXAI_WS_GLOBAL_MAX_INFLIGHT", "24", "concurrent calls, all sessions"),
+        ("EXAI_WS_KIMI_MAX_INFLIGHT", "6", "concurrent Kimi calls"),
+        ("EXAI_WS_GLM_MAX_INFLIGHT", "4", "concurrent GLM calls"),
+        ("EXAI_WS_SESSION_MAX_INFLIGHT", "8", "concurrent calls per session"),
+        ("EXAI_WS_DISABLE_COALESCE_FOR_TOOLS", "(empty)", "comma list of tools never answered DUPLICATE"),
+        ("MAX_CONNECTIONS", "1000", "open WebSocket connections, all clients"),
+        ("MAX_CONNECTIONS_PER_IP", "10", "open WebSocket connections per client IP"),
+        ("RATE_LIMIT_GLOBAL", "1000/100", "message token bucket, all sessions: capacity/refill per second"),
+        ("RATE_LIMIT_PER_IP", "100/10", "message token bucket per client IP"),
+        ("RATE_LIMIT_PER_SESSION", "50/5", "message token bucket per session"),
+        ("DEFAULT_MODEL", "glm-4.5-flash", "model when a chat call names none"),
+        ("KIMI_API_URL", "https://api.moonshot.ai/v1", "Kimi (Moonshot) OpenAI-compatible base URL"),
+        ("KIMI_API_KEY", "(empty)", "Kimi key (or MOONSHOT_API_KEY); never logged"),
+        ("KIMI_DEFAULT_MODEL", "kimi-k2-0905-preview", "Kimi model for kimi_* tools"),
+        ("KIMI_TIMEOUT_SECS", "30", "Kimi request timeout"),
+        ("GLM_API_URL", "https://api.z.ai/api/paas/v4", "GLM (Zhipu) OpenAI-compatible base URL"),
+        ("GLM_API_KEY", "(empty)", "GLM key (or ZHIPUAI_API_KEY); never logged"),
+        ("GLM_TIMEOUT_SECS", "30", "GLM request timeout"),
+        ("EXAI_SYNTHETIC_INTERVAL", "60", "seconds between synthetic hello + listmodels probes; 0 disables"),
+        ("EXAI_DEMO", "false", "start an in-process provider simulator for providers without a key"),
+        ("EXAI_SHUTDOWN_GRACE", "10", "seconds in-flight calls may finish after SIGTERM"),
+        ("OTEL_*", "", "standard OpenTelemetry SDK variables (service name, exporter, sampler, …); see README"),
+    ]
+
+    public static var helpText: String {
+        var text = "exai-daemon: an AI-tool WebSocket daemon, traced with Traceline.\n\nUsage: exai-daemon [--demo] [--help]\n\nEnvironment:\n"
+        let width = variables.map(\.name.count).max() ?? 0
+        for variable in variables {
+            let padded = variable.name + String(repeating: " ", count: width - variable.name.count)
+            let defaultText = variable.defaultValue.isEmpty ? "" : " (default \(variable.defaultValue))"
+            text += "  \(padded)  \(variable.meaning)\(defaultText)\n"
+        }
+        return text
+    }
+
+    /// Reads the environment (the process's by default).
+    public static func fromEnvironment(_ environment: [String: String]) -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        var warnings: [String] = []
+        func string(_ name: String) -> String? {
+            guard let value = environment[name]?.trimmed(" \t\r\n"), !value.isEmpty else { return nil }
+            return value
+        }
+        func integer(_ name: String, _ target: inout Int, minimum: Int = 0) {
+            guard let text = string(name) else { return }
+            if let value = Int(text), value >= minimum { target = value } else { warnings.append("\(name)=\(text) is not an integer ≥ \(minimum); using \(target)") }
+        }
+        func seconds(_ name: String, _ target: inout Duration, minimum: Double = 0) {
+            guard let text = string(name) else { return }
+            if let value = Double(text), value >= minimum, value.isFinite {
+                target = .milliseconds(Int64(value * 1000))
+            } else {
+                warnings.append("\(name)=\(text) is not a number of seconds ≥ \(minimum); using \(target)")
+            }
+        }
+        func flag(_ name: String, _ target: inout Bool) {
+            guard let text = string(name)?.lowercased() else { return }
+            switch text {
+            case "1", "true", "yes", "on": target = true
+            case "0", "false", "no", "off": target = false
+            default: warnings.append("\(name)=\(text) is not a boolean; using \(target)")
+            }
+        }
+        func rate(_ name: String, _ target: inout RateLimit) {
+            guard let text = string(name) else { return }
+            let parts = text.split(separator: "/").compactMap { Double($0) }
+            if parts.count == 2, parts[0] > 0, parts[1] > 0 { target = RateLimit(capacity: parts[0], perSecond: parts[1]) }
+            else { warnings.append("\(name)=\(text) is not capacity/perSecond; using \(Int(target.capacity))/\(Int(target.perSecond))") }
+        }
+        if let host = string("EXAI_WS_HOST") { configuration.host = host }
+        integer("EXAI_WS_PORT", &configuration.port)
+        integer("METRICS_PORT", &configuration.metricsPort)
+        configuration.token = environment["EXAI_WS_TOKEN"] ?? ""
+        integer("EXAI_WS_MAX_BYTES", &configuration.maxMessageBytes, minimum: 1024)
+        seconds("EXAI_WS_PING_INTERVAL", &configuration.pingInterval, minimum: 1)
+        seconds("EXAI_WS_HELLO_TIMEOUT", &configuration.helloTimeout, minimum: 0.1)
+        seconds("EXAI_WS_CALL_TIMEOUT", &configuration.callTimeout, minimum: 0.1)
+        seconds("EXAI_WS_PROGRESS_INTERVAL_SECS", &configuration.progressInterval, minimum: 0.05)
+        seconds("EXAI_WS_RESULT_TTL", &configuration.resultTTL)
+        integer("EXAI_WS_RETRY_AFTER_SECS", &configuration.retryAfterSeconds)
+        flag("EXAI_WS_COMPAT_TEXT", &configuration.compatText)
+        integer("EXAI_WS_GLOBAL_MAX_INFLIGHT", &configuration.globalMaxInflight, minimum: 1)
+        integer("EXAI_WS_KIMI_MAX_INFLIGHT", &configuration.kimiMaxInflight, minimum: 1)
+        integer("EXAI_WS_GLM_MAX_INFLIGHT", &configuration.glmMaxInflight, minimum: 1)
+        integer("EXAI_WS_SESSION_MAX_INFLIGHT", &configuration.sessionMaxInflight, minimum: 1)
+        integer("MAX_CONNECTIONS", &configuration.maxConnections, minimum: 1)
+        integer("MAX_CONNECTIONS_PER_IP", &configuration.maxConnectionsPerIP, minimum: 1)
+        rate("RATE_LIMIT_GLOBAL", &configuration.globalRate)
+        rate("RATE_LIMIT_PER_IP", &configuration.ipRate)
+        rate("RATE_LIMIT_PER_SESSION", &configuration.sessionRate)
+        if let tools = string("EXAI_WS_DISABLE_COALESCE_FOR_TOOLS") {
+            configuration.disableCoalesceForTools = Set(tools.split(separator: ",").map { String($0).trimmed(" ") })
+        }
+        if let model = string("DEFAULT_MODEL") { configuration.defaultModel = model }
+        if let url = string("KIMI_API_URL") { configuration.kimi.baseURL = url }
+        if let key = string("KIMI_API_KEY") ?? string("MOONSHOT_API_KEY") { configuration.kimi.apiKey = key }
+        if let model = string("KIMI_DEFAULT_MODEL") { configuration.kimi.defaultModel = model }
+        seconds("KIMI_TIMEOUT_SECS", &configuration.kimi.timeout, minimum: 0.1)
+        if let url = string("GLM_API_URL") { configuration.glm.baseURL = url }
+        if let key = string("GLM_API_KEY") ?? string("ZHIPUAI_API_KEY") { configuration.glm.apiKey = key }
+        seconds("GLM_TIMEOUT_SECS", &configuration.glm.timeout, minimum: 0.1)
+        seconds("EXAI_SYNTHETIC_INTERVAL", &configuration.syntheticInterval)
+        flag("EXAI_DEMO", &configuration.demo)
+        seconds("EXAI_SHUTDOWN_GRACE", &configuration.shutdownGrace)
+        for provider in [configuration.kimi, configuration.glm] where !provider.baseURL.hasPrefix("http://") && !provider.baseURL.hasPrefix("https://") {
+            warnings.append("\(provider.kind.environmentPrefix)_API_URL must start with http:// or https://")
+        }
+        configuration.warnings = warnings
+        return configuration
+    }
+}
+
+extension String {
+    /// Without leading and trailing characters from `characters`.
+    func trimmed(_ characters: String) -> String {
+        let set = Set(characters)
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice.removeFirst() }
+        while let last = slice.last, set.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,80 @@
+import NIOConcurrencyHelpers
+import Traceline
+
+/// The daemon's own series (the span-derived `mcp_*` ones come from ``ExaiDaemon/metricViews``).
+final class DaemonMetrics: MetricsSource, Sendable {
+    private struct State {
+        var activeConnections = 0
+        var protocolErrors: [String: Int] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let snapshot: @Sendable () -> (sessions: Int, inFlight: Int, cached: Int, rejected: Int,
+                                           gates: [(String, Int, Int)], breakers: [(String, CircuitBreaker)])
+
+    init(snapshot: @escaping @Sendable () -> (sessions: Int, inFlight: Int, cached: Int, rejected: Int,
+                                              gates: [(String, Int, Int)], breakers: [(String, CircuitBreaker)])) {
+        self.snapshot = snapshot
+    }
+
+    func connectionOpened() { state.withLockedValue { $0.activeConnections += 1 } }
+    func connectionClosed() { state.withLockedValue { $0.activeConnections -= 1 } }
+    func protocolError(_ reason: String) { state.withLockedValue { $0.protocolErrors[reason, default: 0] += 1 } }
+    var activeConnections: Int { state.withLockedValue { $0.activeConnections } }
+
+    func renderFamilies(format: MetricsFormat) -> String {
+        let (connections, errors) = state.withLockedValue { ($0.activeConnections, $0.protocolErrors) }
+        let now = snapshot()
+        var writer = MetricFamilyWriter(format: format)
+        writer.gauge("mcp_active_connections", help: "Open WebSocket connections.", [([], Double(connections))])
+        writer.gauge("exai_sessions", help: "Sessions past hello.", [([], Double(now.sessions))])
+        writer.gauge("exai_inflight_calls", help: "call_tool entries in flight (request ids and call keys).", [([], Double(now.inFlight))])
+        writer.gauge("exai_cached_results", help: "call_tool results cached by request_id.", [([], Double(now.cached))])
+        writer.gauge("exai_gate_in_use", help: "Concurrency gate slots in use.", now.gates.map { ([("gate", $0.0)], Double($0.1)) })
+        writer.gauge("exai_gate_limit", help: "Concurrency gate sizes.", now.gates.map { ([("gate", $0.0)], Double($0.2)) })
+        writer.counter("exai_connections_rejected", help: "Connections closed with 1008 by the connection limits.", [([], Double(now.rejected))])
+        writer.counter("exai_protocol_errors", help: "Frames answered with op=error, by reason.",
+                       errors.sorted { $0.key < $1.key }.map { ([("reason", $0.key)], Double($0.value)) })
+        writer.gauge("circuit_breaker_state", help: "Provider circuit breakers: 0 closed, 1 open, 2 half_open.", now.breakers.map {
+            let value: Double = switch $0.1.currentState { case .closed: 0; case .open: 1; case .halfOpen: 2 }
+            return ([("service", $0.0)], value)
+        })
+        writer.counter("circuit_breaker_rejected_calls", help: "Calls the provider circuit breakers refused while open.",
+                       now.breakers.map { ([("service", $0.0)], Double($0.1.statistics.rejectedCalls)) })
+        return writer.text
+    }
+}
+
+extension ExaiDaemon {
+    /// The seed's `mcp_*` metrics, derived from the daemon's spans. Add a `SpanViewsProcessor` with
+    /// these views to the tracer provider, and the processor to the metrics registry.
+    public static var metricViews: [SpanMetricView] {
+        let requestBuckets = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+        let apiBuckets = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120]
+        let isMessage: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.op")
+        let isProviderCall: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.provider")
+        let endpoint: SpanMetricView.LabelSource = .attribute("exai.tool")
+        return [
+            SpanMetricView(name: "mcp_requests_total", help: "WebSocket messages handled, by op, tool and outcome.",
+                           instrument: .counter(), labels: [("method", .attribute("exai.op")), ("endpoint", endpoint), ("status", .attribute("exai.status"))],
+                           filter: isMessage),
+            SpanMetricView(name: "mcp_request_duration_seconds", help: "Time to handle a WebSocket message.",
+                           instrument: .histogram(buckets: requestBuckets, unit: .seconds),
+                           labels: [("method", .attribute("exai.op")), ("endpoint", endpoint)], filter: isMessage),
+            SpanMetricView(name: "mcp_api_calls_total", help: "Provider API calls, by provider, model and outcome (success, error, timeout).",
+                           instrument: .counter(), labels: [("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model")),
+                                                           ("status", .attribute("exai.call.status"))], filter: isProviderCall),
+            SpanMetricView(name: "mcp_api_latency_seconds", help: "Provider API call latency, retries included.",
+                           instrument: .histogram(buckets: apiBuckets, unit: .seconds),
+                           labels: [("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model"))], filter: isProviderCall),
+            SpanMetricView(name: "mcp_tokens_total", help: "Tokens the providers reported, by type.",
+                           instrument: .counter(value: "gen_ai.usage.input_tokens"),
+                           labels: [("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model")), ("type", .constant("input"))],
+                           filter: isProviderCall),
+            SpanMetricView(name: "mcp_tokens_total", help: "Tokens the providers reported, by type.",
+                           instrument: .counter(value: "gen_ai.usage.output_tokens"),
+                           labels: [("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model")), ("type", .constant("output"))],
+                           filter: isProviderCall),
+        ]
+    }
+}

@@ -1,0 +1,300 @@
+import HTTPTypes
+import AsyncHTTPClient
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+import ServiceLifecycle
+import Traceline
+import TracelineHummingbird
+import Tracing
+
+/// The exai-daemon: AI clients connect over WebSocket, call tools, and the tools call the Kimi
+/// and GLM chat APIs. The same HTTP server serves `/health`, `/livez`, `/readyz` and `/metrics`;
+/// a second listener serves `/metrics` on `METRICS_PORT`.
+///
+/// Run it in a `ServiceGroup` after the tracing service (so spans are flushed after it stops).
+/// On graceful shutdown it stops taking calls, lets running calls finish up to
+/// `shutdownGrace`, closes sessions with 1001, then stops its listeners.
+public final class ExaiDaemon: Service, Sendable {
+    public static let version = "0.1.0"
+
+    public let configuration: DaemonConfiguration
+    public let registry: MetricsRegistry
+    public let health: HealthAggregator
+    let tracer: any Tracer
+    let logger: Logger
+    let startedAt = ContinuousClock.now
+    let httpClient: HTTPClient
+    let providers: [ProviderKind: ChatProviderClient]
+    let tools: [String: any DaemonTool]
+    let toolOrder: [String]
+    let globalGate: ConcurrencyGate
+    let providerGates: [ProviderKind: ConcurrencyGate]
+    let connections: ConnectionLimiter
+    let rateLimiter: RateLimiter
+    let callRegistry: CallRegistry
+    let metrics: DaemonMetrics
+    let synthetic: SyntheticMonitor?
+    private let state: NIOLockedValueBox<State>
+    private let port = PortPromise()
+    private let metricsPort = PortPromise()
+
+    private struct State {
+        var token: String
+        var sessions: [String: DaemonSession] = [:]
+        var accepting = true
+    }
+
+    /// - Parameters:
+    ///   - tracer: the tracer for every span the daemon makes (a `TracelineTracer`, or `NoOpTracer` when tracing is off).
+    ///   - registry: the `/metrics` registry; the daemon adds its own sources, health and synthetic series.
+    ///   - spanMetrics: for the RED health checks on `call_tool chat`.
+    ///   - batchProcessor: for the span-pipeline health check.
+    public init(configuration: DaemonConfiguration, tracer: any Tracer = NoOpTracer(), registry: MetricsRegistry = MetricsRegistry(),
+                spanMetrics: SpanMetricsProcessor? = nil, batchProcessor: BatchSpanProcessor? = nil,
+                exporter: OTLPHTTPExporter? = nil, logger: Logger = Logger(label: "exai-daemon")) {
+        self.configuration = configuration
+        self.registry = registry
+        self.tracer = tracer
+        self.logger = logger
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.tracing.tracer = tracer is NoOpTracer ? nil : tracer
+        clientConfiguration.timeout = .init(connect: .seconds(10))
+        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        var providers: [ProviderKind: ChatProviderClient] = [:]
+        for provider in [configuration.kimi, configuration.glm] where provider.hasKey {
+            providers[provider.kind] = ChatProviderClient(configuration: provider, httpClient: httpClient, tracer: tracer, logger: logger)
+        }
+        self.providers = providers
+        let tools: [any DaemonTool] = [
+            ChatTool(providers: providers, defaultModel: configuration.defaultModel),
+            ListModelsTool(providers: providers, defaultModel: configuration.defaultModel),
+            VersionTool(),
+        ]
+        self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
+        self.toolOrder = tools.map(\.name)
+        self.globalGate = ConcurrencyGate(name: "Global", limit: configuration.globalMaxInflight)
+        self.providerGates = [.kimi: ConcurrencyGate(name: "KIMI", limit: configuration.kimiMaxInflight),
+                              .glm: ConcurrencyGate(name: "GLM", limit: configuration.glmMaxInflight)]
+        self.connections = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerIP: configuration.maxConnectionsPerIP)
+        self.rateLimiter = RateLimiter(configuration: configuration)
+        self.callRegistry = CallRegistry(ttl: configuration.resultTTL)
+        self.state = NIOLockedValueBox(State(token: configuration.token))
+        self.health = HealthAggregator(configuration: .init(version: Self.version, serviceID: "exai-daemon",
+                                                            serviceDescription: "exai-daemon WebSocket AI-tool server"))
+        let globalGate = self.globalGate, providerGates = self.providerGates
+        let gates = [globalGate] + ProviderKind.allCases.compactMap { providerGates[$0] }
+        let callRegistry = self.callRegistry, connections = self.connections
+        let breakers = ProviderKind.allCases.compactMap { kind in providers[kind].map { (kind.rawValue, $0.breaker) } }
+        // The session count is read through a weak box, set once `self` exists.
+        let owner = WeakDaemon()
+        self.metrics = DaemonMetrics {
+            (owner.daemon?.sessionCount ?? 0, callRegistry.inFlightCount, callRegistry.cachedCount, connections.rejectedCount,
+             gates.map { ($0.name, $0.current, $0.limit) }, breakers)
+        }
+        if configuration.syntheticInterval > .zero {
+            self.synthetic = SyntheticMonitor(probes: [
+                .init(name: "exai", interval: configuration.syntheticInterval, timeout: .seconds(10), failureThreshold: 3) {
+                    guard let daemon = owner.daemon else { return }
+                    try await daemon.syntheticProbe()
+                },
+            ], tracer: tracer is NoOpTracer ? nil : tracer)
+        } else {
+            self.synthetic = nil
+        }
+        owner.daemon = self
+
+        if configuration.token.isEmpty {
+            logger.warning("EXAI_WS_TOKEN is empty: authentication is disabled")
+        }
+        for warning in configuration.warnings { logger.warning("configuration: \(warning)") }
+        registerHealthChecks(spanMetrics: spanMetrics, batchProcessor: batchProcessor, exporter: exporter)
+        registry.register(metrics)
+        registry.register(health)
+        if let synthetic { registry.register(synthetic) }
+    }
+
+    private func registerHealthChecks(spanMetrics: SpanMetricsProcessor?, batchProcessor: BatchSpanProcessor?, exporter: OTLPHTTPExporter?) {
+        health.register(.memory())
+        health.register(.disk(path: "/"))
+        if let batchProcessor { health.register(.spanPipeline(processor: batchProcessor, exporter: exporter)) }
+        if let spanMetrics {
+            health.register(.errorRate(spanMetrics, spanNames: ["call_tool chat"], minimumCalls: 5))
+            health.register(.latency(spanMetrics, spanNames: ["call_tool chat"], minimumCalls: 5))
+        }
+        for kind in ProviderKind.allCases {
+            guard let client = providers[kind] else { continue }
+            // A provider down is a warning, not unreadiness: the other provider and the other tools still work.
+            health.register(HealthCheck(component: kind.rawValue, measurement: "circuitBreaker", componentType: "component", critical: false) {
+                switch client.breaker.currentState {
+                case .closed: return .pass("closed", unit: "state")
+                case .halfOpen: return .warn("circuit breaker half-open: probing the provider", value: "half_open", unit: "state")
+                case .open: return .fail("circuit breaker open after repeated failures", value: "open", unit: "state")
+                }
+            })
+        }
+        if let synthetic { health.register(synthetic.healthCheck("exai")) }
+    }
+
+    // MARK: - State
+
+    var currentToken: String { state.withLockedValue { $0.token } }
+    var acceptingCalls: Bool { state.withLockedValue { $0.accepting } }
+    var sessionCount: Int { state.withLockedValue { $0.sessions.count } }
+
+    /// Replaces the token when `old` matches it (constant-time); with auth disabled any `old` is accepted.
+    func rotateToken(old: String, new: String) -> Bool {
+        state.withLockedValue { state in
+            guard state.token.isEmpty || constantTimeEquals(old, state.token) else { return false }
+            state.token = new
+            return true
+        }
+    }
+
+    func register(_ session: DaemonSession) { state.withLockedValue { $0.sessions[session.id] = session } }
+    func unregister(_ session: DaemonSession) { _ = state.withLockedValue { $0.sessions.removeValue(forKey: session.id) } }
+
+    /// Entries in flight in the call registry (the reference's leaking set), for tests.
+    public var inFlightEntries: Int { callRegistry.inFlightCount }
+    public var activeConnections: Int { metrics.activeConnections }
+
+    /// The WebSocket/HTTP port once listening (useful with port 0).
+    public func listeningPort() async -> Int? { await port.value }
+
+    /// The metrics listener's port once listening, if it is enabled.
+    public func metricsListeningPort() async -> Int? {
+        guard configuration.metricsPort > 0 else { return nil }
+        return await metricsPort.value
+    }
+
+    func startSpan(_ name: String, context: ServiceContext, kind: SpanKind) -> any Tracing.Span {
+        tracer.startSpan(name, context: context, ofKind: kind)
+    }
+
+    // MARK: - Run
+
+    public func run() async throws {
+        var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeApplication())]
+        if configuration.metricsPort > 0 {
+            let promise = metricsPort
+            listeners.append(.init(service: makeMetricsServer(host: configuration.host, port: configuration.metricsPort, registry: registry) { port in
+                promise.fulfil(port)
+            }))
+        }
+        // The listeners run in their own group, out of reach of the outer graceful shutdown: the
+        // daemon drains its sessions first, then shuts them down.
+        let group = ServiceGroup(configuration: .init(services: listeners, gracefulShutdownSignals: [], logger: logger))
+        let servers = Task.detached { try await group.run() }
+        let syntheticTask = synthetic.map { monitor in
+            Task.detached {
+                guard await self.listeningPort() != nil else { return }
+                try await monitor.run()
+            }
+        }
+        logger.info("exai-daemon starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)",
+                                                       "providers": "\(providers.keys.map(\.rawValue).sorted())"])
+        try? await gracefulShutdown()
+        syntheticTask?.cancel()
+        await drain()
+        await group.triggerGracefulShutdown()
+        let result = await servers.result
+        port.fail()
+        metricsPort.fail()
+        _ = await syntheticTask?.result
+        try? await httpClient.shutdown()
+        if case .failure(let error) = result { logger.error("listener failed", metadata: ["error": "\(error)"]) }
+        logger.info("exai-daemon stopped")
+        try result.get()
+    }
+
+    /// Stops taking calls, waits for running ones up to the grace period, then closes every session with 1001.
+    func drain() async {
+        state.withLockedValue { $0.accepting = false }
+        let deadline = ContinuousClock.now + configuration.shutdownGrace
+        while ContinuousClock.now < deadline, state.withLockedValue({ $0.sessions.values.contains { $0.runningCount > 0 } }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let sessions = state.withLockedValue { Array($0.sessions.values) }
+        logger.info("closing sessions", metadata: ["sessions": "\(sessions.count)"])
+        for session in sessions {
+            session.cancelAll()
+            await session.writer.close(.goingAway, reason: "server shutting down")
+        }
+    }
+
+    private func makeApplication() -> some ApplicationProtocol {
+        let router = Router()
+        // Health and metrics first and untraced: probes every few seconds would swamp the traces.
+        router.addHealthRoutes(health)
+        router.addMetricsRoute(registry: registry)
+
+        let webSocketRouter = Router(context: DaemonRequestContext.self)
+        webSocketRouter.add(middleware: UpgradeSpanMiddleware(daemon: self))
+        webSocketRouter.ws("/") { _, context in
+            var headers = HTTPFields()
+            if let connection = context.connection { headers[.correlationID] = connection.correlationID.value }
+            return .upgrade(headers)
+        } onUpgrade: { [self] inbound, outbound, context in
+            guard let connection = context.requestContext.connection else { return }
+            await self.serve(inbound: inbound, outbound: outbound, connection: connection)
+        }
+        let promise = port
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: webSocketRouter,
+                configuration: .init(ws: WebSocketServerConfiguration(
+                    maxFrameSize: configuration.maxMessageBytes,
+                    autoPing: .enabled(timePeriod: configuration.pingInterval)
+                ))
+            ),
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "exai-daemon"),
+            onServerRunning: { channel in promise.fulfil(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+}
+
+/// Lets closures made in `init` reach the daemon without a retain cycle.
+final class WeakDaemon: @unchecked Sendable {
+    weak var daemon: ExaiDaemon?
+}
+
+extension HTTPField.Name {
+    static let correlationID = HTTPField.Name("X-Correlation-ID")!
+}
+
+/// Makes the upgrade request's short SERVER span and the connection's context: the remote parent
+/// from `traceparent` and the correlation ID from `X-Correlation-ID` (a new one when absent or invalid).
+struct UpgradeSpanMiddleware: RouterMiddleware {
+    typealias Context = DaemonRequestContext
+    let daemon: ExaiDaemon
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var serviceContext = ServiceContext.topLevel
+        daemon.tracer.extract(request.headers, into: &serviceContext, using: HTTPFieldsExtractor())
+        if serviceContext.correlationID == nil {
+            // Tracing off: the correlation ID still works.
+            CorrelationIDPropagator().extract(request.headers, into: &serviceContext, using: HTTPFieldsExtractor())
+        }
+        let correlationID = serviceContext.correlationID ?? CorrelationID.generate()
+        serviceContext.correlationID = correlationID
+        serviceContext.baggage = nil
+        let span = daemon.startSpan("GET /", context: serviceContext, kind: .server)
+        span.attributes["http.request.method"] = "GET"
+        span.attributes["url.path"] = request.uri.path
+        span.attributes["url.scheme"] = "ws"
+        span.attributes["client.address"] = context.remoteIP
+        span.attributes["network.protocol.name"] = "websocket"
+        if let agent = request.headers[.userAgent] { span.attributes["user_agent.original"] = String(agent.prefix(256)) }
+        var context = context
+        context.connection = ConnectionInfo(ip: context.remoteIP, upgradeContext: span.context, correlationID: correlationID)
+        defer { span.end() }
+        let response = try await next(request, context)
+        span.attributes["http.response.status_code"] = response.status.code == 200 ? 101 : Int64(response.status.code)
+        return response
+    }
+}

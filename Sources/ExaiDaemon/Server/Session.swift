@@ -1,0 +1,262 @@
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import NIOConcurrencyHelpers
+import NIOWebSocket
+import Traceline
+import Tracing
+
+/// One authenticated WebSocket client.
+final class DaemonSession: Sendable {
+    let id: String
+    let connection: ConnectionInfo
+    let writer: FrameWriter
+    let gate: ConcurrencyGate
+    private let running = NIOLockedValueBox<[UUID: Task<Void, Never>]>([:])
+
+    init(id: String, connection: ConnectionInfo, writer: FrameWriter, maxInflight: Int) {
+        self.id = id
+        self.connection = connection
+        self.writer = writer
+        self.gate = ConcurrencyGate(name: "Session", limit: maxInflight)
+    }
+
+    /// Runs `body` as a tracked task: cancelled when the session closes, awaited on shutdown.
+    func spawn(_ body: @escaping @Sendable () async -> Void) {
+        let key = UUID()
+        running.withLockedValue { tasks in
+            tasks[key] = Task { [weak self] in
+                await body()
+                _ = self?.running.withLockedValue { $0.removeValue(forKey: key) }
+            }
+        }
+    }
+
+    var runningCount: Int { running.withLockedValue { $0.count } }
+
+    func cancelAll() {
+        for task in running.withLockedValue({ Array($0.values) }) { task.cancel() }
+    }
+}
+
+/// The outcome of one message, for its span and `mcp_requests_total`.
+struct MessageOutcome: Sendable {
+    /// `success`, or the error code (`TOOL_NOT_FOUND`, `OVER_CAPACITY`, `TIMEOUT`, …).
+    var status: String
+    var errorMessage: String?
+    static let success = MessageOutcome(status: "success")
+}
+
+extension ExaiDaemon {
+    /// Serves one upgraded connection: admission, hello, then messages until it closes.
+    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, connection: ConnectionInfo) async {
+        let writer = FrameWriter(outbound: outbound)
+        var logger = self.logger
+        logger[metadataKey: "client"] = "\(connection.ip)"
+        logger[metadataKey: "correlation_id"] = "\(connection.correlationID.value)"
+        if let reason = connections.admit(ip: connection.ip) {
+            logger.warning("connection refused", metadata: ["reason": "\(reason)"])
+            await writer.close(.policyViolation, reason: reason)
+            return
+        }
+        metrics.connectionOpened()
+        defer { metrics.connectionClosed() }
+        var ipStillConnected = true
+        defer { ipStillConnected = connections.release(ip: connection.ip) }
+
+        // hello, within the hello timeout.
+        let helloTimeout = configuration.helloTimeout
+        let watchdog = Task {
+            try await Task.sleep(for: helloTimeout)
+            await writer.close(.unknown(4002), reason: "hello timeout or disconnect")
+        }
+        var iterator = inbound.messages(maxSize: configuration.maxMessageBytes).makeAsyncIterator()
+        let first = try? await iterator.next()
+        watchdog.cancel()
+        let correlationID = connection.correlationID
+        guard let first else {
+            await writer.close(.unknown(4002), reason: "hello timeout or disconnect")
+            return
+        }
+        guard case .text(let text) = first, let hello = parseJSON(text), hello.objectValue != nil else {
+            await writer.send([("op", "hello_ack"), ("ok", false), ("error", "invalid_hello")], correlationID: correlationID)
+            await writer.close(.unknown(4000), reason: "invalid hello")
+            return
+        }
+        guard hello["op"]?.stringValue == "hello" else {
+            await writer.send([("op", "hello_ack"), ("ok", false), ("error", "missing_hello")], correlationID: correlationID)
+            await writer.close(.unknown(4001), reason: "missing hello")
+            return
+        }
+        let expected = currentToken
+        if !expected.isEmpty, !constantTimeEquals(hello["token"]?.stringValue ?? "", expected) {
+            // Never the token, nor a prefix of it (the reference logged one).
+            logger.error("hello refused: unauthorized")
+            await writer.send([("op", "hello_ack"), ("ok", false), ("error", "unauthorized")], correlationID: correlationID)
+            await writer.close(.unknown(4003), reason: "unauthorized")
+            return
+        }
+        let session = DaemonSession(id: UUID().uuidString.lowercased(), connection: connection, writer: writer,
+                                    maxInflight: configuration.sessionMaxInflight)
+        logger[metadataKey: "session_id"] = "\(session.id)"
+        register(session)
+        defer {
+            session.cancelAll()
+            unregister(session)
+            callRegistry.forget(session: session.id)
+            rateLimiter.forget(session: session.id, ip: connection.ip, ipStillConnected: ipStillConnected)
+        }
+        await writer.send([("op", "hello_ack"), ("ok", true), ("session_id", .string(session.id))], correlationID: correlationID)
+        logger.info("session started")
+
+        while true {
+            let message: WebSocketMessage?
+            do {
+                message = try await iterator.next()
+            } catch {
+                logger.warning("connection ended with an error", metadata: ["error": "\(error)"])
+                break
+            }
+            guard let message else { break }
+            await handle(message, in: session, logger: logger)
+        }
+        logger.info("session ended")
+    }
+
+    private func handle(_ message: WebSocketMessage, in session: DaemonSession, logger: Logger) async {
+        let correlationID = session.connection.correlationID
+        guard case .text(let text) = message else {
+            metrics.protocolError("binary_frame")
+            await session.writer.send([("op", "error"), ("message", "invalid_message: binary frames are not supported")], correlationID: correlationID)
+            return
+        }
+        guard let json = parseJSON(text) else {
+            metrics.protocolError("invalid_json")
+            await session.writer.send([("op", "error"), ("message", "invalid_json")], correlationID: correlationID)
+            return
+        }
+        if let problem = Self.structuralProblem(json) {
+            metrics.protocolError("invalid_message")
+            await session.writer.send([("op", "error"), ("message", .string("invalid_message: \(problem)"))], correlationID: correlationID)
+            return
+        }
+        if let reason = rateLimiter.admit(ip: session.connection.ip, session: session.id) {
+            metrics.protocolError("rate_limited")
+            logger.warning("message rate limited", metadata: ["reason": "\(reason)"])
+            await session.writer.send([("op", "error"), ("message", .string("rate_limit_exceeded: \(reason)"))], correlationID: correlationID)
+            return
+        }
+        let op = json["op"]?.stringValue ?? ""
+        switch op {
+        case "call_tool":
+            guard acceptingCalls else {
+                let requestID = json["request_id"]?.stringValue ?? ""
+                await session.writer.send([("op", "call_tool_res"), ("request_id", .string(requestID)),
+                                           ("error", .object([("code", "OVER_CAPACITY"), ("message", "server shutting down; retry on another instance"),
+                                                              ("retry_after", .number(Double(configuration.retryAfterSeconds)))]))],
+                                          correlationID: correlationID)
+                return
+            }
+            session.spawn { [self] in
+                await self.withMessageSpan(op: op, tool: json["name"]?.stringValue, message: json, session: session, logger: logger) { correlation, logger in
+                    await self.callTool(json, session: session, correlationID: correlation, logger: logger)
+                }
+            }
+        case "list_tools":
+            await withMessageSpan(op: op, tool: nil, message: json, session: session, logger: logger) { correlation, _ in
+                let tools = self.toolOrder.compactMap { self.tools[$0] }.map {
+                    JSONValue.object([("name", .string($0.name)), ("description", .string($0.description)), ("inputSchema", $0.inputSchema)])
+                }
+                await session.writer.send([("op", "list_tools_res"), ("tools", .array(tools))], correlationID: correlation)
+                return .success
+            }
+        case "health":
+            await withMessageSpan(op: op, tool: nil, message: json, session: session, logger: logger) { correlation, _ in
+                let uptime = Int((ContinuousClock.now - self.startedAt).components.seconds)
+                let health = JSONValue.object([
+                    ("t", epochSeconds()),
+                    ("uptime_human", .string("\(uptime / 3600)h \(uptime / 60 % 60)m \(uptime % 60)s")),
+                    ("sessions", .number(Double(self.sessionCount))),
+                    ("global_capacity", .number(Double(self.globalGate.limit - self.globalGate.current))),
+                    ("tool_count", .number(Double(self.tools.count))),
+                ])
+                await session.writer.send([("op", "health_res"), ("ok", true), ("health", health)], correlationID: correlation)
+                return .success
+            }
+        case "rotate_token":
+            await withMessageSpan(op: op, tool: nil, message: json, session: session, logger: logger) { correlation, logger in
+                guard let old = json["old"]?.stringValue, let new = json["new"]?.stringValue, !new.isEmpty else {
+                    await session.writer.send([("op", "rotate_token_res"), ("ok", false), ("error", "missing_params")], correlationID: correlation)
+                    return MessageOutcome(status: "missing_params")
+                }
+                guard self.rotateToken(old: old, new: new) else {
+                    logger.error("rotate_token refused: unauthorized")
+                    await session.writer.send([("op", "rotate_token_res"), ("ok", false), ("error", "unauthorized")], correlationID: correlation)
+                    return MessageOutcome(status: "unauthorized")
+                }
+                logger.notice("token rotated")
+                await session.writer.send([("op", "rotate_token_res"), ("ok", true)], correlationID: correlation)
+                return .success
+            }
+        default:
+            metrics.protocolError("unknown_op")
+            await session.writer.send([("op", "error"), ("message", .string("Unknown op: \(String(op.prefix(64)))"))], correlationID: correlationID)
+        }
+    }
+
+    /// Why a message is malformed, or nil.
+    static func structuralProblem(_ json: JSONValue) -> String? {
+        guard json.objectValue != nil else { return "expected a JSON object" }
+        guard let op = json["op"]?.stringValue else { return "missing string field op" }
+        if op == "call_tool" {
+            guard let name = json["name"]?.stringValue, !name.isEmpty else { return "call_tool needs a non-empty string name" }
+            if let requestID = json["request_id"], requestID.stringValue == nil { return "request_id must be a string" }
+            if let arguments = json["arguments"], arguments.objectValue == nil, !arguments.isNull { return "arguments must be an object" }
+        }
+        return nil
+    }
+
+    /// Runs one message's work in a SERVER span named after the op (`call_tool {tool}` for calls).
+    ///
+    /// The parent is the message's `_meta.traceparent` when it has one; otherwise the span starts a
+    /// new trace linked to the connection's upgrade span. The correlation ID is the message's
+    /// `correlation_id` (or `_meta.correlation_id`) when valid, else the connection's.
+    func withMessageSpan(
+        op: String, tool: String?, message: JSONValue, session: DaemonSession, logger: Logger,
+        _ body: @Sendable (CorrelationID, Logger) async -> MessageOutcome
+    ) async {
+        var context = ServiceContext.topLevel
+        let meta = message["_meta"]
+        if let traceparent = meta?["traceparent"]?.stringValue {
+            var carrier = ["traceparent": traceparent]
+            if let tracestate = meta?["tracestate"]?.stringValue { carrier["tracestate"] = tracestate }
+            tracer.extract(carrier, into: &context, using: DictionaryExtractor())
+        }
+        let hasParent = context.spanContext != nil
+        let correlationID = (message["correlation_id"]?.stringValue).flatMap { CorrelationID($0) }
+            ?? (meta?["correlation_id"]?.stringValue).flatMap { CorrelationID($0) }
+            ?? session.connection.correlationID
+        context.correlationID = correlationID
+        context.baggage = nil
+        // Span names and metric labels take known tool names only: a client cannot mint series.
+        let requested = tool.map(ToolNames.normalize)
+        let toolName = requested.map { tools[$0] == nil ? "unknown" : $0 }
+        let span = startSpan(toolName.map { "\(op) \($0)" } ?? op, context: context, kind: .server)
+        if let requested, requested != toolName { span.attributes["exai.tool.requested"] = String(requested.prefix(128)) }
+        if !hasParent { span.addLink(SpanLink(context: session.connection.upgradeContext, attributes: [:])) }
+        span.attributes["exai.op"] = op
+        if let toolName { span.attributes["exai.tool"] = toolName }
+        span.attributes["exai.session_id"] = session.id
+        if let requestID = message["request_id"]?.stringValue { span.attributes["exai.request_id"] = requestID }
+        var logger = logger
+        logger[metadataKey: "correlation_id"] = "\(correlationID.value)"
+        let spanContext = span.context
+        let outcome = await ServiceContext.withValue(spanContext) { await body(correlationID, logger) }
+        span.attributes["exai.status"] = outcome.status
+        if outcome.status != "success" {
+            span.attributes["error.type"] = outcome.status
+            span.setStatus(SpanStatus(code: .error, message: outcome.errorMessage))
+        }
+        span.end()
+    }
+}

@@ -1,0 +1,138 @@
+import Traceline
+
+/// What a running tool can see and do.
+struct ToolContext: Sendable {
+    let sessionID: String
+    let requestID: String
+    let callKey: String
+    let deadline: ContinuousClock.Instant
+    /// Sends a `progress` frame with a message.
+    let progress: @Sendable (String) async -> Void
+}
+
+/// A tool clients call with `call_tool`.
+protocol DaemonTool: Sendable {
+    var name: String { get }
+    var description: String { get }
+    var inputSchema: JSONValue { get }
+    /// The provider whose gate the call takes, if any.
+    func provider(for arguments: JSONValue) -> ProviderKind?
+    /// The outputs (`[{"type":"text","text":…}]`); throws to answer EXEC_ERROR.
+    func run(arguments: JSONValue, context: ToolContext) async throws -> [JSONValue]
+}
+
+/// A tool's failure that the client should read as is (no stack, no secrets).
+struct ToolError: Error, CustomStringConvertible {
+    let description: String
+}
+
+enum ToolNames {
+    /// IDE suffixes the reference strips: `chat_EXAI-WS` is `chat`.
+    static let suffixes = ["_EXAI-WS", "-EXAI-WS", "_EXAI_WS", "-EXAI_WS"]
+
+    static func normalize(_ name: String) -> String {
+        for suffix in suffixes where name.hasSuffix(suffix) { return String(name.dropLast(suffix.count)) }
+        return name
+    }
+}
+
+/// A tool's JSON `ToolOutput` as the reference wraps it in one text block.
+func toolOutput(content: String, metadata: [(String, JSONValue)]) -> [JSONValue] {
+    let output = JSONValue.object([
+        ("status", "success"), ("content", .string(content)), ("content_type", "text"), ("metadata", .object(metadata)),
+    ])
+    return [.object([("type", "text"), ("text", .string(output.serialized))])]
+}
+
+/// `chat`: one chat completion, routed by model (Kimi models to Kimi, GLM models to GLM).
+struct ChatTool: DaemonTool {
+    let providers: [ProviderKind: ChatProviderClient]
+    let defaultModel: String
+
+    var name: String { "chat" }
+    var description: String { "Chat with a Kimi (Moonshot) or GLM (Zhipu) model; the model picks the provider." }
+    var inputSchema: JSONValue {
+        .object([
+            ("type", "object"),
+            ("properties", .object([
+                ("prompt", .object([("type", "string"), ("description", "The user message.")])),
+                ("model", .object([("type", "string"), ("description", .string("Model name; default \(defaultModel)."))])),
+                ("system_prompt", .object([("type", "string")])),
+                ("temperature", .object([("type", "number"), ("minimum", 0), ("maximum", 2)])),
+                ("max_tokens", .object([("type", "integer"), ("minimum", 1)])),
+            ])),
+            ("required", .array(["prompt"])),
+        ])
+    }
+
+    func model(for arguments: JSONValue) -> String {
+        arguments["model"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? defaultModel
+    }
+
+    func provider(for arguments: JSONValue) -> ProviderKind? { ProviderKind.serving(model: model(for: arguments)) }
+
+    func run(arguments: JSONValue, context: ToolContext) async throws -> [JSONValue] {
+        guard let prompt = arguments["prompt"]?.stringValue ?? arguments["message"]?.stringValue, !prompt.isEmpty else {
+            throw ToolError(description: "chat needs a non-empty string `prompt`")
+        }
+        let model = model(for: arguments)
+        guard let kind = ProviderKind.serving(model: model) else {
+            throw ToolError(description: "unknown model \(model); see listmodels")
+        }
+        guard let client = providers[kind] else {
+            throw ToolError(description: "the \(kind.gateName) provider is not configured (set \(kind.environmentPrefix)_API_KEY)")
+        }
+        var messages: [(role: String, content: String)] = []
+        if let system = arguments["system_prompt"]?.stringValue, !system.isEmpty { messages.append(("system", system)) }
+        messages.append(("user", prompt))
+        let temperature = arguments["temperature"]?.numberValue.map { min(2, max(0, $0)) }
+        let maxTokens = arguments["max_tokens"]?.numberValue.map { Int(max(1, min(1_000_000, $0))) }
+        let response = try await client.chat(
+            ChatRequest(model: model, messages: messages, temperature: temperature ?? (kind == .kimi ? 0.6 : nil),
+                        maxTokens: maxTokens, idempotencyKey: context.callKey),
+            deadline: context.deadline
+        )
+        return toolOutput(content: response.content, metadata: [
+            ("provider", .string(kind.rawValue)), ("model", .string(response.model)),
+            ("finish_reason", response.finishReason.map(JSONValue.string) ?? .null),
+            ("usage", .object([("input_tokens", .number(Double(response.promptTokens))),
+                               ("output_tokens", .number(Double(response.completionTokens))),
+                               ("total_tokens", .number(Double(response.totalTokens)))])),
+        ])
+    }
+}
+
+/// `listmodels`: the models of each configured provider.
+struct ListModelsTool: DaemonTool {
+    let providers: [ProviderKind: ChatProviderClient]
+    let defaultModel: String
+
+    var name: String { "listmodels" }
+    var description: String { "List the models each configured provider serves." }
+    var inputSchema: JSONValue { .object([("type", "object"), ("properties", .object([]))]) }
+    func provider(for arguments: JSONValue) -> ProviderKind? { nil }
+
+    func run(arguments: JSONValue, context: ToolContext) async throws -> [JSONValue] {
+        var lines: [String] = []
+        var metadata: [(String, JSONValue)] = [("default_model", .string(defaultModel))]
+        for kind in ProviderKind.allCases {
+            let configured = providers[kind] != nil
+            lines.append("\(kind.gateName) (\(configured ? "configured" : "not configured")): " + kind.models.joined(separator: ", "))
+            metadata.append((kind.rawValue, .object([("configured", .bool(configured)), ("models", .array(kind.models.map(JSONValue.string)))])))
+        }
+        return toolOutput(content: lines.joined(separator: "\n"), metadata: metadata)
+    }
+}
+
+/// `version`: the daemon's and the SDK's versions.
+struct VersionTool: DaemonTool {
+    var name: String { "version" }
+    var description: String { "The daemon's version." }
+    var inputSchema: JSONValue { .object([("type", "object"), ("properties", .object([]))]) }
+    func provider(for arguments: JSONValue) -> ProviderKind? { nil }
+
+    func run(arguments: JSONValue, context: ToolContext) async throws -> [JSONValue] {
+        toolOutput(content: "exai-daemon \(ExaiDaemon.version) (Swift, Traceline \(Resource.sdkVersion))",
+                   metadata: [("version", .string(ExaiDaemon.version)), ("traceline", .string(Resource.sdkVersion))])
+    }
+}

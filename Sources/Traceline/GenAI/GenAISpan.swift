@@ -1,0 +1,102 @@
+import Tracing
+
+/// What a generative-AI call reports back, recorded on its span as `gen_ai.*` attributes.
+public struct GenAIUsage: Sendable, Equatable {
+    public var responseModel: String?
+    public var responseID: String?
+    public var inputTokens: Int?
+    public var outputTokens: Int?
+    public var finishReasons: [String]
+
+    public init(responseModel: String? = nil, responseID: String? = nil, inputTokens: Int? = nil,
+                outputTokens: Int? = nil, finishReasons: [String] = []) {
+        self.responseModel = responseModel
+        self.responseID = responseID
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.finishReasons = finishReasons
+    }
+}
+
+/// An error that names its own `error.type` (e.g. `timeout`, `429`, `circuit_open`) instead of its type name.
+public protocol GenAIErrorTypeProviding: Error {
+    var errorType: String { get }
+}
+
+/// The handle a ``withGenAISpan(operation:provider:model:serverAddress:serverPort:tracer:_:)`` body records through.
+public struct GenAISpanRecorder: Sendable {
+    let record: @Sendable (GenAIUsage) -> Void
+    let attribute: @Sendable (String, SpanAttribute) -> Void
+
+    /// Records the response's model, id, token usage and finish reasons.
+    public func record(_ usage: GenAIUsage) { record(usage) }
+
+    /// Sets any other attribute (e.g. `http.request.resend_count`).
+    public func setAttribute(_ key: String, _ value: SpanAttribute) { attribute(key, value) }
+}
+
+/// Runs `body` inside a CLIENT span for one generative-AI call, following the OpenTelemetry GenAI
+/// conventions: named `{operation} {model}`, with `gen_ai.operation.name`, `gen_ai.provider.name`,
+/// `gen_ai.request.model` and `server.*` set at start (samplers see them), the response attributes
+/// the body records, and on failure the error recorded with `error.type`.
+///
+/// Baggage is removed from the context inside the span: HTTP clients that inject the current
+/// context (AsyncHTTPClient does) then send `traceparent`, `tracestate` and `X-Correlation-ID` to
+/// the provider, but not your baggage, which is for your own services.
+///
+/// ```swift
+/// let reply = try await withGenAISpan(provider: "moonshot_ai", model: "kimi-k2-0905-preview") { span in
+///     let response = try await client.chat(request)
+///     span.record(GenAIUsage(responseModel: response.model, inputTokens: response.usage.prompt,
+///                            outputTokens: response.usage.completion, finishReasons: [response.finishReason]))
+///     return response.text
+/// }
+/// ```
+public func withGenAISpan<Result>(
+    operation: String = "chat",
+    provider: String,
+    model: String,
+    serverAddress: String? = nil,
+    serverPort: Int? = nil,
+    tracer: (any Tracer)? = nil,
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (GenAISpanRecorder) async throws -> Result
+) async throws -> Result {
+    var context = ServiceContext.current ?? .topLevel
+    context.baggage = nil
+    let span = (tracer ?? InstrumentationSystem.tracer).startAnySpan("\(operation) \(model)", context: context, ofKind: .client)
+    span.attributes["gen_ai.operation.name"] = operation
+    span.attributes["gen_ai.provider.name"] = provider
+    span.attributes["gen_ai.request.model"] = model
+    if let serverAddress { span.attributes["server.address"] = serverAddress }
+    if let serverPort { span.attributes["server.port"] = serverPort }
+    let recorder = GenAISpanRecorder(
+        record: { usage in
+            if let value = usage.responseModel { span.attributes["gen_ai.response.model"] = value }
+            if let value = usage.responseID { span.attributes["gen_ai.response.id"] = value }
+            if let value = usage.inputTokens { span.attributes["gen_ai.usage.input_tokens"] = value }
+            if let value = usage.outputTokens { span.attributes["gen_ai.usage.output_tokens"] = value }
+            if !usage.finishReasons.isEmpty { span.attributes["gen_ai.response.finish_reasons"] = usage.finishReasons }
+        },
+        attribute: { key, value in span.attributes[key] = value }
+    )
+    defer { span.end() }
+    do {
+        return try await ServiceContext.withValue(span.context) { try await body(recorder) }
+    } catch is CancellationError {
+        // Cancelled on purpose by the caller: not an error (status unset, no error.type).
+        throw CancellationError()
+    } catch {
+        span.attributes["error.type"] = (error as? GenAIErrorTypeProviding)?.errorType ?? String(describing: type(of: error))
+        span.recordError(error)
+        span.setStatus(SpanStatus(code: .error))
+        throw error
+    }
+}
+
+extension Tracer {
+    /// `startSpan` through an existential tracer.
+    fileprivate func startAnySpan(_ name: String, context: ServiceContext, ofKind kind: SpanKind) -> any Tracing.Span {
+        startSpan(name, context: context, ofKind: kind)
+    }
+}
