@@ -112,10 +112,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Helpers shared by the test targets (a real OTLP receiver, ports, off-pool waits).
+        .target(name: "TracelineTestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "TracelineTests",
             dependencies: [
                 "Traceline",
+                "TracelineTestSupport",
                 "COTLPProto",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,6 +129,7 @@ let package = Package(
             name: "ExaiDaemonTests",
             dependencies: [
                 "ExaiDaemon",
+                "TracelineTestSupport",
                 "ProviderSim",
                 "Traceline",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -137,6 +141,7 @@ let package = Package(
             name: "TracelineHummingbirdTests",
             dependencies: [
                 "Traceline",
+                "TracelineTestSupport",
                 "TracelineHummingbird",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

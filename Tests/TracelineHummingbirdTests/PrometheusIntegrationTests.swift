@@ -5,26 +5,13 @@ import FoundationNetworking
 import Hummingbird
 import Testing
 import Traceline
+import TracelineTestSupport
 import TracelineHummingbird
 import Tracing
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A free TCP port on 127.0.0.1 (bound once, then released).
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
 
 func httpGet(_ url: String, accept: String? = nil) async throws -> (status: Int, contentType: String, body: String) {
     var request = URLRequest(url: URL(string: url)!)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TracelineTestSupport
 
 /// Runs the example executable in its own process: `Traceline.bootstrap` installs global state
 /// (InstrumentationSystem, LoggingSystem) that may be set only once per process.

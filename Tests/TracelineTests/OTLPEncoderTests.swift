@@ -1,6 +1,7 @@
 import COTLPProto
 import Foundation
 import Testing
+import TracelineTestSupport
 @testable import Traceline
 import Tracing
 

@@ -2,6 +2,7 @@ import Logging
 import Foundation
 import Synchronization
 import Testing
+import TracelineTestSupport
 @testable import Traceline
 import Tracing
 

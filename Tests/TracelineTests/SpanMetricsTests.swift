@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TracelineTestSupport
 @testable import Traceline
 import Tracing
 

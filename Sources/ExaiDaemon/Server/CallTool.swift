@@ -129,7 +129,8 @@ extension ExaiDaemon {
             resultFrame = nil
             return outcome
         case .timedOut:
-            return await fail("TIMEOUT", "call_tool exceeded \(Int(timeoutSeconds.rounded()))s")
+            let seconds = timeoutSeconds == timeoutSeconds.rounded() ? String(Int(timeoutSeconds)) : String(timeoutSeconds)
+            return await fail("TIMEOUT", "call_tool exceeded \(seconds)s")
         case .cancelled:
             return MessageOutcome(status: "cancelled")
         }
