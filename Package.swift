@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "Traceline", targets: ["Traceline"]),
         .library(name: "TracelineHummingbird", targets: ["TracelineHummingbird"]),
         .executable(name: "traceline-example", targets: ["traceline-example"]),
+        .library(name: "ExaiDaemon", targets: ["ExaiDaemon"]),
+        .library(name: "ProviderSim", targets: ["ProviderSim"]),
         .executable(name: "exai-daemon", targets: ["exai-daemon"]),
         .executable(name: "provider-sim", targets: ["provider-sim"]),
     ],

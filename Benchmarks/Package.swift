@@ -14,6 +14,7 @@ let package = Package(
         // without one (a Foundation import comes through it); the comparison uses `exporter = .none`.
         .package(url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // Counts every allocation by defining malloc & co. in the executable (see malloc_counter.c).
@@ -34,6 +35,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
+            ]
+        ),
+        // The exai-daemon under load: calls/s and latency with tracing on vs off (run-daemon.sh).
+        .executableTarget(
+            name: "DaemonBenchmark",
+            dependencies: [
+                .product(name: "ExaiDaemon", package: "Traceline"),
+                .product(name: "ProviderSim", package: "Traceline"),
+                .product(name: "Traceline", package: "Traceline"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ],

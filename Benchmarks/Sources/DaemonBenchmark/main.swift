@@ -1,0 +1,160 @@
+// N concurrent WebSocket sessions calling `chat` against a zero-latency provider-sim, with the
+// full Traceline pipeline (span metrics, mcp_* views, batch processor) vs tracing off (NoOpTracer,
+// what OTEL_SDK_DISABLED=true gives the daemon), alternating in the same process. Reports calls/s
+// and client-side p50/p99 latency, medians over runs.
+//
+//   DaemonBenchmark [--sessions 16] [--calls 150] [--runs 5]
+
+import ExaiDaemon
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOConcurrencyHelpers
+import ProviderSim
+import ServiceLifecycle
+import Traceline
+import Tracing
+
+var sessions = 16, calls = 150, runs = 5
+var argumentIterator = CommandLine.arguments.dropFirst().makeIterator()
+while let flag = argumentIterator.next() {
+    let value = Int(argumentIterator.next() ?? "") ?? 0
+    switch flag {
+    case "--sessions": sessions = value
+    case "--calls": calls = value
+    case "--runs": runs = value
+    default: print("unknown option \(flag)"); exit(2)
+    }
+}
+
+/// Keeps nothing: the benchmark measures the SDK, not a collector.
+final class DiscardingExporter: SpanExporter {
+    func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult { .success }
+    func shutdown(deadline: ContinuousClock.Instant) {}
+}
+
+struct RunResult {
+    var callsPerSecond: Double
+    var p50: Double
+    var p99: Double
+    var errors: Int
+}
+
+let quiet = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+let simulator = ProviderSimulator(logger: quiet)
+Task { try await simulator.run() }
+guard let simulatorPort = await simulator.listeningPort() else { fatalError("provider-sim did not start") }
+
+func measure(traced: Bool) async throws -> RunResult {
+    var configuration = DaemonConfiguration()
+    configuration.port = 0
+    configuration.metricsPort = 0
+    configuration.syntheticInterval = .zero
+    configuration.globalMaxInflight = 10_000
+    configuration.glmMaxInflight = 10_000
+    configuration.kimiMaxInflight = 10_000
+    configuration.sessionMaxInflight = 10_000
+    configuration.maxConnectionsPerIP = 10_000
+    for keyPath in [\DaemonConfiguration.globalRate, \.ipRate, \.sessionRate] {
+        configuration[keyPath: keyPath] = .init(capacity: 1e9, perSecond: 1e9)
+    }
+    configuration.glm.baseURL = "http://127.0.0.1:\(simulatorPort)/api/paas/v4"
+    configuration.glm.apiKey = "bench"
+    let registry = MetricsRegistry()
+    var provider: TracerProvider?
+    var spanMetrics: SpanMetricsProcessor?
+    if traced {
+        let metrics = SpanMetricsProcessor()
+        let views = SpanViewsProcessor(views: ExaiDaemon.metricViews)
+        provider = TracerProvider(resource: Resource(attributes: ["service.name": "bench"]),
+                                  processors: [metrics, views, BatchSpanProcessor(exporter: DiscardingExporter())])
+        registry.register(metrics)
+        registry.register(views)
+        spanMetrics = metrics
+    }
+    let daemon = ExaiDaemon(configuration: configuration, tracer: provider?.tracer() ?? NoOpTracer(), registry: registry,
+                            spanMetrics: spanMetrics, logger: quiet)
+    let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)], gracefulShutdownSignals: [], logger: quiet))
+    let running = Task { try await group.run() }
+    guard let port = await daemon.listeningPort() else { fatalError("daemon did not start") }
+
+    let latencies = NIOLockedValueBox<[Double]>([])
+    let errors = NIOLockedValueBox(0)
+    let warmup = 10
+    let start = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    let ready = NIOLockedValueBox(0)
+    let begin = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        for session in 0..<sessions {
+            tasks.addTask {
+                try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/", logger: quiet) { inbound, outbound, _ in
+                    var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                    try await outbound.write(.text(#"{"op":"hello","token":""}"#))
+                    _ = try await messages.next()
+                    var mine: [Double] = []
+                    for call in 0..<(warmup + calls) {
+                        if call == warmup {
+                            ready.withLockedValue { $0 += 1 }
+                            start.withLockedValue { if $0 == nil { $0 = .now } }
+                        }
+                        let sent = ContinuousClock.now
+                        try await outbound.write(.text(#"{"op":"call_tool","request_id":"\#(session)-\#(call)","name":"chat","arguments":{"prompt":"benchmark \#(session) \#(call)","model":"glm-4.5-flash"}}"#))
+                        while let message = try await messages.next() {
+                            guard case .text(let text) = message, text.hasPrefix(#"{"op":"call_tool_res""#) else { continue }
+                            if text.contains(#""error""#) { errors.withLockedValue { $0 += 1 } }
+                            break
+                        }
+                        if call >= warmup {
+                            let elapsed = ContinuousClock.now - sent
+                            mine.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+                        }
+                    }
+                    latencies.withLockedValue { $0.append(contentsOf: mine) }
+                    try await outbound.close(.normalClosure, reason: nil)
+                }
+            }
+        }
+        try await tasks.waitForAll()
+    }
+    let end = ContinuousClock.now
+    let measuredStart = start.withLockedValue { $0 } ?? begin
+    let wall = end - measuredStart
+    let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+    let sorted = latencies.withLockedValue { $0 }.sorted()
+    await group.triggerGracefulShutdown()
+    _ = await running.result
+    if let provider { _ = await provider.shutdown(deadline: .now + .seconds(5)) }
+    func percentile(_ q: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
+    return RunResult(callsPerSecond: Double(sorted.count) / seconds, p50: percentile(0.5), p99: percentile(0.99),
+                     errors: errors.withLockedValue { $0 })
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+print("exai-daemon, \(sessions) sessions × \(calls) sequential chat calls, zero-latency provider-sim, \(runs) runs (alternating order)")
+var traced: [RunResult] = [], disabled: [RunResult] = []
+for run in 0..<runs {
+    if run % 2 == 0 {
+        traced.append(try await measure(traced: true))
+        disabled.append(try await measure(traced: false))
+    } else {
+        disabled.append(try await measure(traced: false))
+        traced.append(try await measure(traced: true))
+    }
+    print(String(format: "  run %d: traced %.0f calls/s p50 %.2f ms p99 %.2f ms | off %.0f calls/s p50 %.2f ms p99 %.2f ms",
+                 run + 1, traced.last!.callsPerSecond, traced.last!.p50, traced.last!.p99,
+                 disabled.last!.callsPerSecond, disabled.last!.p50, disabled.last!.p99))
+}
+print("| mode                    | calls/s | p50 ms | p99 ms | errors |")
+print("|-------------------------|---------|--------|--------|--------|")
+for (name, results) in [("tracing on (Traceline)", traced), ("OTEL_SDK_DISABLED (NoOp)", disabled)] {
+    print(String(format: "| %-23@ | %7.0f | %6.2f | %6.2f | %6d |", name as NSString, median(results.map(\.callsPerSecond)),
+                 median(results.map(\.p50)), median(results.map(\.p99)), results.map(\.errors).reduce(0, +)))
+}
+let overhead = (median(traced.map(\.p50)) / median(disabled.map(\.p50)) - 1) * 100
+let perRun = zip(traced, disabled).map { ($0.p50 / $1.p50 - 1) * 100 }
+print(String(format: "p50 overhead of tracing, medians: %.1f %% (per run: %@) (target <= 5 %%)", overhead,
+             perRun.map { String(format: "%.1f", $0) }.joined(separator: ", ") as NSString))
