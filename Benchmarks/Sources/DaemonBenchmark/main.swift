@@ -45,7 +45,7 @@ let simulator = ProviderSimulator(logger: quiet)
 Task { try await simulator.run() }
 guard let simulatorPort = await simulator.listeningPort() else { fatalError("provider-sim did not start") }
 
-func measure(traced: Bool) async throws -> RunResult {
+func measure(traced: Bool, sessions: Int, calls: Int) async throws -> RunResult {
     var configuration = DaemonConfiguration()
     configuration.port = 0
     configuration.metricsPort = 0
@@ -82,7 +82,6 @@ func measure(traced: Bool) async throws -> RunResult {
     let errors = NIOLockedValueBox(0)
     let warmup = 10
     let start = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
-    let ready = NIOLockedValueBox(0)
     let begin = ContinuousClock.now
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         for session in 0..<sessions {
@@ -94,7 +93,6 @@ func measure(traced: Bool) async throws -> RunResult {
                     var mine: [Double] = []
                     for call in 0..<(warmup + calls) {
                         if call == warmup {
-                            ready.withLockedValue { $0 += 1 }
                             start.withLockedValue { if $0 == nil { $0 = .now } }
                         }
                         let sent = ContinuousClock.now
@@ -138,11 +136,11 @@ print("exai-daemon, \(sessions) sessions × \(calls) sequential chat calls, zero
 var traced: [RunResult] = [], disabled: [RunResult] = []
 for run in 0..<runs {
     if run % 2 == 0 {
-        traced.append(try await measure(traced: true))
-        disabled.append(try await measure(traced: false))
+        traced.append(try await measure(traced: true, sessions: sessions, calls: calls))
+        disabled.append(try await measure(traced: false, sessions: sessions, calls: calls))
     } else {
-        disabled.append(try await measure(traced: false))
-        traced.append(try await measure(traced: true))
+        disabled.append(try await measure(traced: false, sessions: sessions, calls: calls))
+        traced.append(try await measure(traced: true, sessions: sessions, calls: calls))
     }
     print(String(format: "  run %d: traced %.0f calls/s p50 %.2f ms p99 %.2f ms | off %.0f calls/s p50 %.2f ms p99 %.2f ms",
                  run + 1, traced.last!.callsPerSecond, traced.last!.p50, traced.last!.p99,
