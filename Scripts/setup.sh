@@ -13,6 +13,9 @@ packages=(
   python3-venv          # the test venv with the independent OTLP decoder (opentelemetry-proto)
   openssl               # a self-signed certificate for the TLS transport test
   prometheus            # promtool checks the /metrics exposition
+  libhiredis-dev        # the daemon's Redis storage backend (hiredis C client)
+  redis-server          # the Redis tests start their own redis-server processes
+  postgresql            # the Supabase persistence tests run against a local PostgreSQL
 )
 
 missing=()

@@ -10,6 +10,10 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet --disable-pip-version-check "opentelemetry-proto==1.45.2" "protobuf>=5,<8"
 export TRACELINE_TEST_PYTHON="$PWD/.venv/bin/python"
 
+# The storage tests: a local PostgreSQL (each test makes its own database); Redis tests start
+# their own redis-server processes.
+export TRACELINE_TEST_POSTGRES_URL="$(Scripts/start-postgres.sh)"
+
 echo "== Proto/ against the official OTLP descriptors"
 .venv/bin/python Tests/proto/compare_descriptors.py
 

@@ -39,6 +39,18 @@ public struct DaemonConfiguration: Sendable {
     public var syntheticInterval: Duration = .seconds(60)
     /// Start an in-process provider simulator for every provider without an API key.
     public var demo = false
+    /// `memory` (default) or `redis`.
+    public var storage = "memory"
+    /// `redis://[[user]:password@]host[:port][/db]`, for `storage == "redis"`.
+    public var redisURL = "redis://127.0.0.1:6379/0"
+    public var redisCommandTimeout: Duration = .seconds(2)
+    /// How long a conversation lives in the key/value store.
+    public var conversationTTL: Duration = .seconds(3 * 3600)
+    /// Supabase's PostgreSQL connection string; empty disables persistence.
+    public var supabaseURL = ""
+    /// Breakers: Redis (or memory) 5 failures / 60 s, Supabase 3 / 30 s.
+    public var storageBreaker = CircuitBreaker.Configuration(failureThreshold: 5, cooldown: .seconds(60))
+    public var supabaseBreaker = CircuitBreaker.Configuration(failureThreshold: 3, cooldown: .seconds(30))
     /// How long in-flight calls may run after SIGTERM before sessions are closed.
     public var shutdownGrace: Duration = .seconds(10)
     public var warnings: [String] = []
@@ -86,6 +98,11 @@ public struct DaemonConfiguration: Sendable {
         ("GLM_API_URL", "https://api.z.ai/api/paas/v4", "GLM (Zhipu) OpenAI-compatible base URL"),
         ("GLM_API_KEY", "(empty)", "GLM key (or ZHIPUAI_API_KEY); never logged"),
         ("GLM_TIMEOUT_SECS", "30", "GLM request timeout"),
+        ("EXAI_STORAGE", "memory", "conversation store: memory or redis"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for EXAI_STORAGE=redis (password and database index in the URL; never logged)"),
+        ("REDIS_TIMEOUT_MS", "2000", "Redis command timeout"),
+        ("EXAI_CONVERSATION_TTL_SECS", "10800", "conversation lifetime in the store"),
+        ("SUPABASE_DB_URL", "(empty)", "Supabase PostgreSQL URL for persistence; empty disables it (never logged)"),
         ("EXAI_SYNTHETIC_INTERVAL", "60", "seconds between synthetic hello + listmodels probes; 0 disables"),
         ("EXAI_DEMO", "false", "start an in-process provider simulator for providers without a key"),
         ("EXAI_SHUTDOWN_GRACE", "10", "seconds in-flight calls may finish after SIGTERM"),
@@ -169,6 +186,16 @@ public struct DaemonConfiguration: Sendable {
         if let url = string("GLM_API_URL") { configuration.glm.baseURL = url }
         if let key = string("GLM_API_KEY") ?? string("ZHIPUAI_API_KEY") { configuration.glm.apiKey = key }
         seconds("GLM_TIMEOUT_SECS", &configuration.glm.timeout, minimum: 0.1)
+        if let storage = string("EXAI_STORAGE")?.lowercased() {
+            if storage == "memory" || storage == "redis" { configuration.storage = storage }
+            else { warnings.append("EXAI_STORAGE=\(storage) is not memory or redis; using memory") }
+        }
+        if let url = string("REDIS_URL") { configuration.redisURL = url }
+        var redisMilliseconds = 2000
+        integer("REDIS_TIMEOUT_MS", &redisMilliseconds, minimum: 1)
+        configuration.redisCommandTimeout = .milliseconds(redisMilliseconds)
+        seconds("EXAI_CONVERSATION_TTL_SECS", &configuration.conversationTTL, minimum: 1)
+        if let url = string("SUPABASE_DB_URL") { configuration.supabaseURL = url }
         seconds("EXAI_SYNTHETIC_INTERVAL", &configuration.syntheticInterval)
         flag("EXAI_DEMO", &configuration.demo)
         seconds("EXAI_SHUTDOWN_GRACE", &configuration.shutdownGrace)

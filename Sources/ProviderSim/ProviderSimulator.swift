@@ -47,6 +47,8 @@ public final class ProviderSimulator: Service, Sendable {
         public var idempotencyKey: String?
         public var authorized: Bool
         public var status: Int
+        /// `(role, content)` of the request's messages.
+        public var messages: [String] = []
     }
 
     private struct State {
@@ -130,7 +132,8 @@ public final class ProviderSimulator: Service, Sendable {
             state.received.append(ReceivedRequest(
                 path: request.uri.path, model: model, traceparent: header("traceparent"), tracestate: header("tracestate"),
                 correlationID: header("x-correlation-id"), baggage: header("baggage"), idempotencyKey: header("Idempotency-Key"),
-                authorized: authorized, status: status))
+                authorized: authorized, status: status,
+                messages: (json?["messages"]?.arrayValue ?? []).map { "\($0["role"]?.stringValue ?? ""): \($0["content"]?.stringValue ?? "")" }))
             if state.received.count > 1000 { state.received.removeFirst(state.received.count - 1000) }
             return (configuration, status)
         }

@@ -237,3 +237,40 @@ struct ClientError: Error, CustomStringConvertible {
 extension JSONValue {
     var op: String? { self["op"]?.stringValue }
 }
+
+/// The local PostgreSQL the test command starts (Scripts/start-postgres.sh).
+enum TestPostgres {
+    static var adminURL: String? { ProcessInfo.processInfo.environment["TRACELINE_TEST_POSTGRES_URL"] }
+
+    /// A new empty database for one test; its URL (through `port` when given, e.g. a proxy's).
+    static func makeDatabase(port: Int? = nil) async throws -> String {
+        guard let admin = adminURL, var components = URLComponents(string: admin) else {
+            throw ClientError(description: "TRACELINE_TEST_POSTGRES_URL is not set: run the tests with Scripts/test.sh (it starts PostgreSQL)")
+        }
+        let name = "exai_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        try await psql(admin, "CREATE DATABASE \(name)")
+        components.path = "/\(name)"
+        if let port { components.port = port }
+        return components.string! + "?sslmode=disable"
+    }
+
+    static var upstreamPort: Int { URLComponents(string: adminURL ?? "")?.port ?? 5432 }
+
+    /// Runs one statement with psql (the client Debian's postgresql package installs).
+    @discardableResult
+    static func psql(_ url: String, _ statement: String) async throws -> String {
+        try await offThreadThrowing {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+            process.arguments = [url.replacingOccurrences(of: "?sslmode=disable", with: ""), "-Atqc", statement]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw ClientError(description: "psql failed: \(statement)") }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+}

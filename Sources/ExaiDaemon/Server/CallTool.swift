@@ -81,13 +81,20 @@ extension ExaiDaemon {
                               correlationID: correlationID)
         }
         let heartbeat = configuration.progressInterval
-        let outcome = await withTaskGroup(of: RunOutcome?.self) { group -> RunOutcome in
+        let compatText = configuration.compatText
+        let timeoutText = timeoutSeconds == timeoutSeconds.rounded() ? String(Int(timeoutSeconds)) : String(timeoutSeconds)
+        // The final frame is sent from inside the group, as soon as the outcome is known: a tool
+        // stuck in a call that ignores cancellation (a hung storage server) cannot hold the reply
+        // past the deadline while the group waits for it to unwind.
+        let (outcome, frame) = await withTaskGroup(of: RunOutcome?.self) { group -> (RunOutcome, [(String, JSONValue)]?) in
             group.addTask {
                 do {
                     return .outputs(try await tool.run(arguments: arguments, context: context))
                 } catch is CancellationError {
                     return .cancelled
                 } catch {
+                    // A provider timing out at the call's own deadline is the call timing out.
+                    if ContinuousClock.now >= deadline { return .timedOut }
                     return .failed(SecretRedactor.redact(String(describing: error)))
                 }
             }
@@ -111,26 +118,35 @@ extension ExaiDaemon {
                 }
             }
             group.cancelAll()
-            return result
+            var frame: [(String, JSONValue)]?
+            switch result {
+            case .outputs(let outputs):
+                var members: [(String, JSONValue)] = [("op", "call_tool_res"), ("request_id", .string(requestID)),
+                                                      ("outputs", .array(outputs.isEmpty ? [.object([("type", "text"), ("text", "")])] : outputs))]
+                if compatText { members.append(("text", .string(outputs.compactMap { $0["text"]?.stringValue }.joined(separator: "\n\n")))) }
+                frame = members
+            case .failed(let text):
+                frame = [("op", "call_tool_res"), ("request_id", .string(requestID)),
+                         ("error", .object([("code", "EXEC_ERROR"), ("message", .string(text))]))]
+            case .timedOut:
+                frame = [("op", "call_tool_res"), ("request_id", .string(requestID)),
+                         ("error", .object([("code", "TIMEOUT"), ("message", .string("call_tool exceeded \(timeoutText)s"))]))]
+            case .cancelled:
+                frame = nil
+            }
+            if let frame { await writer.send(frame, correlationID: correlationID) }
+            return (result, frame)
         }
         switch outcome {
-        case .outputs(let outputs):
-            var frame: [(String, JSONValue)] = [("op", "call_tool_res"), ("request_id", .string(requestID)),
-                                                ("outputs", .array(outputs.isEmpty ? [.object([("type", "text"), ("text", "")])] : outputs))]
-            if configuration.compatText {
-                let text = outputs.compactMap { $0["text"]?.stringValue }.joined(separator: "\n\n")
-                frame.append(("text", .string(text)))
-            }
-            resultFrame = .object(frame)
-            await send(frame)
+        case .outputs:
+            resultFrame = frame.map(JSONValue.object)
             return .success
         case .failed(let text):
-            let outcome = await fail("EXEC_ERROR", text)
-            resultFrame = nil
-            return outcome
+            logger.error("call_tool failed", metadata: ["code": "EXEC_ERROR", "tool": "\(name)", "request_id": "\(requestID)", "error": "\(text)"])
+            return MessageOutcome(status: "EXEC_ERROR", errorMessage: text)
         case .timedOut:
-            let seconds = timeoutSeconds == timeoutSeconds.rounded() ? String(Int(timeoutSeconds)) : String(timeoutSeconds)
-            return await fail("TIMEOUT", "call_tool exceeded \(seconds)s")
+            logger.error("call_tool failed", metadata: ["code": "TIMEOUT", "tool": "\(name)", "request_id": "\(requestID)"])
+            return MessageOutcome(status: "TIMEOUT", errorMessage: "call_tool exceeded \(timeoutText)s")
         case .cancelled:
             return MessageOutcome(status: "cancelled")
         }

@@ -54,6 +54,8 @@ extension ExaiDaemon {
         let isMessage: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.op")
         let isProviderCall: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.provider")
         let endpoint: SpanMetricView.LabelSource = .attribute("exai.tool")
+        let isStorage: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.storage.operation")
+        let isCacheLookup: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.cache.result")
         return [
             SpanMetricView(name: "mcp_requests_total", help: "WebSocket messages handled, by op, tool and outcome.",
                            instrument: .counter(), labels: [("method", .attribute("exai.op")), ("endpoint", endpoint), ("status", .attribute("exai.status"))],
@@ -75,6 +77,17 @@ extension ExaiDaemon {
                            instrument: .counter(value: "gen_ai.usage.output_tokens"),
                            labels: [("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model")), ("type", .constant("output"))],
                            filter: isProviderCall),
+            SpanMetricView(name: "mcp_storage_operations_total", help: "Storage and database calls, by operation, backend (memory, redis, supabase) and result.",
+                           instrument: .counter(), labels: [("operation", .attribute("exai.storage.operation")),
+                                                           ("backend", .attribute("exai.storage.backend")), ("result", .attribute("exai.result"))],
+                           filter: isStorage),
+            SpanMetricView(name: "mcp_storage_latency_seconds", help: "Storage and database call latency.",
+                           instrument: .histogram(buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], unit: .seconds),
+                           labels: [("operation", .attribute("exai.storage.operation")), ("backend", .attribute("exai.storage.backend"))],
+                           filter: isStorage),
+            SpanMetricView(name: "mcp_cache_operations_total", help: "Conversation cache lookups: hit, miss or error.",
+                           instrument: .counter(), labels: [("operation", .attribute("exai.storage.operation")), ("result", .attribute("exai.cache.result"))],
+                           filter: isCacheLookup),
         ]
     }
 }

@@ -1,5 +1,6 @@
 import HTTPTypes
 import AsyncHTTPClient
+import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
@@ -38,6 +39,8 @@ public final class ExaiDaemon: Service, Sendable {
     let callRegistry: CallRegistry
     let metrics: DaemonMetrics
     let synthetic: SyntheticMonitor?
+    /// The conversation store (memory or Redis) and, when configured, Supabase persistence.
+    public let conversations: ConversationStore
     private let state: NIOLockedValueBox<State>
     private let port = PortPromise()
     private let metricsPort = PortPromise()
@@ -69,8 +72,34 @@ public final class ExaiDaemon: Service, Sendable {
             providers[provider.kind] = ChatProviderClient(configuration: provider, httpClient: httpClient, tracer: tracer, logger: logger)
         }
         self.providers = providers
+        var storageWarnings: [String] = []
+        let backend: any StorageBackend
+        if configuration.storage == "redis" {
+            do {
+                var redis = try RedisStorage.Configuration.parse(configuration.redisURL)
+                redis.commandTimeout = configuration.redisCommandTimeout
+                backend = RedisStorage(configuration: redis)
+            } catch {
+                storageWarnings.append("REDIS_URL: \(error); conversations are kept in memory instead")
+                backend = MemoryStorage()
+            }
+        } else {
+            backend = MemoryStorage()
+        }
+        var supabase: SupabasePersistence?
+        if !configuration.supabaseURL.isEmpty {
+            do {
+                supabase = try SupabasePersistence(url: configuration.supabaseURL, tracer: tracer, logger: logger,
+                                                   breaker: configuration.supabaseBreaker)
+            } catch {
+                storageWarnings.append("SUPABASE_DB_URL: \(error); Supabase persistence is disabled")
+            }
+        }
+        self.conversations = ConversationStore(storage: InstrumentedStorage(backend: backend, tracer: tracer, breaker: configuration.storageBreaker),
+                                               supabase: supabase,
+                                               ttl: configuration.conversationTTL, logger: logger)
         let tools: [any DaemonTool] = [
-            ChatTool(providers: providers, defaultModel: configuration.defaultModel),
+            ChatTool(providers: providers, defaultModel: configuration.defaultModel, conversations: conversations),
             ListModelsTool(providers: providers, defaultModel: configuration.defaultModel),
             VersionTool(),
         ]
@@ -89,6 +118,7 @@ public final class ExaiDaemon: Service, Sendable {
         let gates = [globalGate] + ProviderKind.allCases.compactMap { providerGates[$0] }
         let callRegistry = self.callRegistry, connections = self.connections
         let breakers = ProviderKind.allCases.compactMap { kind in providers[kind].map { (kind.rawValue, $0.breaker) } }
+            + [(conversations.storage.kind, conversations.storage.breaker)] + (supabase.map { [("supabase", $0.breaker)] } ?? [])
         // The session count is read through a weak box, set once `self` exists.
         let owner = WeakDaemon()
         self.metrics = DaemonMetrics {
@@ -111,6 +141,7 @@ public final class ExaiDaemon: Service, Sendable {
             logger.warning("EXAI_WS_TOKEN is empty: authentication is disabled")
         }
         for warning in configuration.warnings { logger.warning("configuration: \(warning)") }
+        for warning in storageWarnings { logger.error("configuration: \(warning)") }
         registerHealthChecks(spanMetrics: spanMetrics, batchProcessor: batchProcessor, exporter: exporter)
         registry.register(metrics)
         registry.register(health)
@@ -137,6 +168,31 @@ public final class ExaiDaemon: Service, Sendable {
             })
         }
         if let synthetic { health.register(synthetic.healthCheck("exai")) }
+        registerStorageHealthChecks()
+    }
+
+    /// The seed's real connectivity checks: a write/read/delete round trip on the store (reporting
+    /// its real type), and Supabase's one-row `schema_version` query; both critical when configured.
+    private func registerStorageHealthChecks() {
+        let storage = conversations.storage
+        health.register(.ping("storage", componentType: "datastore", critical: true, timeout: .seconds(2),
+                              summary: (name: "storage", fields: [("type", .string(storage.kind))])) {
+            let key = "health:probe:\(UUID().uuidString.lowercased())"
+            let value = Array("ok".utf8)
+            try await storage.set(key, value, ttl: .seconds(5))
+            guard try await storage.get(key) == value else { throw StorageError.server(backend: storage.kind, message: "read back a different value") }
+            try await storage.delete(key)
+        })
+        if let supabase = conversations.supabase {
+            health.register(.ping("supabase", componentType: "datastore", critical: true, timeout: .seconds(3),
+                                  summary: (name: "supabase", fields: [("enabled", true)])) {
+                guard try await supabase.schemaVersion() != nil else {
+                    throw StorageError.server(backend: "supabase", message: "schema_version is empty: migrations have not run")
+                }
+            })
+        } else {
+            health.setSummaryField("supabase", .object([("enabled", false), ("status", "disabled")]))
+        }
     }
 
     // MARK: - State
@@ -188,6 +244,27 @@ public final class ExaiDaemon: Service, Sendable {
         // daemon drains its sessions first, then shuts them down.
         let group = ServiceGroup(configuration: .init(services: listeners, gracefulShutdownSignals: [], logger: logger))
         let servers = Task.detached { try await group.run() }
+        let supabaseTask = conversations.supabase.map { supabase in
+            Task.detached { [logger] in
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await supabase.run() }
+                    group.addTask {
+                        // Migrate at start; retry while the database is unreachable.
+                        while !Task.isCancelled {
+                            do {
+                                let applied = try await supabase.migrate()
+                                logger.info("Supabase schema ready", metadata: ["migrations_applied": "\(applied)"])
+                                return
+                            } catch {
+                                logger.error("Supabase migrations failed; retrying in 5 s", metadata: ["error": "\(error)"])
+                                try? await Task.sleep(for: .seconds(5))
+                            }
+                        }
+                    }
+                    await group.waitForAll()
+                }
+            }
+        }
         let syntheticTask = synthetic.map { monitor in
             Task.detached {
                 guard await self.listeningPort() != nil else { return }
@@ -204,6 +281,9 @@ public final class ExaiDaemon: Service, Sendable {
         port.fail()
         metricsPort.fail()
         _ = await syntheticTask?.result
+        supabaseTask?.cancel()
+        _ = await supabaseTask?.result
+        await conversations.storage.backend.shutdown()
         try? await httpClient.shutdown()
         if case .failure(let error) = result { logger.error("listener failed", metadata: ["error": "\(error)"]) }
         logger.info("exai-daemon stopped")

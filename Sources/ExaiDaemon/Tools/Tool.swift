@@ -1,3 +1,4 @@
+import Foundation
 import Traceline
 
 /// What a running tool can see and do.
@@ -37,10 +38,12 @@ enum ToolNames {
 }
 
 /// A tool's JSON `ToolOutput` as the reference wraps it in one text block.
-func toolOutput(content: String, metadata: [(String, JSONValue)]) -> [JSONValue] {
-    let output = JSONValue.object([
+func toolOutput(content: String, metadata: [(String, JSONValue)], continuation: String? = nil) -> [JSONValue] {
+    var members: [(String, JSONValue)] = [
         ("status", "success"), ("content", .string(content)), ("content_type", "text"), ("metadata", .object(metadata)),
-    ])
+    ]
+    if let continuation { members.append(("continuation_offer", .object([("continuation_id", .string(continuation))]))) }
+    let output = JSONValue.object(members)
     return [.object([("type", "text"), ("text", .string(output.serialized))])]
 }
 
@@ -48,6 +51,7 @@ func toolOutput(content: String, metadata: [(String, JSONValue)]) -> [JSONValue]
 struct ChatTool: DaemonTool {
     let providers: [ProviderKind: ChatProviderClient]
     let defaultModel: String
+    let conversations: ConversationStore
 
     var name: String { "chat" }
     var description: String { "Chat with a Kimi (Moonshot) or GLM (Zhipu) model; the model picks the provider." }
@@ -60,6 +64,7 @@ struct ChatTool: DaemonTool {
                 ("system_prompt", .object([("type", "string")])),
                 ("temperature", .object([("type", "number"), ("minimum", 0), ("maximum", 2)])),
                 ("max_tokens", .object([("type", "integer"), ("minimum", 1)])),
+                ("continuation_id", .object([("type", "string"), ("description", "Continue a conversation (the id a previous reply offered).")])),
             ])),
             ("required", .array(["prompt"])),
         ])
@@ -82,8 +87,16 @@ struct ChatTool: DaemonTool {
         guard let client = providers[kind] else {
             throw ToolError(description: "the \(kind.gateName) provider is not configured (set \(kind.environmentPrefix)_API_KEY)")
         }
+        // Continuity: the earlier turns come first; a new conversation gets an id to continue with.
+        let thread: ConversationThread
+        if let id = arguments["continuation_id"]?.stringValue, !id.isEmpty {
+            thread = try await conversations.load(id)
+        } else {
+            thread = conversations.newThread(tool: name)
+        }
         var messages: [(role: String, content: String)] = []
         if let system = arguments["system_prompt"]?.stringValue, !system.isEmpty { messages.append(("system", system)) }
+        messages.append(contentsOf: thread.turns.suffix(50).map { ($0.role, $0.content) })
         messages.append(("user", prompt))
         let temperature = arguments["temperature"]?.numberValue.map { min(2, max(0, $0)) }
         let maxTokens = arguments["max_tokens"]?.numberValue.map { Int(max(1, min(1_000_000, $0))) }
@@ -92,13 +105,22 @@ struct ChatTool: DaemonTool {
                         maxTokens: maxTokens, idempotencyKey: context.callKey),
             deadline: context.deadline
         )
-        return toolOutput(content: response.content, metadata: [
+        let (saved, problems) = await conversations.append([
+            ConversationTurn(role: "user", content: prompt),
+            ConversationTurn(role: "assistant", content: response.content, provider: kind.rawValue, model: response.model,
+                             inputTokens: response.promptTokens, outputTokens: response.completionTokens),
+        ], to: thread)
+        var metadata: [(String, JSONValue)] = [
             ("provider", .string(kind.rawValue)), ("model", .string(response.model)),
             ("finish_reason", response.finishReason.map(JSONValue.string) ?? .null),
             ("usage", .object([("input_tokens", .number(Double(response.promptTokens))),
                                ("output_tokens", .number(Double(response.completionTokens))),
                                ("total_tokens", .number(Double(response.totalTokens)))])),
-        ])
+            ("turns", .number(Double(saved.turns.count))),
+        ]
+        if !problems.isEmpty { metadata.append(("storage_warning", .string("the conversation could not be fully saved"))) }
+        return toolOutput(content: response.content, metadata: metadata,
+                          continuation: problems.count < (conversations.supabase == nil ? 1 : 2) ? saved.threadID : nil)
     }
 }
 
