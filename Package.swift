@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "ProviderSim", targets: ["ProviderSim"]),
         .executable(name: "exai-daemon", targets: ["exai-daemon"]),
         .executable(name: "provider-sim", targets: ["provider-sim"]),
+        .executable(name: "exai-client", targets: ["exai-client"]),
+        .executable(name: "trace-context-service", targets: ["trace-context-service"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
@@ -101,6 +103,7 @@ let package = Package(
             name: "exai-daemon",
             dependencies: [
                 "ExaiDaemon",
+                "ExaiClient",
                 "ProviderSim",
                 "Traceline",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -109,6 +112,38 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // A client for the daemon's protocol (the demo's scripted session, and the exai-client tool).
+        .target(
+            name: "ExaiClient",
+            dependencies: [
+                "Traceline",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "exai-client",
+            dependencies: ["ExaiClient", "Traceline"]
+        ),
+        // The service side of the W3C trace-context test harness, on our propagators.
+        .target(
+            name: "TraceContextService",
+            dependencies: [
+                "Traceline",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "trace-context-service",
+            dependencies: ["TraceContextService", "Traceline", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "provider-sim",
@@ -139,6 +174,9 @@ let package = Package(
             name: "ExaiDaemonTests",
             dependencies: [
                 "ExaiDaemon",
+                "ExaiClient",
+                "TraceContextService",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 "TracelineTestSupport",
                 "ProviderSim",
                 "Traceline",

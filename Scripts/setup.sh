@@ -18,6 +18,11 @@ packages=(
   postgresql            # the Supabase persistence tests run against a local PostgreSQL
 )
 
+# --build-only: just what building needs (the Dockerfile's build stage).
+if [ "${1:-}" = "--build-only" ]; then
+  packages=(pkg-config libprotobuf-c-dev libcurl4-openssl-dev zlib1g-dev libhiredis-dev)
+fi
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

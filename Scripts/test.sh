@@ -7,7 +7,7 @@ Scripts/setup.sh
 
 # The independent OTLP decoder (the official opentelemetry-proto package) for the wire tests.
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/pip install --quiet --disable-pip-version-check "opentelemetry-proto==1.45.2" "protobuf>=5,<8"
+.venv/bin/pip install --quiet --disable-pip-version-check "opentelemetry-proto==1.45.2" "protobuf>=5,<8" "PyYAML>=6,<7"
 export TRACELINE_TEST_PYTHON="$PWD/.venv/bin/python"
 
 # The storage tests: a local PostgreSQL (each test makes its own database); Redis tests start
@@ -19,6 +19,9 @@ echo "== Proto/ against the official OTLP descriptors"
 
 echo "== generated protobuf-c code is fresh"
 Scripts/check-generated.sh
+
+echo "== deployment files (YAML, promtool, Dockerfile vs README, .env.example)"
+Scripts/check-deploy.sh
 
 echo "== alert rules (promtool)"
 promtool check rules deploy/prometheus/alerts.yml

@@ -1,36 +1,26 @@
+import ExaiClient
 import ExaiDaemon
 import Foundation
-import HTTPTypes
-import HummingbirdWSClient
-import Logging
 import Traceline
+import Tracing
 
-/// The scripted session of `--demo-run`: what a client sees, frame by frame.
+/// The scripted session of `--demo-run`: what a client sees, frame by frame, then where to look.
 enum DemoClient {
-    static func run(port: Int, token: String, daemon: ExaiDaemon) async {
-        let script: [String] = [
-            #"{"op":"hello","token":"\#(token)"}"#,
-            #"{"op":"list_tools"}"#,
-            #"{"op":"call_tool","request_id":"demo-1","name":"chat","arguments":{"prompt":"Say hello to Jaeger","model":"glm-4.5-flash"}}"#,
-            #"{"op":"call_tool","request_id":"demo-2","name":"chat_EXAI-WS","arguments":{"prompt":"Summarise W3C trace context","model":"kimi-k2-0905-preview"}}"#,
-            #"{"op":"call_tool","request_id":"demo-3","name":"no_such_tool"}"#,
-        ]
-        var configuration = WebSocketClientConfiguration()
-        configuration.additionalHeaders[HTTPField.Name("X-Correlation-ID")!] = "demo-session-1"
+    static func run(port: Int, token: String, daemon: ExaiDaemon, tracer: any Tracer) async {
         do {
-            try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/", configuration: configuration,
-                                              logger: Logger(label: "demo-client")) { inbound, outbound, _ in
-                var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
-                for line in script {
-                    print("→ \(line)")
-                    try await outbound.write(.text(line))
-                    // Read until the answer to this line (a call ends with call_tool_res).
-                    while case .text(let text)? = try await messages.next() {
-                        print("← \(text.count > 300 ? String(text.prefix(300)) + "…" : text)")
-                        if !text.contains(#""op":"progress""#) && !text.contains(#""op":"call_tool_ack""#) { break }
-                    }
-                }
-                try await outbound.close(.normalClosure, reason: nil)
+            try await ExaiClient.withSession(url: "ws://127.0.0.1:\(port)/", token: token, correlationID: "demo-session-1", tracer: tracer,
+                                             printFrame: { direction, text in
+                                                 print("\(direction) \(text.count > 240 ? String(text.prefix(240)) + "…" : text)")
+                                             }) { client in
+                _ = try await client.listTools()
+                let first = try await client.call("chat", arguments: .object([("prompt", "Say hello to Jaeger"), ("model", "glm-4.5-flash")]))
+                print("   trace \(first.traceID ?? "-"): \(first.summary)\n")
+                var follow: [(String, JSONValue)] = [("prompt", "And once more, with Kimi"), ("model", "kimi-k2-0905-preview")]
+                if let id = first.continuationID { follow.append(("continuation_id", .string(id))) }
+                let second = try await client.call("chat_EXAI-WS", arguments: .object(follow))
+                print("   trace \(second.traceID ?? "-"): \(second.summary)\n")
+                let missing = try await client.call("no_such_tool")
+                print("   trace \(missing.traceID ?? "-"): \(missing.summary)\n")
             }
         } catch {
             print("demo client failed: \(error)")
@@ -41,5 +31,12 @@ enum DemoClient {
         let metrics = daemon.registry.render(format: .prometheusText).split(separator: "\n")
             .filter { ($0.hasPrefix("mcp_") || $0.hasPrefix("traces_span_metrics_calls_total")) && !$0.contains("_bucket") }
         print("\nGET /metrics (excerpt)\n" + metrics.joined(separator: "\n"))
+        print("""
+
+        Where to look: the spans above (console exporter), one trace per call: call_tool (client) →
+        call_tool chat (server) → GET/SET thread (storage) → chat {model} (GenAI client) → POST (HTTP).
+        Run it for real: `swift run exai-daemon --demo`, then `swift run exai-client --list "hi"`;
+        with Jaeger and Prometheus: `docker compose up` (see README).
+        """)
     }
 }

@@ -77,7 +77,7 @@ let group = ServiceGroup(configuration: .init(
 if demoRun {
     Task {
         guard let port = await daemon.listeningPort() else { return }
-        await DemoClient.run(port: port, token: configuration.token, daemon: daemon)
+        await DemoClient.run(port: port, token: configuration.token, daemon: daemon, tracer: tracingService.provider?.tracer() ?? NoOpTracer())
         await group.triggerGracefulShutdown()
     }
 }
