@@ -33,6 +33,9 @@ echo "== swift test"
 swift test --skip Timing
 swift test --filter Timing --no-parallel
 
+echo "== DocC catalogue of the Traceline target (warnings are errors)"
+docc_log=$(swift package generate-documentation --target Traceline --warnings-as-errors 2>&1) || { echo "$docc_log" | grep -v '^\[' >&2; exit 1; }
+
 echo "== swift test --sanitize=thread"
 # A separate build folder keeps the sanitized objects from evicting the normal ones.
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \

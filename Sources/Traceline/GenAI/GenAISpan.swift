@@ -23,7 +23,7 @@ public protocol GenAIErrorTypeProviding: Error {
     var errorType: String { get }
 }
 
-/// The handle a ``withGenAISpan(operation:provider:model:serverAddress:serverPort:tracer:_:)`` body records through.
+/// The handle a ``withGenAISpan(operation:provider:model:serverAddress:serverPort:tracer:isolation:_:)`` body records through.
 public struct GenAISpanRecorder: Sendable {
     let record: @Sendable (GenAIUsage) -> Void
     let attribute: @Sendable (String, SpanAttribute) -> Void

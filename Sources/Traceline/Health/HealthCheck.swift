@@ -78,6 +78,11 @@ public struct HealthCheck: Sendable {
     /// - Parameters:
     ///   - component: the component name; a `:` is replaced by `_` (the draft forbids it).
     ///   - measurement: the measurement name (`utilization`, `responseTime`, `connections`, …).
+    ///   - componentType: `component`, `datastore`, `system`, or a URI.
+    ///   - critical: whether a failure makes the service unhealthy (503, not ready).
+    ///   - timeout: how long the probe may run before the check fails as timed out.
+    ///   - summary: a root object of the seed's shape to report this check as, and its fixed fields.
+    ///   - probe: the check itself; throwing fails it with the (redacted) error.
     public init(
         component: String,
         measurement: String? = nil,

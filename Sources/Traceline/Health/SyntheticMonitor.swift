@@ -48,7 +48,9 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
     private let states: LockedValue<[String: (state: ProbeState, buckets: [Int], sum: Double)]>
     private let traced: @Sendable (String, @escaping @Sendable () async throws -> Void) async throws -> Void
 
-    /// - Parameter tracer: the tracer for the probes' root spans; the global one when nil.
+    /// - Parameters:
+    ///   - probes: the probes to schedule, each on its own interval.
+    ///   - tracer: the tracer for the probes' root spans; the global one when nil.
     public init(probes: [Probe], tracer: (any Tracer)? = nil) {
         self.probes = probes
         self.states = LockedValue(Dictionary(uniqueKeysWithValues: probes.map {

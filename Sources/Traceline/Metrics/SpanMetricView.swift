@@ -38,6 +38,9 @@ public struct SpanMetricView: Sendable {
 
     /// - Parameters:
     ///   - name: the Prometheus name, including `_total` for counters.
+    ///   - help: the `# HELP` text.
+    ///   - instrument: counter, histogram or up-down counter.
+    ///   - labels: label names and where their values come from.
     ///   - filter: which ended spans contribute; default all.
     public init(name: String, help: String, instrument: Instrument, labels: [(name: String, source: LabelSource)] = [],
                 filter: @escaping @Sendable (FinishedSpan) -> Bool = { _ in true }) {

@@ -6,7 +6,7 @@ import Tracing
 /// This is where a span is encoded. Spans are grouped by resource, then by instrumentation scope;
 /// every field the SDK records is carried: IDs, trace state, W3C flags with the has/is-remote
 /// parent bits, kind, times, attributes of every SDT kind, events, links, status and the dropped
-/// counts. The C structs come from an ``OTLPArena`` that is reused batch after batch.
+/// counts. The C structs come from an internal arena that is reused batch after batch.
 /// Public for custom transports; not thread-safe (one encoder per exporting thread).
 public final class OTLPTraceEncoder {
     private let arena = OTLPArena()

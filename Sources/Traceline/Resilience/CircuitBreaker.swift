@@ -47,7 +47,10 @@ public final class CircuitBreaker: Sendable {
         var statistics = Statistics(state: .closed, consecutiveFailures: 0, timesOpened: 0, timesHalfOpened: 0, timesClosed: 0, rejectedCalls: 0)
     }
 
-    /// - Parameter now: the clock, replaceable in tests.
+    /// - Parameters:
+    ///   - name: names the breaker in logs and metrics.
+    ///   - configuration: failure threshold and cooldown.
+    ///   - now: the clock, replaceable in tests.
     public init(name: String, configuration: Configuration = Configuration(),
                 now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.name = name

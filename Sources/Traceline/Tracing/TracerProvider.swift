@@ -4,7 +4,7 @@ import Tracing
 
 /// Owns the tracing pipeline: sampler, limits, resource, propagators and span processors.
 ///
-/// Create one per process (``Traceline/bootstrap(configuration:logHandler:)`` does it for you), ask it for
+/// Create one per process (``Traceline/Traceline/bootstrap(configuration:exporter:processors:logHandler:)`` does it for you), ask it for
 /// tracers, and shut it down on exit so queued spans are exported.
 public final class TracerProvider: Sendable {
     public let resource: Resource
