@@ -27,6 +27,7 @@ public enum Environment {
 /// `OTEL_EXPORTER_OTLP_HEADERS`: keys and values are trimmed and percent-decoded.
 /// Any malformed member rejects the whole list, as the specification requires.
 public enum KeyValueListParser {
+    /// Why a list was rejected; `index` counts members from 0.
     public enum Failure: Error, Equatable, CustomStringConvertible {
         /// Member number `index` (0-based) has no `=`.
         case missingEquals(index: Int)
@@ -35,6 +36,7 @@ public enum KeyValueListParser {
         /// Member number `index` has a bad percent escape or decodes to invalid UTF-8.
         case badPercentEncoding(index: Int)
 
+        /// The reason in words, counting members from 1 and never echoing the text.
         public var description: String {
             switch self {
             case .missingEquals(let index): return "member \(index + 1) has no '='"
@@ -44,6 +46,7 @@ public enum KeyValueListParser {
         }
     }
 
+    /// The decoded pairs of `text` in order (empty members skipped), or the first failure.
     public static func parse(_ text: String) -> Result<[(key: String, value: String)], Failure> {
         var pairs: [(key: String, value: String)] = []
         let members = text.split(separator: ",", omittingEmptySubsequences: false)

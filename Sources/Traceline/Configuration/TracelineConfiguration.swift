@@ -22,11 +22,15 @@ public struct TracelineConfiguration: Sendable {
     public var isDisabled = false
     /// The resource: detected attributes, then `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME`.
     public var resource: Resource
+    /// The sampler (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`); parent-based always-on by default.
     public var sampler: any Sampler = ParentBasedSampler(root: AlwaysOnSampler())
+    /// Attribute, event and link limits per span (`OTEL_SPAN_*_LIMIT`, `OTEL_ATTRIBUTE_*_LIMIT`).
     public var limits = SpanLimits()
+    /// Batch span processor settings (`OTEL_BSP_*`).
     public var batch = BatchSpanProcessor.Configuration()
     /// The propagator names in use, after validation (`OTEL_PROPAGATORS`).
     public var propagators: [String] = ["tracecontext", "baggage", "correlationid"]
+    /// The exporter to install (`OTEL_TRACES_EXPORTER`); when unset, OTLP if an endpoint is configured, else none.
     public var exporter: ExporterSelection = .none
     /// Settings of the OTLP/HTTP exporter (`OTEL_EXPORTER_OTLP_*`).
     public var otlp = OTLPExporterConfiguration()

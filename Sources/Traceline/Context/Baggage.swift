@@ -5,10 +5,18 @@
 public struct Baggage: Hashable, Sendable {
     /// One member: a key, its decoded value, and its raw `;`-separated properties (metadata).
     public struct Entry: Hashable, Sendable {
+        /// The member's key, an RFC 7230 token.
         public var key: String
+        /// The decoded value.
         public var value: String
+        /// The raw properties after the first `;`, if any.
         public var metadata: String?
 
+        /// Creates a member; the key and value are not validated here.
+        /// - Parameters:
+        ///   - key: the member's key.
+        ///   - value: the decoded value.
+        ///   - metadata: raw `;`-separated properties, or nil.
         public init(key: String, value: String, metadata: String? = nil) {
             self.key = key
             self.value = value
@@ -16,16 +24,21 @@ public struct Baggage: Hashable, Sendable {
         }
     }
 
+    /// Most members a baggage may hold (W3C limit).
     public static let maxMembers = 64
+    /// Most bytes the serialised header may take (W3C limit).
     public static let maxBytes = 8192
 
     /// Members in order; keys are unique (a later `set` replaces an earlier value).
     public private(set) var entries: [Entry] = []
 
+    /// An empty baggage.
     public init() {}
 
+    /// Whether there are no members.
     public var isEmpty: Bool { entries.isEmpty }
 
+    /// The value for `key`; setting nil removes the member, setting a value behaves like `set(_:_:metadata:)`.
     public subscript(key: String) -> String? {
         get { entries.first(where: { $0.key == key })?.value }
         set {

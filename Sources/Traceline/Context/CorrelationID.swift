@@ -6,6 +6,7 @@ import CTracelineSupport
 /// correlation ID is always safe to log, to put in a header, and to use as a span attribute.
 /// Anything else (CR/LF, control characters, unicode, oversize values) is rejected.
 public struct CorrelationID: Hashable, Sendable, CustomStringConvertible {
+    /// Longest accepted ID, in bytes.
     public static let maxLength = 128
 
     /// The validated value.
@@ -43,10 +44,14 @@ public struct CorrelationID: Hashable, Sendable, CustomStringConvertible {
 
     /// Why a candidate value is rejected, in words that never repeat the value itself.
     public enum Rejection: Sendable, Equatable, CustomStringConvertible {
+        /// The value is empty.
         case empty
+        /// The value is longer than `maxLength`; `bytes` is its length.
         case tooLong(bytes: Int)
+        /// The value has a character outside the allow-list.
         case forbiddenCharacter
 
+        /// The reason in words, without the rejected value.
         public var description: String {
             switch self {
             case .empty: return "empty"
@@ -75,5 +80,6 @@ public struct CorrelationID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The ID itself.
     public var description: String { value }
 }

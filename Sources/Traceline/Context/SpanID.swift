@@ -47,5 +47,6 @@ public struct SpanID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The 16 lowercase hex digits.
     public var description: String { hexString }
 }

@@ -1,6 +1,8 @@
 /// The W3C `trace-flags` byte. Only the bits this SDK understands are ever sent on.
 public struct TraceFlags: OptionSet, Hashable, Sendable {
+    /// The flags byte.
     public let rawValue: UInt8
+    /// Creates flags from a byte, unknown bits included.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// Bit 0: the caller may have recorded this trace.

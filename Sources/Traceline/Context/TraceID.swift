@@ -59,8 +59,10 @@ public struct TraceID: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// The 32 lowercase hex digits.
     public var description: String { hexString }
 
+    /// Orders by the high half, then the low half.
     public static func < (lhs: TraceID, rhs: TraceID) -> Bool {
         (lhs.high, lhs.low) < (rhs.high, rhs.low)
     }

@@ -7,7 +7,9 @@
 public struct TraceState: Hashable, Sendable, CustomStringConvertible {
     /// One `key=value` member, in header order.
     public struct Member: Hashable, Sendable {
+        /// The vendor key.
         public let key: String
+        /// The vendor value.
         public let value: String
     }
 
@@ -47,6 +49,7 @@ public struct TraceState: Hashable, Sendable, CustomStringConvertible {
         self.members = members
     }
 
+    /// Whether the list has no members.
     public var isEmpty: Bool { members.isEmpty }
 
     /// The value for `key`, if present.
@@ -87,6 +90,7 @@ public struct TraceState: Hashable, Sendable, CustomStringConvertible {
         return kept.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 
+    /// The header value; see `headerValue`.
     public var description: String { headerValue }
 
     static func trimOWS(_ text: Substring) -> Substring {

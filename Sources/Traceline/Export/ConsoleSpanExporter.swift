@@ -12,15 +12,18 @@ import Musl
 /// Format: `[trace_id span_id<-parent] KIND name 12.345ms status {attributes}`. Output goes to
 /// standard error by default so it does not mix with a program's own output.
 public final class ConsoleSpanExporter: SpanExporter {
+    /// Where the lines go: standard output or standard error.
     public enum Stream: Sendable { case standardOutput, standardError }
 
     private let stream: Stream
     private let writeLock = LockedValue<Void>(())
 
+    /// Creates an exporter that writes to `stream` (standard error by default).
     public init(stream: Stream = .standardError) {
         self.stream = stream
     }
 
+    /// Writes one line per span and per event; see `SpanExporter.export`.
     public func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
         var text = ""
         for span in batch { text += Self.format(span) }

@@ -10,8 +10,10 @@ public final class InMemorySpanExporter: SpanExporter {
         var isShutDown = false
     }
 
+    /// Creates an empty exporter.
     public init() {}
 
+    /// Appends the batch to `spans`, or fails after shutdown; see `SpanExporter.export`.
     public func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
         state.withLock { state in
             guard !state.isShutDown else { return .failure(reason: "exporter is shut down") }
@@ -21,6 +23,7 @@ public final class InMemorySpanExporter: SpanExporter {
         }
     }
 
+    /// Makes later exports fail; see `SpanExporter.shutdown`.
     public func shutdown(deadline: ContinuousClock.Instant) {
         state.withLock { $0.isShutDown = true }
     }

@@ -1,5 +1,6 @@
 /// The outcome of one export call.
 public enum ExportResult: Sendable, Equatable {
+    /// The batch was delivered.
     case success
     /// The batch is lost; `reason` says why (for logs and counters).
     case failure(reason: String)
@@ -11,6 +12,7 @@ public enum ExportResult: Sendable, Equatable {
 /// exporter may block (for example on a network round trip) but must return by `deadline`.
 /// Retrying belongs to the exporter; the processor drops a batch that failed.
 public protocol SpanExporter: Sendable {
+    /// Sends `batch` and returns by `deadline`; the processors never call it concurrently.
     func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult
     /// Sends anything the exporter buffers itself. Default: nothing to do.
     func forceFlush(deadline: ContinuousClock.Instant) -> ExportResult
@@ -23,7 +25,10 @@ public protocol SpanExporter: Sendable {
 }
 
 extension SpanExporter {
+    /// Returns `success` at once by default: nothing is buffered.
     public func forceFlush(deadline: ContinuousClock.Instant) -> ExportResult { .success }
+    /// Does nothing by default.
     public func shutdown(deadline: ContinuousClock.Instant) {}
+    /// Does nothing by default.
     public func beginShutdown(deadline: ContinuousClock.Instant) {}
 }

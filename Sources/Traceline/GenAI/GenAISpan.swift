@@ -2,12 +2,24 @@ import Tracing
 
 /// What a generative-AI call reports back, recorded on its span as `gen_ai.*` attributes.
 public struct GenAIUsage: Sendable, Equatable {
+    /// The model that answered (`gen_ai.response.model`).
     public var responseModel: String?
+    /// The provider's response ID (`gen_ai.response.id`).
     public var responseID: String?
+    /// Tokens in the prompt (`gen_ai.usage.input_tokens`).
     public var inputTokens: Int?
+    /// Tokens in the completion (`gen_ai.usage.output_tokens`).
     public var outputTokens: Int?
+    /// Why generation stopped, one per choice (`gen_ai.response.finish_reasons`).
     public var finishReasons: [String]
 
+    /// Creates a usage record; nil and empty fields are not recorded.
+    /// - Parameters:
+    ///   - responseModel: the model that answered.
+    ///   - responseID: the provider's response ID.
+    ///   - inputTokens: tokens in the prompt.
+    ///   - outputTokens: tokens in the completion.
+    ///   - finishReasons: why generation stopped.
     public init(responseModel: String? = nil, responseID: String? = nil, inputTokens: Int? = nil,
                 outputTokens: Int? = nil, finishReasons: [String] = []) {
         self.responseModel = responseModel
@@ -20,6 +32,7 @@ public struct GenAIUsage: Sendable, Equatable {
 
 /// An error that names its own `error.type` (e.g. `timeout`, `429`, `circuit_open`) instead of its type name.
 public protocol GenAIErrorTypeProviding: Error {
+    /// The value recorded as `error.type`.
     var errorType: String { get }
 }
 

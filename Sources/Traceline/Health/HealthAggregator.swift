@@ -14,6 +14,7 @@ import ServiceContextModule
 /// metrics (this is a ``MetricsSource``): `health_check_status{check}` (1 pass, 0.5 warn, 0 fail),
 /// probe duration, probe and timeout counts, last transition time.
 public final class HealthAggregator: MetricsSource, Sendable {
+    /// Caching, tracing and identity settings of the aggregator.
     public struct Configuration: Sendable {
         /// How long a result is reused before the check runs again.
         public var cacheInterval: Duration = .seconds(2)
@@ -21,9 +22,18 @@ public final class HealthAggregator: MetricsSource, Sendable {
         public var traceProbes = false
         /// Reported as the draft's `version`, `serviceId` and `description`.
         public var version: String?
+        /// Reported as the draft's `serviceId`.
         public var serviceID: String?
+        /// Reported as the draft's `description`.
         public var serviceDescription: String?
 
+        /// Creates a configuration.
+        /// - Parameters:
+        ///   - cacheInterval: how long a result is reused before the check runs again.
+        ///   - traceProbes: whether probes create spans.
+        ///   - version: reported as `version`.
+        ///   - serviceID: reported as `serviceId`.
+        ///   - serviceDescription: reported as `description`.
         public init(cacheInterval: Duration = .seconds(2), traceProbes: Bool = false,
                     version: String? = nil, serviceID: String? = nil, serviceDescription: String? = nil) {
             self.cacheInterval = cacheInterval
@@ -34,6 +44,7 @@ public final class HealthAggregator: MetricsSource, Sendable {
         }
     }
 
+    /// The settings the aggregator was created with.
     public let configuration: Configuration
     private let state = LockedValue(State())
     private let logger: Logger
@@ -57,6 +68,11 @@ public final class HealthAggregator: MetricsSource, Sendable {
         var timeouts = 0
     }
 
+    /// Creates an aggregator.
+    /// - Parameters:
+    ///   - configuration: caching, tracing and identity settings.
+    ///   - checks: checks to register at once.
+    ///   - logger: reports status changes of checks.
     public init(configuration: Configuration = Configuration(), checks: [HealthCheck] = [],
                 logger: Logger = Logger(label: "traceline.health")) {
         self.configuration = configuration
@@ -214,6 +230,7 @@ public final class HealthAggregator: MetricsSource, Sendable {
 
     // MARK: - Metrics
 
+    /// Renders the `health_check_*` families; see `MetricsSource.renderFamilies`.
     public func renderFamilies(format: MetricsFormat) -> String {
         let rows = state.withLock { state in
             state.checks.compactMap { check -> (HealthCheck, CheckState)? in

@@ -15,6 +15,7 @@ public enum HealthStatus: String, Sendable, Comparable, CaseIterable {
         }
     }
 
+    /// Orders by severity: `pass` < `warn` < `fail`.
     public static func < (lhs: HealthStatus, rhs: HealthStatus) -> Bool { lhs.severity < rhs.severity }
 
     /// The value of the `health_check_status` gauge: 1 pass, 0.5 warn, 0 fail (higher is healthier, like `up`).
@@ -29,6 +30,7 @@ public enum HealthStatus: String, Sendable, Comparable, CaseIterable {
 
 /// What one run of a check found.
 public struct HealthCheckResult: Sendable, Equatable {
+    /// The verdict of this run.
     public var status: HealthStatus
     /// The measured value (a percentage, a latency, a count), any JSON.
     public var observedValue: JSONValue?
@@ -37,6 +39,12 @@ public struct HealthCheckResult: Sendable, Equatable {
     /// What went wrong, for `warn` and `fail`. Secrets are redacted before it is shown.
     public var output: String?
 
+    /// Creates a result.
+    /// - Parameters:
+    ///   - status: the verdict.
+    ///   - observedValue: the measured value, if any.
+    ///   - observedUnit: the value's unit, if any.
+    ///   - output: what went wrong, for `warn` and `fail`.
     public init(status: HealthStatus, observedValue: JSONValue? = nil, observedUnit: String? = nil, output: String? = nil) {
         self.status = status
         self.observedValue = observedValue
@@ -44,14 +52,28 @@ public struct HealthCheckResult: Sendable, Equatable {
         self.output = output
     }
 
+    /// A passing result, optionally with a measured value and its unit.
+    /// - Parameters:
+    ///   - value: the measured value, if any.
+    ///   - unit: the value's unit, if any.
     public static func pass(_ value: JSONValue? = nil, unit: String? = nil) -> HealthCheckResult {
         HealthCheckResult(status: .pass, observedValue: value, observedUnit: unit)
     }
 
+    /// A warning result.
+    /// - Parameters:
+    ///   - output: what is wrong.
+    ///   - value: the measured value, if any.
+    ///   - unit: the value's unit, if any.
     public static func warn(_ output: String, value: JSONValue? = nil, unit: String? = nil) -> HealthCheckResult {
         HealthCheckResult(status: .warn, observedValue: value, observedUnit: unit, output: output)
     }
 
+    /// A failing result.
+    /// - Parameters:
+    ///   - output: what went wrong.
+    ///   - value: the measured value, if any.
+    ///   - unit: the value's unit, if any.
     public static func fail(_ output: String, value: JSONValue? = nil, unit: String? = nil) -> HealthCheckResult {
         HealthCheckResult(status: .fail, observedValue: value, observedUnit: unit, output: output)
     }
@@ -64,11 +86,15 @@ public struct HealthCheckResult: Sendable, Equatable {
 /// A probe that throws fails with the error's description; one that outlives `timeout` fails as
 /// timed out while the response goes on without it.
 public struct HealthCheck: Sendable {
+    /// The component name, with `:` replaced by `_`.
     public let component: String
+    /// The measurement name, with `:` replaced by `_`, if any.
     public let measurement: String?
     /// `component`, `datastore`, `system`, or a URI.
     public let componentType: String
+    /// Whether a failure makes the service unhealthy (HTTP 503, not ready).
     public let isCritical: Bool
+    /// How long the probe may run before the check fails as timed out.
     public let timeout: Duration
     /// When set, the report also carries this check as a root object in the seed's shape
     /// (`"storage": {"type": "redis", "status": "healthy"}`), with these fields first.

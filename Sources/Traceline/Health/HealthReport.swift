@@ -2,9 +2,13 @@
 public struct HealthReport: Sendable {
     /// One check's latest result.
     public struct Entry: Sendable {
+        /// The check's `component:measurement` key.
         public var key: String
+        /// The check's component type, such as `datastore` or `system`.
         public var componentType: String
+        /// Whether the check is critical.
         public var isCritical: Bool
+        /// What the probe found.
         public var result: HealthCheckResult
         /// Wall-clock time of the reading (seconds since the Unix epoch).
         public var time: Double
@@ -15,6 +19,7 @@ public struct HealthReport: Sendable {
         /// Whether this result came from the cache rather than a new probe.
         public var cached: Bool
         var summary: (name: String, fields: [(String, JSONValue)])?
+        /// The result's status.
         public var status: HealthStatus { result.status }
     }
 
@@ -26,6 +31,7 @@ public struct HealthReport: Sendable {
         case seed
     }
 
+    /// One entry per evaluated check, in registration order.
     public var entries: [Entry]
     /// Wall-clock time of the report (seconds since the Unix epoch).
     public var timestamp: Double
@@ -33,8 +39,11 @@ public struct HealthReport: Sendable {
     public var summaryFields: [(String, JSONValue)] = []
     /// The process's resident memory, reported as `memory.usage_mb`.
     public var residentMemoryBytes: Double?
+    /// Reported as the draft's `version`.
     public var version: String?
+    /// Reported as the draft's `serviceId`.
     public var serviceID: String?
+    /// Reported as the draft's `description`.
     public var serviceDescription: String?
 
     /// `fail` when a critical check fails; `warn` when any check warns or a non-critical one fails; else `pass`.
@@ -47,6 +56,7 @@ public struct HealthReport: Sendable {
     /// 200 when every critical check passes or warns, 503 otherwise.
     public var httpStatus: Int { status == .fail ? 503 : 200 }
 
+    /// The `Content-Type` for `json(style:)` output: `application/health+json` for IETF, else `application/json`.
     public func contentType(style: StatusStyle) -> String {
         style == .ietf ? "application/health+json" : "application/json"
     }

@@ -3,14 +3,20 @@
 /// Written by hand rather than with Foundation's encoders: the core target does not import
 /// Foundation, and a health body should list its keys in a stable, documented order.
 public enum JSONValue: Sendable, Equatable {
+    /// JSON `null`.
     case null
+    /// A JSON boolean.
     case bool(Bool)
+    /// A JSON number; NaN and infinities are written as `null`.
     case number(Double)
+    /// A JSON string.
     case string(String)
+    /// A JSON array.
     case array([JSONValue])
     /// Keys in the order they are written.
     case object([(String, JSONValue)])
 
+    /// Compares structurally; object members must match in order.
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
@@ -80,9 +86,13 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral {
+    /// Creates a `string` value from a literal.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// Creates a `bool` value from a literal.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// Creates a `number` value from a literal.
     public init(floatLiteral value: Double) { self = .number(value) }
+    /// Creates a `number` value from an integer literal.
     public init(integerLiteral value: Int) { self = .number(Double(value)) }
 }
 
@@ -93,11 +103,17 @@ extension JSONValue {
         return members.first { $0.0 == key }?.1
     }
 
+    /// The string, if this is a `string`.
     public var stringValue: String? { if case .string(let value) = self { return value }; return nil }
+    /// The number, if this is a `number`.
     public var numberValue: Double? { if case .number(let value) = self { return value }; return nil }
+    /// The boolean, if this is a `bool`.
     public var boolValue: Bool? { if case .bool(let value) = self { return value }; return nil }
+    /// The elements, if this is an `array`.
     public var arrayValue: [JSONValue]? { if case .array(let value) = self { return value }; return nil }
+    /// The members in order, if this is an `object`.
     public var objectValue: [(String, JSONValue)]? { if case .object(let value) = self { return value }; return nil }
+    /// Whether this is `null`.
     public var isNull: Bool { if case .null = self { return true }; return false }
 }
 
@@ -110,6 +126,7 @@ extension JSONValue: Codable {
         init?(intValue: Int) { nil }
     }
 
+    /// Decodes any JSON; object keys come out sorted. See `Decodable`.
     public init(from decoder: any Decoder) throws {
         if let container = try? decoder.container(keyedBy: Key.self) {
             self = .object(try container.allKeys.sorted { $0.stringValue < $1.stringValue }.map {
@@ -130,6 +147,7 @@ extension JSONValue: Codable {
         else { self = .string(try container.decode(String.self)) }
     }
 
+    /// Encodes the value, object members in order; see `Encodable`.
     public func encode(to encoder: any Encoder) throws {
         switch self {
         case .null:

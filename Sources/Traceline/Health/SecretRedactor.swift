@@ -6,6 +6,7 @@ public enum SecretRedactor {
     /// Longest output kept, in characters; the rest is cut with `…`.
     public static let maximumLength = 512
 
+    /// Returns `text` with secret-looking parts replaced by `***`, cut to `maximumLength` characters.
     public static func redact(_ text: String) -> String {
         var result = text
         for (pattern, replacement) in rules {

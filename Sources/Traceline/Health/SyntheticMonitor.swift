@@ -11,14 +11,25 @@ import Tracing
 /// fail after `failureThreshold` in a row. Run the monitor in a ServiceGroup; it stops on cancellation
 /// or graceful shutdown.
 public final class SyntheticMonitor: Service, MetricsSource, Sendable {
+    /// One scheduled end-to-end check: a name, a schedule and the work to run.
     public struct Probe: Sendable {
+        /// Names the probe in spans, metrics and health checks.
         public let name: String
+        /// Time between the end of one run and the start of the next.
         public let interval: Duration
+        /// How long one run may take before it counts as failed.
         public let timeout: Duration
         /// Consecutive failures that turn the probe's health check to `fail`.
         public let failureThreshold: Int
         let body: @Sendable () async throws -> Void
 
+        /// Creates a probe.
+        /// - Parameters:
+        ///   - name: names the probe in spans, metrics and health checks.
+        ///   - interval: time between runs.
+        ///   - timeout: how long one run may take before it fails.
+        ///   - failureThreshold: consecutive failures that turn its health check to `fail`; at least 1.
+        ///   - body: the probe itself; throwing fails the run.
         public init(name: String, interval: Duration = .seconds(60), timeout: Duration = .seconds(10),
                     failureThreshold: Int = 3, _ body: @escaping @Sendable () async throws -> Void) {
             self.name = name
@@ -31,19 +42,24 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
 
     /// A probe's record so far.
     public struct ProbeState: Sendable, Equatable {
+        /// Runs completed.
         public var runs = 0
+        /// Runs that failed or timed out.
         public var failures = 0
+        /// Failures since the last success.
         public var consecutiveFailures = 0
         /// Seconds the last run took.
         public var lastDuration: Double?
         /// Wall-clock time of the last success (seconds since the Unix epoch).
         public var lastSuccess: Double?
+        /// The last failure, redacted; nil after a success.
         public var lastError: String?
     }
 
     /// Seconds; the histogram's bucket bounds.
     static let buckets: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
+    /// The scheduled probes.
     public let probes: [Probe]
     private let states: LockedValue<[String: (state: ProbeState, buckets: [Int], sum: Double)]>
     private let traced: @Sendable (String, @escaping @Sendable () async throws -> Void) async throws -> Void
@@ -131,6 +147,7 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
         return outcome == nil
     }
 
+    /// The record of the probe named `name`, or nil if there is none.
     public func state(of name: String) -> ProbeState? { states.withLock { $0[name]?.state } }
 
     /// A health check reading the probe's record (it does not run the probe): pass after a success,
@@ -151,6 +168,7 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
         }
     }
 
+    /// Renders the `synthetic_probe_*` families; see `MetricsSource.renderFamilies`.
     public func renderFamilies(format: MetricsFormat) -> String {
         let rows = states.withLock { states in probes.compactMap { probe in states[probe.name].map { (probe.name, $0) } } }
         var writer = MetricFamilyWriter(format: format)

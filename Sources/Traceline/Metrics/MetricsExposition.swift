@@ -5,6 +5,7 @@ public enum MetricsFormat: Sendable, Equatable {
     /// OpenMetrics 1.0: exemplars on histogram buckets, `# EOF` at the end.
     case openMetrics
 
+    /// The `Content-Type` header value for a response in this format.
     public var contentType: String {
         switch self {
         case .prometheusText: return "text/plain; version=0.0.4; charset=utf-8"

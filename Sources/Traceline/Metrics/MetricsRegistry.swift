@@ -10,10 +10,12 @@ extension SpanMetricsProcessor: MetricsSource {}
 public final class MetricsRegistry: Sendable {
     private let sources: LockedValue<[any MetricsSource]>
 
+    /// Creates a registry that renders `sources` in order.
     public init(_ sources: [any MetricsSource] = []) {
         self.sources = LockedValue(sources)
     }
 
+    /// Adds `source`; it is rendered after the sources already registered.
     public func register(_ source: any MetricsSource) {
         sources.withLock { $0.append(source) }
     }
@@ -31,9 +33,12 @@ public final class MetricsRegistry: Sendable {
 /// its `_total` suffix; text 0.0.4 names it with it). Label values are escaped; names are the
 /// caller's (valid Prometheus names). For custom ``MetricsSource``s.
 public struct MetricFamilyWriter {
+    /// The format the families are written in.
     public let format: MetricsFormat
+    /// The families written so far.
     public private(set) var text = ""
 
+    /// Creates an empty writer for `format`.
     public init(format: MetricsFormat) { self.format = format }
 
     /// A counter family; `name` without `_total`.
@@ -59,6 +64,11 @@ public struct MetricFamilyWriter {
         }
     }
 
+    /// A gauge family: one sample per label set.
+    /// - Parameters:
+    ///   - name: the family name.
+    ///   - help: the `# HELP` text.
+    ///   - samples: each series' labels and value.
     public mutating func gauge(_ name: String, help: String, _ samples: [(labels: [(String, String)], value: Double)]) {
         text += "# HELP \(name) \(Exposition.escapeHelp(help))\n# TYPE \(name) gauge\n"
         for sample in samples { text += "\(name)\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n" }

@@ -2,10 +2,17 @@
 /// OpenTelemetry `otel.sdk.*` self-observability conventions in Prometheus form, plus a few
 /// Traceline counters those conventions do not cover (retries, bytes, breaker).
 public struct PipelineMetrics: MetricsSource {
+    /// The provider whose started and ended span counts are reported, if any.
     public let provider: TracerProvider?
+    /// The batch processor whose queue and drops are reported, if any.
     public let processor: BatchSpanProcessor?
+    /// The OTLP exporter whose requests, bytes and breaker are reported, if any.
     public let exporter: OTLPHTTPExporter?
 
+    /// Reports on a processor and, optionally, an exporter without a provider.
+    /// - Parameters:
+    ///   - processor: the batch processor to report on, or nil.
+    ///   - exporter: the OTLP exporter to report on, or nil.
     public init(processor: BatchSpanProcessor?, exporter: OTLPHTTPExporter? = nil) {
         self.provider = nil
         self.processor = processor
@@ -20,6 +27,7 @@ public struct PipelineMetrics: MetricsSource {
         self.exporter = processor?.exporter as? OTLPHTTPExporter
     }
 
+    /// Renders the pipeline families; see `MetricsSource.renderFamilies`.
     public func renderFamilies(format: MetricsFormat) -> String {
         var writer = MetricFamilyWriter(format: format)
         if let provider {

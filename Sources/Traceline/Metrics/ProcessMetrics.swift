@@ -10,6 +10,7 @@ public struct ProcessMetrics: MetricsSource {
     /// Paths whose file-system usage is reported as `traceline_disk_usage_ratio{path}`.
     public var diskPaths: [String]
 
+    /// Creates the source; `diskPaths` are the file systems whose usage is reported.
     public init(diskPaths: [String] = ["/"]) {
         self.diskPaths = diskPaths
     }
@@ -46,6 +47,7 @@ public struct ProcessMetrics: MetricsSource {
         return used + available > 0 ? used / (used + available) : nil
     }
 
+    /// Renders the `process_*` and Traceline host families; see `MetricsSource.renderFamilies`.
     public func renderFamilies(format: MetricsFormat) -> String {
         var writer = MetricFamilyWriter(format: format)
         let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))

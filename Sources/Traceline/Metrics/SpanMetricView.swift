@@ -26,14 +26,20 @@ public struct SpanMetricView: Sendable {
         case upDownCounter
     }
 
+    /// The unit histogram durations are recorded in: seconds or milliseconds.
     public enum DurationUnit: Sendable { case seconds, milliseconds }
 
+    /// The metric's Prometheus name, with invalid characters replaced by `_`.
     public let name: String
+    /// The `# HELP` text.
     public let help: String
+    /// The kind of metric the view produces.
     public let instrument: Instrument
+    /// Label names (made valid) and where their values come from.
     public let labels: [(name: String, source: LabelSource)]
     /// Which ended spans count (for up-down counters: the span names that count).
     public let filter: @Sendable (FinishedSpan) -> Bool
+    /// For an `activeSpans` view, the span names it tracks; nil for other views.
     public let spanNames: Set<String>?
 
     /// - Parameters:
@@ -74,6 +80,7 @@ public struct SpanMetricView: Sendable {
 
 /// Keeps the metrics a set of ``SpanMetricView``s derive, and renders them.
 public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
+    /// The views this processor maintains.
     public let views: [SpanMetricView]
     /// Series per view before new label sets go to one `otel_metric_overflow="true"` series.
     public let maxSeries: Int
@@ -87,6 +94,10 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         init(bucketCount: Int) { buckets = Array(repeating: 0, count: bucketCount) }
     }
 
+    /// Creates a processor for `views`.
+    /// - Parameters:
+    ///   - views: the metrics to derive from spans.
+    ///   - maxSeries: label sets kept per view before new ones go to the overflow series.
     public init(views: [SpanMetricView], maxSeries: Int = 2000) {
         self.views = views
         self.maxSeries = maxSeries
@@ -96,8 +107,10 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     /// Label sets that went into overflow series.
     public var overflowCount: Int { overflowed.withLock { $0 } }
 
+    /// True when some view counts active spans and so must see span starts.
     public var isStartRequired: Bool { views.contains { $0.spanNames != nil } }
 
+    /// Counts the span in matching active-span views; see `SpanProcessor.onStart`.
     public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {
         let name = span.operationName
         for (index, view) in views.enumerated() where view.spanNames?.contains(name) == true {
@@ -105,6 +118,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         }
     }
 
+    /// Updates every view whose filter matches the span; see `SpanProcessor.onEnd`.
     public func onEnd(_ span: consuming FinishedSpan) {
         let finished = span
         for (index, view) in views.enumerated() where view.filter(finished) {
@@ -168,6 +182,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         }
     }
 
+    /// Renders one family per metric name; see `MetricsSource.renderFamilies`.
     public func renderFamilies(format: MetricsFormat) -> String {
         var writer = MetricFamilyWriter(format: format)
         // Views sharing a metric name (for example two token views) form one family: their series

@@ -12,6 +12,7 @@ import Tracing
 /// series labelled `otel_metric_overflow="true"` and are counted. Each bucket keeps the latest
 /// sampled span that fell into it as an exemplar (OpenMetrics output only).
 public final class SpanMetricsProcessor: SpanProcessor {
+    /// Naming, buckets, labels and limits of the span metrics.
     public struct Configuration: Sendable, Equatable {
         /// Metric name prefix (`traces_span_metrics`, the connector's and Jaeger's default).
         public var namespace = "traces_span_metrics"
@@ -27,11 +28,14 @@ public final class SpanMetricsProcessor: SpanProcessor {
         public var exemplars = true
         /// The recent window behind ``recentStatistics()`` and how many slices it slides by.
         public var window: Duration = .seconds(60)
+        /// Slices the recent window is divided into; it slides by `window / windowSlices`.
         public var windowSlices = 12
 
+        /// Creates the default configuration, matching the spanmetrics connector's defaults.
         public init() {}
     }
 
+    /// The settings the processor was created with.
     public let configuration: Configuration
     private let bounds: [Double]
     private let labelNames: [String]
@@ -42,6 +46,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
     private let sliceSeconds: Double
     private let now: @Sendable () -> Double
 
+    /// Creates a processor that records into series described by `configuration`.
     public convenience init(configuration: Configuration = Configuration()) {
         self.init(configuration: configuration, now: { Double(MonotonicClock.nowNanoseconds()) / 1e9 })
     }
@@ -60,6 +65,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
         self.overflowSeries = LockedValue(SpanMetricSeries(labelValues: [], bucketCount: bounds.count + 1, slices: 0))
     }
 
+    /// Always false: metrics are recorded when spans end.
     public var isStartRequired: Bool { false }
 
     /// Series recorded into the overflow series because `maxSeries` was reached.
@@ -77,6 +83,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
         let dimensions: [String]
     }
 
+    /// Records the span's call and duration in its series; see `SpanProcessor.onEnd`.
     public func onEnd(_ span: consuming FinishedSpan) {
         let status: UInt8 = span.status.map { $0.code == .ok ? 1 : 2 } ?? 0
         let dimensions = configuration.dimensions.isEmpty ? [] : configuration.dimensions.map {
@@ -148,17 +155,24 @@ public final class SpanMetricsProcessor: SpanProcessor {
 
     /// Rate, errors and latency percentiles of one span name over the recent window.
     public struct RecentStatistics: Sendable, Equatable {
+        /// The `service.name` of the spans.
         public var serviceName: String
+        /// The span name.
         public var spanName: String
+        /// Spans ended in the window.
         public var calls: Int
+        /// Spans ended in the window with status ERROR.
         public var errors: Int
         /// Calls per second over the window.
         public var rate: Double
+        /// `errors / calls`, or 0 when there were no calls.
         public var errorRate: Double { calls == 0 ? 0 : Double(errors) / Double(calls) }
         /// Percentiles in milliseconds, interpolated inside histogram buckets the way PromQL's
         /// `histogram_quantile` does; values past the last finite bucket report that bound.
         public var p50: Double
+        /// 95th percentile duration in milliseconds.
         public var p95: Double
+        /// 99th percentile duration in milliseconds.
         public var p99: Double
     }
 

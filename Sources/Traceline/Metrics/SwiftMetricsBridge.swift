@@ -30,8 +30,10 @@ public final class SwiftMetricsBridge: MetricsFactory, MetricsSource {
 
     private let families = LockedValue<[String: Family]>([:])
     private let conflicts = Atomic<Int>(0)
+    /// Histogram bucket upper bounds, sorted; in seconds for timers.
     public let buckets: [Double]
 
+    /// Creates a bridge whose histograms use `buckets` (sorted on the way in).
     public init(buckets: [Double] = SwiftMetricsBridge.defaultBuckets) {
         self.buckets = buckets.sorted()
     }
@@ -62,18 +64,22 @@ public final class SwiftMetricsBridge: MetricsFactory, MetricsSource {
         return sanitized.hasSuffix(suffix) ? String(sanitized.dropLast(suffix.count)) : sanitized
     }
 
+    /// Makes a counter; see `MetricsFactory.makeCounter`.
     public func makeCounter(label: String, dimensions: [(String, String)]) -> CounterHandler {
         register(Self.name(label, suffix: "_total"), kind: .counter, dimensions: dimensions) { CounterValue() }
     }
 
+    /// Makes a floating-point counter; see `MetricsFactory.makeFloatingPointCounter`.
     public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> FloatingPointCounterHandler {
         register(Self.name(label, suffix: "_total"), kind: .counter, dimensions: dimensions) { CounterValue() }
     }
 
+    /// Makes a gauge; see `MetricsFactory.makeMeter`.
     public func makeMeter(label: String, dimensions: [(String, String)]) -> MeterHandler {
         register(Exposition.sanitizeName(label, allowColon: true), kind: .gauge, dimensions: dimensions) { GaugeValue() }
     }
 
+    /// Makes a histogram, or a gauge when not aggregating; see `MetricsFactory.makeRecorder`.
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> RecorderHandler {
         let name = Exposition.sanitizeName(label, allowColon: true)
         if aggregate {
@@ -82,16 +88,22 @@ public final class SwiftMetricsBridge: MetricsFactory, MetricsSource {
         return register(name, kind: .gauge, dimensions: dimensions) { GaugeValue() }
     }
 
+    /// Makes a histogram in seconds; see `MetricsFactory.makeTimer`.
     public func makeTimer(label: String, dimensions: [(String, String)]) -> TimerHandler {
         let base = Exposition.sanitizeName(label, allowColon: true)
         let name = base.hasSuffix("_seconds") ? base : base + "_seconds"
         return register(name, kind: .histogram, dimensions: dimensions) { HistogramValue(bounds: buckets, scale: 1e-9) }
     }
 
+    /// Stops exporting the counter; see `MetricsFactory.destroyCounter`.
     public func destroyCounter(_ handler: CounterHandler) { remove(handler) }
+    /// Stops exporting the counter; see `MetricsFactory.destroyFloatingPointCounter`.
     public func destroyFloatingPointCounter(_ handler: FloatingPointCounterHandler) { remove(handler) }
+    /// Stops exporting the gauge; see `MetricsFactory.destroyMeter`.
     public func destroyMeter(_ handler: MeterHandler) { remove(handler) }
+    /// Stops exporting the recorder; see `MetricsFactory.destroyRecorder`.
     public func destroyRecorder(_ handler: RecorderHandler) { remove(handler) }
+    /// Stops exporting the timer; see `MetricsFactory.destroyTimer`.
     public func destroyTimer(_ handler: TimerHandler) { remove(handler) }
 
     private func remove(_ handler: AnyObject) {
@@ -105,6 +117,7 @@ public final class SwiftMetricsBridge: MetricsFactory, MetricsSource {
         }
     }
 
+    /// Renders every bridged family; see `MetricsSource.renderFamilies`.
     public func renderFamilies(format: MetricsFormat) -> String {
         let snapshot = families.withLock { families in
             families.map { name, family in

@@ -1,5 +1,6 @@
 /// Settings of the OTLP/HTTP trace exporter, from the `OTEL_EXPORTER_OTLP_*` variables.
 public struct OTLPExporterConfiguration: Sendable, Equatable {
+    /// Request body compression (`OTEL_EXPORTER_OTLP_COMPRESSION`).
     public enum Compression: String, Sendable, Equatable { case none, gzip }
 
     /// Retry policy for 429, 502, 503, 504 and transport errors.
@@ -10,11 +11,17 @@ public struct OTLPExporterConfiguration: Sendable, Equatable {
     /// export's deadline. opentelemetry-go uses 5 s / 30 s / 1 min; we start at 1 s so a brief
     /// collector restart costs less, and keep its cap and total.
     public struct RetryPolicy: Sendable, Equatable {
+        /// Delay before the first retry (1 s).
         public var initialBackoff: Duration = .seconds(1)
+        /// Longest delay between two attempts (30 s).
         public var maxBackoff: Duration = .seconds(30)
+        /// Factor applied to the delay after each retry (2).
         public var multiplier: Double = 2
+        /// Random spread of each delay as a fraction of it: 0.2 means ±20 %.
         public var jitter: Double = 0.2
+        /// Longest time from the first attempt to the start of a retry (60 s).
         public var maxElapsed: Duration = .seconds(60)
+        /// Creates the default policy.
         public init() {}
     }
 
@@ -22,22 +29,29 @@ public struct OTLPExporterConfiguration: Sendable, Equatable {
     public var endpoint: String = "http://localhost:4318/v1/traces"
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`, percent-decoded).
     public var headers: [(name: String, value: String)] = []
+    /// Request body compression (`OTEL_EXPORTER_OTLP_COMPRESSION`, none by default).
     public var compression: Compression = .none
     /// Per-request timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s); nil means no limit.
     public var timeout: Duration? = .seconds(10)
     /// Trusted CA bundle (PEM) instead of the system store.
     public var certificateFile: String?
+    /// Client certificate (PEM) for mutual TLS (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`).
     public var clientCertificateFile: String?
+    /// Private key (PEM) of the client certificate (`OTEL_EXPORTER_OTLP_CLIENT_KEY`).
     public var clientKeyFile: String?
+    /// When and how often failed requests are retried.
     public var retry = RetryPolicy()
+    /// Circuit breaker settings; by default it opens after 5 consecutive failures, for 30 s.
     public var breaker = CircuitBreaker.Configuration(failureThreshold: 5, cooldown: .seconds(30))
     /// Requests over this size (before compression) are not sent; their spans are counted as dropped.
     public var maxRequestBytes = 64 * 1024 * 1024
     /// Responses over this size are an error (not retried).
     public var maxResponseBytes = 4 * 1024 * 1024
 
+    /// Creates the default configuration: `http://localhost:4318/v1/traces`, no compression, 10 s timeout.
     public init() {}
 
+    /// Compares every setting except the request and response size limits.
     public static func == (lhs: OTLPExporterConfiguration, rhs: OTLPExporterConfiguration) -> Bool {
         lhs.endpoint == rhs.endpoint && lhs.headers.map(\.name) == rhs.headers.map(\.name)
             && lhs.headers.map(\.value) == rhs.headers.map(\.value) && lhs.compression == rhs.compression

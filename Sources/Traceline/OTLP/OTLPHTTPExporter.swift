@@ -36,6 +36,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         public var retries = 0
         /// Request body bytes before compression, and as sent.
         public var bytesUncompressed = 0
+        /// Request body bytes as sent, after compression.
         public var bytesSent = 0
         /// Batches refused without a request because the breaker was open.
         public var breakerRejections = 0
@@ -43,11 +44,15 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         public var lastError: String?
         /// Export calls and their total duration.
         public var exportCalls = 0
+        /// Time spent in all export calls together.
         public var exportDurationTotal: Duration = .zero
+        /// Time spent in the most recent export call.
         public var lastExportDuration: Duration = .zero
     }
 
+    /// The settings the exporter was created with.
     public let configuration: OTLPExporterConfiguration
+    /// Fails exports fast after repeated failures; named `otlp-exporter`.
     public let breaker: CircuitBreaker
     /// `User-Agent` of every request.
     public static let userAgent = "Traceline-OTLP-Exporter-Swift/\(Resource.sdkVersion)"
@@ -63,6 +68,10 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     private let abortAt: UnsafeMutablePointer<Int64>
     private let sleeper = ThreadSignal()
 
+    /// Creates the exporter and its libcurl handle.
+    /// - Parameters:
+    ///   - configuration: endpoint, headers, compression, TLS files, retry and breaker settings.
+    ///   - logger: reports dropped batches and partial successes.
     public init(configuration: OTLPExporterConfiguration = OTLPExporterConfiguration(),
                 logger: Logger = Logger(label: "traceline.otlp-exporter")) {
         self.configuration = configuration
@@ -83,12 +92,14 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         abortAt.deallocate()
     }
 
+    /// A snapshot of the exporter's counters.
     public var statistics: Statistics { statisticsState.withLock { $0 } }
 
     private func update(_ body: (inout Statistics) -> Void) { statisticsState.withLock { body(&$0) } }
 
     // MARK: - SpanExporter
 
+    /// Encodes, sends and retries the batch until `deadline`; see `SpanExporter.export`.
     public func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
         guard !batch.isEmpty else { return .success }
         let started = ContinuousClock.now
@@ -163,11 +174,13 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         }
     }
 
+    /// Makes a running export give up by `deadline`; see `SpanExporter.beginShutdown`.
     public func beginShutdown(deadline: ContinuousClock.Instant) {
         traceline_store_i64(abortAt, Self.monotonicMilliseconds(for: deadline))
         sleeper.withLock { sleeper.signal() }
     }
 
+    /// Fails later exports and ends a running one by `deadline`; see `SpanExporter.shutdown`.
     public func shutdown(deadline: ContinuousClock.Instant) {
         isShutDown.store(true, ordering: .relaxed)
         beginShutdown(deadline: deadline)

@@ -28,6 +28,7 @@ public final class OTLPTraceEncoder {
     static let hasIsRemoteMask: UInt32 = 0x100
     static let isRemoteMask: UInt32 = 0x200
 
+    /// Creates an encoder with an empty arena.
     public init() {}
 
     /// The serialized request for `spans` (empty input gives an empty request).

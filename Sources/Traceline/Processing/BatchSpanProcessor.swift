@@ -26,8 +26,15 @@ public final class BatchSpanProcessor: SpanProcessor {
         /// Spans per export call (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512; never above `maxQueueSize`).
         public var maxExportBatchSize: Int = 512
 
+        /// Creates the default configuration.
         public init() {}
 
+        /// Creates a configuration; sizes below 1 are raised to 1.
+        /// - Parameters:
+        ///   - scheduleDelay: longest wait between two exports.
+        ///   - exportTimeout: longest one export may take; `.zero` means no limit.
+        ///   - maxQueueSize: spans the queue holds before it drops.
+        ///   - maxExportBatchSize: spans per export call, capped at `maxQueueSize`.
         public init(scheduleDelay: Duration = .milliseconds(5000), exportTimeout: Duration = .milliseconds(30000),
                     maxQueueSize: Int = 2048, maxExportBatchSize: Int = 512) {
             self.scheduleDelay = scheduleDelay
@@ -64,6 +71,7 @@ public final class BatchSpanProcessor: SpanProcessor {
         public var dropped: Int { droppedQueueFull + droppedAfterShutdown + discardedAtShutdown }
     }
 
+    /// The batching settings in force.
     public let configuration: Configuration
     /// The exporter this processor feeds.
     public let exporter: any SpanExporter
@@ -92,6 +100,11 @@ public final class BatchSpanProcessor: SpanProcessor {
     private nonisolated(unsafe) var pendingShutdown: Request?
     private nonisolated(unsafe) var threadFinished = false
 
+    /// Creates the processor and starts its export thread.
+    /// - Parameters:
+    ///   - exporter: receives the batches.
+    ///   - configuration: queue size, batch size and timings.
+    ///   - logger: reports failed exports and thread problems.
     public init(exporter: any SpanExporter, configuration: Configuration = Configuration(),
                 logger: Logger = Logger(label: "traceline.batch-span-processor")) {
         self.exporter = exporter
@@ -110,6 +123,7 @@ public final class BatchSpanProcessor: SpanProcessor {
         }
     }
 
+    /// A snapshot of the processor's counters.
     public var statistics: Statistics {
         Statistics(
             queueSize: queue.count,
@@ -125,8 +139,10 @@ public final class BatchSpanProcessor: SpanProcessor {
         )
     }
 
+    /// Always false: this processor only looks at ended spans.
     public var isStartRequired: Bool { false }
 
+    /// Queues a sampled span for export without blocking; see `SpanProcessor.onEnd`.
     public func onEnd(_ span: consuming FinishedSpan) {
         // Record-only spans are visible to processors but are not exported.
         guard span.spanContext.traceFlags.contains(.sampled) else { return }
@@ -156,10 +172,12 @@ public final class BatchSpanProcessor: SpanProcessor {
         }
     }
 
+    /// Exports everything queued; see `SpanProcessor.forceFlush`.
     public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport {
         await submit(deadline: deadline, isShutdown: false)
     }
 
+    /// Exports what is queued, shuts down the exporter and stops the export thread; see `SpanProcessor.shutdown`.
     public func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport {
         guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else {
             return FlushReport(notExported: queue.count)

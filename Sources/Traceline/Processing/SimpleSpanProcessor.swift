@@ -6,12 +6,15 @@ public final class SimpleSpanProcessor: SpanProcessor {
     private let exporter: any SpanExporter
     private let exportLock = LockedValue<Bool>(false)  // true once shut down
 
+    /// Creates a processor that hands each sampled span to `exporter` as it ends.
     public init(exporter: any SpanExporter) {
         self.exporter = exporter
     }
 
+    /// Always false: this processor only looks at ended spans.
     public var isStartRequired: Bool { false }
 
+    /// Exports a sampled span synchronously; see `SpanProcessor.onEnd`.
     public func onEnd(_ span: consuming FinishedSpan) {
         guard span.spanContext.traceFlags.contains(.sampled) else { return }
         let batch = [span]
@@ -21,11 +24,13 @@ public final class SimpleSpanProcessor: SpanProcessor {
         }
     }
 
+    /// Flushes the exporter; see `SpanProcessor.forceFlush`.
     public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport {
         _ = exporter.forceFlush(deadline: deadline)
         return FlushReport()
     }
 
+    /// Shuts down the exporter once; see `SpanProcessor.shutdown`.
     public func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport {
         let first = exportLock.withLock { isShutDown -> Bool in
             defer { isShutDown = true }

@@ -20,8 +20,12 @@ public protocol SpanProcessor: Sendable {
 }
 
 extension SpanProcessor {
+    /// Defaults to true.
     public var isStartRequired: Bool { true }
+    /// Does nothing by default.
     public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {}
+    /// Does nothing and returns an empty report by default.
     public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport { FlushReport() }
+    /// Does nothing and returns an empty report by default.
     public func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport { FlushReport() }
 }

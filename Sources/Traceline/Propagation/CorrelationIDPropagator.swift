@@ -27,6 +27,7 @@ public struct CorrelationIDPropagator: Instrument {
     /// IDs generated because none (or no valid one) came in.
     public var generatedCount: Int { counters.generated.load(ordering: .relaxed) }
 
+    /// Reads and validates the correlation ID, or generates one; see `Instrument.extract`.
     public func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
     where Extract: Extractor, Extract.Carrier == Carrier {
         let incoming = extractor.extract(key: Self.header, from: carrier)
@@ -48,6 +49,7 @@ public struct CorrelationIDPropagator: Instrument {
         context.correlationID = CorrelationID.generate()
     }
 
+    /// Writes the context's correlation ID, if any; see `Instrument.inject`.
     public func inject<Carrier, Inject>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
     where Inject: Injector, Inject.Carrier == Carrier {
         guard let id = context.correlationID else { return }

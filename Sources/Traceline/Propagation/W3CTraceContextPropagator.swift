@@ -6,11 +6,15 @@ import Instrumentation
 /// `tracestate` is not even parsed. An invalid `tracestate` is dropped but never costs a valid
 /// `traceparent`. Outgoing headers always use version `00` and only the flag bits we understand.
 public struct W3CTraceContextPropagator: Instrument {
+    /// The `traceparent` header name.
     public static let traceparentHeader = "traceparent"
+    /// The `tracestate` header name.
     public static let tracestateHeader = "tracestate"
 
+    /// Creates the propagator.
     public init() {}
 
+    /// Stores a valid incoming `traceparent` as the remote parent; see `Instrument.extract`.
     public func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
     where Extract: Extractor, Extract.Carrier == Carrier {
         guard let header = extractor.extract(key: Self.traceparentHeader, from: carrier),
@@ -26,6 +30,7 @@ public struct W3CTraceContextPropagator: Instrument {
         )
     }
 
+    /// Writes `traceparent` and a non-empty `tracestate` for the context's span; see `Instrument.inject`.
     public func inject<Carrier, Inject>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
     where Inject: Injector, Inject.Carrier == Carrier {
         guard let spanContext = context.spanContext else { return }

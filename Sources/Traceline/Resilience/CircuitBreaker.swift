@@ -7,34 +7,48 @@ import Synchronization
 /// through; its success closes the breaker, its failure opens it again. Every transition and
 /// every refused call is counted. Used by the OTLP exporter; general enough for any dependency.
 public final class CircuitBreaker: Sendable {
+    /// The breaker's position; the raw value is the `state` label value in metrics.
     public enum State: String, Sendable, Equatable {
+        /// `closed` lets calls through, `open` refuses them, `halfOpen` lets one probe through.
         case closed, open, halfOpen = "half_open"
     }
 
+    /// When the breaker opens and how long it stays open.
     public struct Configuration: Sendable, Equatable {
         /// Consecutive failures that open the breaker.
         public var failureThreshold: Int
         /// How long it stays open before the probe.
         public var cooldown: Duration
 
+        /// Creates a configuration.
+        /// - Parameters:
+        ///   - failureThreshold: consecutive failures that open the breaker; values below 1 are raised to 1.
+        ///   - cooldown: how long the breaker stays open before it lets a probe through.
         public init(failureThreshold: Int = 5, cooldown: Duration = .seconds(30)) {
             self.failureThreshold = max(1, failureThreshold)
             self.cooldown = cooldown
         }
     }
 
+    /// A snapshot of the breaker's state and counters.
     public struct Statistics: Sendable, Equatable {
+        /// The state when the snapshot was taken.
         public var state: State
+        /// Failures recorded since the last success.
         public var consecutiveFailures: Int
         /// Transitions into each state.
         public var timesOpened: Int
+        /// Transitions into `halfOpen`.
         public var timesHalfOpened: Int
+        /// Transitions into `closed`.
         public var timesClosed: Int
         /// Calls refused while open.
         public var rejectedCalls: Int
     }
 
+    /// Names the breaker in logs and metrics.
     public let name: String
+    /// The failure threshold and cooldown in force.
     public let configuration: Configuration
     private let state: LockedValue<Internal>
     private let now: @Sendable () -> ContinuousClock.Instant
@@ -86,6 +100,7 @@ public final class CircuitBreaker: Sendable {
         }
     }
 
+    /// Reports that an acquired call succeeded; closes the breaker and resets the failure count.
     public func recordSuccess() {
         state.withLock { state in
             state.consecutiveFailures = 0
@@ -98,6 +113,7 @@ public final class CircuitBreaker: Sendable {
         }
     }
 
+    /// Reports that an acquired call failed; opens the breaker at the threshold, or at once when half-open.
     public func recordFailure() {
         let now = self.now()
         state.withLock { state in
@@ -113,8 +129,10 @@ public final class CircuitBreaker: Sendable {
         }
     }
 
+    /// The breaker's state now.
     public var currentState: State { state.withLock { $0.state } }
 
+    /// A snapshot of the state and counters.
     public var statistics: Statistics {
         state.withLock { state in
             var statistics = state.statistics

@@ -6,22 +6,33 @@ import Tracing
 /// It is built once, when `end()` is called, from the span's state at that moment; later calls on
 /// the span change nothing. Dropped counts say how much the span limits cut away.
 public struct FinishedSpan: Sendable {
+    /// The span's operation name when it ended.
     public let name: String
+    /// The span's kind.
     public let kind: SpanKind
+    /// The span's IDs, flags and trace state.
     public let spanContext: SpanContext
     /// The parent's span ID, nil for a root span.
     public let parentSpanID: SpanID?
     /// True when the parent was extracted from another process.
     public let parentIsRemote: Bool
+    /// Start time, in nanoseconds since the Unix epoch.
     public let startTimeNanosecondsSinceEpoch: UInt64
+    /// End time, in nanoseconds since the Unix epoch.
     public let endTimeNanosecondsSinceEpoch: UInt64
+    /// The attributes kept within the span limits.
     public let attributes: SpanAttributes
+    /// The events kept within the span limits, in the order they were added.
     public let events: [Event]
+    /// The links kept within the span limits.
     public let links: [Link]
     /// nil means "unset".
     public let status: SpanStatus?
+    /// Attributes the span limits cut away.
     public let droppedAttributesCount: Int
+    /// Events the span limits cut away.
     public let droppedEventsCount: Int
+    /// Links the span limits cut away.
     public let droppedLinksCount: Int
     unowned(unsafe) let origin: TracerOrigin
 
@@ -30,6 +41,7 @@ public struct FinishedSpan: Sendable {
     /// The instrumentation scope of the tracer that created the span.
     public var instrumentationScope: InstrumentationScope { origin.scope }
 
+    /// End time minus start time, in nanoseconds; 0 if the end precedes the start.
     public var durationNanoseconds: UInt64 {
         endTimeNanosecondsSinceEpoch >= startTimeNanosecondsSinceEpoch
             ? endTimeNanosecondsSinceEpoch - startTimeNanosecondsSinceEpoch : 0
@@ -37,16 +49,23 @@ public struct FinishedSpan: Sendable {
 
     /// A timed event recorded on the span.
     public struct Event: Sendable {
+        /// The event's name.
         public let name: String
+        /// When the event happened, in nanoseconds since the Unix epoch.
         public let timeNanosecondsSinceEpoch: UInt64
+        /// The event's attributes kept within the limits.
         public let attributes: SpanAttributes
+        /// Event attributes the limits cut away.
         public let droppedAttributesCount: Int
     }
 
     /// A link to another span.
     public struct Link: Sendable {
+        /// The context of the linked span.
         public let spanContext: SpanContext
+        /// The link's attributes kept within the limits.
         public let attributes: SpanAttributes
+        /// Link attributes the limits cut away.
         public let droppedAttributesCount: Int
     }
 }

@@ -10,8 +10,10 @@ import Darwin
 
 /// The entity producing telemetry: `service.name`, the SDK, the host and the process.
 public struct Resource: Sendable, Equatable {
+    /// The resource attributes, such as `service.name` and `host.name`.
     public var attributes: SpanAttributes
 
+    /// Creates a resource with exactly `attributes`; nothing is detected.
     public init(attributes: SpanAttributes = [:]) {
         self.attributes = attributes
     }

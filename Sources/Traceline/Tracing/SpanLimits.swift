@@ -14,8 +14,17 @@ public struct SpanLimits: Sendable, Equatable {
     /// Attributes per link (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`).
     public var linkAttributeCountLimit: Int = 128
 
+    /// The OpenTelemetry defaults: 128 of everything, no value length limit.
     public init() {}
 
+    /// Creates limits; negative values are raised to 0.
+    /// - Parameters:
+    ///   - attributeCountLimit: attributes per span.
+    ///   - attributeValueLengthLimit: characters per string attribute value; nil means no limit.
+    ///   - eventCountLimit: events per span.
+    ///   - linkCountLimit: links per span.
+    ///   - eventAttributeCountLimit: attributes per event.
+    ///   - linkAttributeCountLimit: attributes per link.
     public init(
         attributeCountLimit: Int = 128,
         attributeValueLengthLimit: Int? = nil,

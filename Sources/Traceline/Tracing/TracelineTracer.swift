@@ -7,8 +7,10 @@ import Tracing
 /// asks the sampler, and hands recording spans to the processors. Propagation (`extract`/`inject`)
 /// goes through the provider's ``CompositePropagator``.
 public struct TracelineTracer: Tracer {
+    /// The span type this tracer returns.
     public typealias Span = TracelineSpan
 
+    /// The provider whose sampler, limits, processors and propagators this tracer uses.
     public let provider: TracerProvider
     unowned(unsafe) let origin: TracerOrigin  // interned, immortal
 
@@ -20,6 +22,7 @@ public struct TracelineTracer: Tracer {
     /// The attribute under which every span records its context's correlation ID.
     public static let correlationIDAttribute = "correlation_id"
 
+    /// Starts a span; see `Tracer.startSpan`.
     public func startSpan<Instant: TracerInstant>(
         _ operationName: String,
         context: @autoclosure () -> ServiceContext,
@@ -77,16 +80,19 @@ public struct TracelineTracer: Tracer {
         return span
     }
 
+    /// The local span stored in `context`, if any; see `Tracer.activeSpan`.
     public func activeSpan(identifiedBy context: ServiceContext) -> TracelineSpan? {
         guard case .local(let storage)? = context[SpanReferenceKey.self] else { return nil }
         return TracelineSpan(storage: storage, context: context)
     }
 
+    /// Extracts with the provider's propagator; see `Instrument.extract`.
     public func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
     where Extract: Extractor, Extract.Carrier == Carrier {
         provider.propagator.extract(carrier, into: &context, using: extractor)
     }
 
+    /// Injects with the provider's propagator; see `Instrument.inject`.
     public func inject<Carrier, Inject>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
     where Inject: Injector, Inject.Carrier == Carrier {
         provider.propagator.inject(context, into: &carrier, using: injector)

@@ -7,9 +7,13 @@ import Tracing
 /// Create one per process (``Traceline/Traceline/bootstrap(configuration:exporter:processors:logHandler:)`` does it for you), ask it for
 /// tracers, and shut it down on exit so queued spans are exported.
 public final class TracerProvider: Sendable {
+    /// The resource every span of this provider carries.
     public let resource: Resource
+    /// Decides which spans are recorded and exported.
     public let sampler: any Sampler
+    /// Caps on attributes, events and links per span.
     public let limits: SpanLimits
+    /// The processors that receive spans, in order.
     public let processors: [any SpanProcessor]
     /// The propagators used by every tracer's `extract`/`inject`.
     public let propagator: CompositePropagator
@@ -31,6 +35,13 @@ public final class TracerProvider: Sendable {
     /// The scope used by ``tracer()`` when none is given.
     public static let defaultScope = InstrumentationScope(name: "traceline", version: Resource.sdkVersion)
 
+    /// Creates a provider.
+    /// - Parameters:
+    ///   - resource: the resource of every span; detected attributes by default.
+    ///   - sampler: decides which spans are recorded; parent-based always-on by default.
+    ///   - limits: caps per span.
+    ///   - processors: receive started and ended spans, in order.
+    ///   - propagator: used by every tracer's `extract` and `inject`.
     public init(
         resource: Resource = Resource.detected(),
         sampler: any Sampler = ParentBasedSampler(root: AlwaysOnSampler()),
@@ -103,6 +114,12 @@ public struct FlushReport: Sendable, Equatable, CustomStringConvertible {
     /// True if the deadline passed before the work was done.
     public var timedOut = false
 
+    /// Creates a report.
+    /// - Parameters:
+    ///   - exported: spans the exporter accepted.
+    ///   - failed: spans in batches the exporter reported as failed.
+    ///   - notExported: spans still queued when the deadline passed.
+    ///   - timedOut: whether the deadline passed first.
     public init(exported: Int = 0, failed: Int = 0, notExported: Int = 0, timedOut: Bool = false) {
         self.exported = exported
         self.failed = failed
@@ -120,6 +137,7 @@ public struct FlushReport: Sendable, Equatable, CustomStringConvertible {
         timedOut = timedOut || other.timedOut
     }
 
+    /// The four counts on one line, for logs.
     public var description: String {
         "exported=\(exported) failed=\(failed) notExported=\(notExported) timedOut=\(timedOut)"
     }
