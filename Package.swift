@@ -65,6 +65,7 @@ let package = Package(
             dependencies: [
                 "Traceline",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -16,6 +16,7 @@ packages=(
   libhiredis-dev        # the daemon's Redis storage backend (hiredis C client)
   redis-server          # the Redis tests start their own redis-server processes
   postgresql            # the Supabase persistence tests run against a local PostgreSQL
+  chromium              # the browser test of the trace pages (headless)
 )
 
 # --build-only: just what building needs (the Dockerfile's build stage).

@@ -39,6 +39,10 @@ public struct DaemonConfiguration: Sendable {
     public var syntheticInterval: Duration = .seconds(60)
     /// Start an in-process provider simulator for every provider without an API key.
     public var demo = false
+    /// Serve the built-in trace pages at `/debug/traces` on the metrics listener (on in demo mode).
+    public var tracePages = false
+    /// Jaeger's UI, for links from the trace pages (e.g. `http://localhost:16686`).
+    public var jaegerUIURL: String?
     /// `memory` (default) or `redis`.
     public var storage = "memory"
     /// `redis://[[user]:password@]host[:port][/db]`, for `storage == "redis"`.
@@ -105,6 +109,8 @@ public struct DaemonConfiguration: Sendable {
         ("SUPABASE_DB_URL", "(empty)", "Supabase PostgreSQL URL for persistence; empty disables it (never logged)"),
         ("EXAI_SYNTHETIC_INTERVAL", "60", "seconds between synthetic hello + listmodels probes; 0 disables"),
         ("EXAI_DEMO", "false", "start an in-process provider simulator for providers without a key"),
+        ("EXAI_TRACE_PAGES", "false", "serve the trace pages at /debug/traces on METRICS_PORT (true in --demo)"),
+        ("EXAI_JAEGER_UI_URL", "(empty)", "Jaeger UI base URL for links from the trace pages"),
         ("EXAI_SHUTDOWN_GRACE", "10", "seconds in-flight calls may finish after SIGTERM"),
         ("OTEL_*", "", "standard OpenTelemetry SDK variables (service name, exporter, sampler, …); see README"),
     ]
@@ -198,6 +204,8 @@ public struct DaemonConfiguration: Sendable {
         if let url = string("SUPABASE_DB_URL") { configuration.supabaseURL = url }
         seconds("EXAI_SYNTHETIC_INTERVAL", &configuration.syntheticInterval)
         flag("EXAI_DEMO", &configuration.demo)
+        flag("EXAI_TRACE_PAGES", &configuration.tracePages)
+        configuration.jaegerUIURL = string("EXAI_JAEGER_UI_URL")
         seconds("EXAI_SHUTDOWN_GRACE", &configuration.shutdownGrace)
         for provider in [configuration.kimi, configuration.glm] where !provider.baseURL.hasPrefix("http://") && !provider.baseURL.hasPrefix("https://") {
             warnings.append("\(provider.kind.environmentPrefix)_API_URL must start with http:// or https://")

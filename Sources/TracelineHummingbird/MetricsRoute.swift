@@ -17,16 +17,21 @@ extension RouterMethods {
     }
 }
 
-/// A small application that serves only `/metrics`, for a separate metrics port
-/// (`METRICS_PORT`, as the seed asks: `:8000/metrics`). Run it in your ServiceGroup.
+/// A small application that serves `/metrics` on a separate port (`METRICS_PORT`, as the seed
+/// asks: `:8000/metrics`), and, when given, the trace pages: an internal listener keeps them off
+/// the public port. Run it in your ServiceGroup.
 public func makeMetricsServer(
     host: String = "0.0.0.0",
     port: Int = 8000,
     registry: MetricsRegistry,
+    tracePages: (store: TraceStore, spanMetrics: SpanMetricsProcessor?, options: TracePagesOptions)? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = Router()
     router.addMetricsRoute(registry: registry)
+    if let tracePages {
+        router.addTracePages(store: tracePages.store, spanMetrics: tracePages.spanMetrics, options: tracePages.options)
+    }
     return Application(
         router: router,
         configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "traceline-metrics"),

@@ -21,7 +21,10 @@ if arguments.contains("--help") || arguments.contains("-h") {
 }
 let demoRun = arguments.contains("--demo-run")
 var configuration = DaemonConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
-if arguments.contains("--demo") || demoRun { configuration.demo = true }
+if arguments.contains("--demo") || demoRun {
+    configuration.demo = true
+    configuration.tracePages = true
+}
 if demoRun {
     // Ephemeral ports, so the demo runs next to anything already listening.
     configuration.port = 0
@@ -38,7 +41,9 @@ if demoRun && Environment.value("OTEL_TRACES_EXPORTER") == nil && tracing.export
 }
 let spanMetrics = SpanMetricsProcessor()
 let views = SpanViewsProcessor(views: ExaiDaemon.metricViews)
-let tracingService = Traceline.bootstrap(configuration: tracing, processors: [spanMetrics, views])
+// The trace pages' store only exists when the pages are on (they are off outside demo mode by default).
+let traceStore = configuration.tracePages ? TraceStore() : nil
+let tracingService = Traceline.bootstrap(configuration: tracing, processors: [spanMetrics, views] + (traceStore.map { [$0] } ?? []))
 let logger = Logger(label: "exai-daemon")
 let registry = MetricsRegistry([spanMetrics, views, ProcessMetrics()])
 let batch = tracingService.provider?.processors.compactMap { $0 as? BatchSpanProcessor }.first
@@ -66,7 +71,7 @@ if configuration.demo {
 
 let daemon = ExaiDaemon(configuration: configuration, tracer: tracingService.provider?.tracer() ?? NoOpTracer(),
                         registry: registry, spanMetrics: spanMetrics, batchProcessor: batch,
-                        exporter: batch?.exporter as? OTLPHTTPExporter, logger: logger)
+                        exporter: batch?.exporter as? OTLPHTTPExporter, traceStore: traceStore, logger: logger)
 services.append(daemon)
 // Graceful shutdown runs in reverse order: the daemon drains first, then the spans are flushed.
 let group = ServiceGroup(configuration: .init(

@@ -39,6 +39,7 @@ public final class ExaiDaemon: Service, Sendable {
     let callRegistry: CallRegistry
     let metrics: DaemonMetrics
     let synthetic: SyntheticMonitor?
+    let tracePages: (store: TraceStore, spanMetrics: SpanMetricsProcessor?, options: TracePagesOptions)?
     /// The conversation store (memory or Redis) and, when configured, Supabase persistence.
     public let conversations: ConversationStore
     private let state: NIOLockedValueBox<State>
@@ -56,9 +57,10 @@ public final class ExaiDaemon: Service, Sendable {
     ///   - registry: the `/metrics` registry; the daemon adds its own sources, health and synthetic series.
     ///   - spanMetrics: for the RED health checks on `call_tool chat`.
     ///   - batchProcessor: for the span-pipeline health check.
+    ///   - traceStore: when set (and `configuration.tracePages`), the trace pages on the metrics listener read it.
     public init(configuration: DaemonConfiguration, tracer: any Tracer = NoOpTracer(), registry: MetricsRegistry = MetricsRegistry(),
                 spanMetrics: SpanMetricsProcessor? = nil, batchProcessor: BatchSpanProcessor? = nil,
-                exporter: OTLPHTTPExporter? = nil, logger: Logger = Logger(label: "exai-daemon")) {
+                exporter: OTLPHTTPExporter? = nil, traceStore: TraceStore? = nil, logger: Logger = Logger(label: "exai-daemon")) {
         self.configuration = configuration
         self.registry = registry
         self.tracer = tracer
@@ -72,6 +74,11 @@ public final class ExaiDaemon: Service, Sendable {
             providers[provider.kind] = ChatProviderClient(configuration: provider, httpClient: httpClient, tracer: tracer, logger: logger)
         }
         self.providers = providers
+        if configuration.tracePages, let traceStore {
+            self.tracePages = (traceStore, spanMetrics, TracePagesOptions(jaegerURL: configuration.jaegerUIURL, serviceName: "exai-daemon"))
+        } else {
+            self.tracePages = nil
+        }
         var storageWarnings: [String] = []
         let backend: any StorageBackend
         if configuration.storage == "redis" {
@@ -145,6 +152,7 @@ public final class ExaiDaemon: Service, Sendable {
         registerHealthChecks(spanMetrics: spanMetrics, batchProcessor: batchProcessor, exporter: exporter)
         registry.register(metrics)
         registry.register(health)
+        if let traceStore, configuration.tracePages { registry.register(traceStore) }
         if let synthetic { registry.register(synthetic) }
     }
 
@@ -236,7 +244,8 @@ public final class ExaiDaemon: Service, Sendable {
         var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeApplication())]
         if configuration.metricsPort > 0 {
             let promise = metricsPort
-            listeners.append(.init(service: makeMetricsServer(host: configuration.host, port: configuration.metricsPort, registry: registry) { port in
+            listeners.append(.init(service: makeMetricsServer(host: configuration.host, port: configuration.metricsPort, registry: registry,
+                                                              tracePages: tracePages) { port in
                 promise.fulfil(port)
             }))
         }
