@@ -27,7 +27,7 @@ import Traceline
 
     @Test("hello failures: 4000 invalid, 4001 missing, 4003 unauthorized, 4002 timeout")
     func helloFailures() async throws {
-        let harness = try await DaemonHarness { $0.token = "s3cret-token"; $0.helloTimeout = .milliseconds(300) }
+        let harness = try await DaemonHarness { $0.token = "s3cret-token"; $0.helloTimeout = .milliseconds(1500) }
         let cases: [(String?, String?, UInt16)] = [
             ("not json", "invalid_hello", 4000),
             (#"{"op":"list_tools"}"#, "missing_hello", 4001),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOSSL
 import PostgresNIO
 import Traceline
 import Tracing
@@ -21,6 +22,9 @@ public final class SupabasePersistence: Sendable {
     public let target: Target
     public let breaker: CircuitBreaker
     let client: PostgresClient
+    /// For the health probe: a fresh connection each time, so the probe measures the database now,
+    /// not the pool's reconnection backoff.
+    private let probeConfiguration: PostgresConnection.Configuration
     private let tracer: any Tracer
     private let logger: Logger
     private let migrated = NIOLockedValueBox(false)
@@ -77,6 +81,19 @@ public final class SupabasePersistence: Sendable {
         configuration.options.maximumConnections = 8
         self.target = Target(host: host, port: components.port ?? 5432, database: database.isEmpty ? "postgres" : database)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let probeTLS: PostgresConnection.Configuration.TLS
+        switch mode {
+        case "disable": probeTLS = .disable
+        case "require", "verify-ca", "verify-full": probeTLS = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        default: probeTLS = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var probe = PostgresConnection.Configuration(
+            host: host, port: components.port ?? 5432,
+            username: components.user?.removingPercentEncoding ?? components.user ?? "postgres",
+            password: components.password?.removingPercentEncoding ?? components.password,
+            database: database.isEmpty ? nil : database, tls: probeTLS)
+        probe.options.connectTimeout = .seconds(3)
+        self.probeConfiguration = probe
         self.tracer = tracer
         self.logger = logger
         self.breaker = CircuitBreaker(name: "supabase", configuration: breaker)
@@ -120,14 +137,22 @@ public final class SupabasePersistence: Sendable {
         return applied
     }
 
-    /// The health probe: `SELECT version FROM schema_version LIMIT 1` (the seed's one-row query).
+    /// The health probe: `SELECT version FROM schema_version LIMIT 1` (the seed's one-row query) on
+    /// a fresh connection.
     public func schemaVersion() async throws -> Int? {
-        try await traced("SELECT", "select", "schema_version") { [client, logger] in
-            var version: Int?
-            for try await value in try await client.query("SELECT version FROM schema_version ORDER BY version DESC LIMIT 1", logger: logger).decode(Int.self) {
-                version = value
+        try await traced("SELECT", "select", "schema_version") { [probeConfiguration, logger] in
+            let connection = try await PostgresConnection.connect(configuration: probeConfiguration, id: 0, logger: logger)
+            do {
+                var version: Int?
+                for try await value in try await connection.query("SELECT version FROM schema_version ORDER BY version DESC LIMIT 1", logger: logger).decode(Int.self) {
+                    version = value
+                }
+                try? await connection.close()
+                return version
+            } catch {
+                try? await connection.close()
+                throw error
             }
-            return version
         }
     }
 

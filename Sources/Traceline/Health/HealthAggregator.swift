@@ -6,9 +6,11 @@ import ServiceContextModule
 /// Checks run concurrently, each under its own timeout: a hung dependency fails its check and the
 /// report still comes back in about the longest timeout. Results are cached for `cacheInterval`,
 /// and callers arriving while a check runs share that run, so a burst of probes from load
-/// balancers and Kubernetes does not hammer the dependencies. A probe that outlives its timeout is
-/// not started again until it returns (its check keeps failing meanwhile), so a stuck dependency
-/// cannot pile up tasks. Probes run with tracing suppressed unless `traceProbes` is set.
+/// balancers and Kubernetes does not hammer the dependencies. A probe that outlives its timeout
+/// fails its check, which then keeps failing without a new probe for three timeouts (at least 5 s);
+/// then one more probe may try (a client stuck on a dead connection may never return, even once the
+/// dependency is back), with at most three hung probes per check, so a stuck dependency cannot
+/// pile up tasks. Probes run with tracing suppressed unless `traceProbes` is set.
 ///
 /// The state is readable from code (``report(criticalOnly:excluding:)``, ``latestReport``) and as
 /// metrics (this is a ``MetricsSource``): `health_check_status{check}` (1 pass, 0.5 warn, 0 fail),
@@ -61,8 +63,8 @@ public final class HealthAggregator: MetricsSource, Sendable {
         var entry: HealthReport.Entry?
         var evaluatedAt: ContinuousClock.Instant?
         var running: Task<HealthReport.Entry, Never>?
-        /// Set while a probe has outlived its timeout and not yet returned.
-        var hungSince: ContinuousClock.Instant?
+        /// Probes that outlived their timeout and have not returned yet: generation → start.
+        var hung: [Int: ContinuousClock.Instant] = [:]
         var probeGeneration = 0
         var probes = 0
         var timeouts = 0
@@ -148,8 +150,13 @@ public final class HealthAggregator: MetricsSource, Sendable {
                 return .done(entry)
             }
             if let running = checkState.running { return .wait(running) }
-            if let hungSince = checkState.hungSince {
-                let seconds = Int((milliseconds(now - hungSince) / 1000).rounded())
+            // A hung probe is not started again at once; after `hungRetryInterval` one more may try
+            // (a client stuck on a dead connection may never return even once the dependency is
+            // back), up to `maxHungProbes` outstanding per check, so hung tasks stay bounded.
+            if let newest = checkState.hung.values.max(),
+               now - newest < hungRetryInterval(check) || checkState.hung.count >= Self.maxHungProbes {
+                let oldest = checkState.hung.values.min() ?? newest
+                let seconds = Int((milliseconds(now - oldest) / 1000).rounded())
                 let entry = record(HealthCheckResult.fail("timed out: the previous probe has not returned for \(seconds) s"),
                                    for: check, duration: 0, in: &checkState)
                 return .done(entry)
@@ -165,6 +172,14 @@ public final class HealthAggregator: MetricsSource, Sendable {
         case .done(let entry): return entry
         case .wait(let task): return await task.value
         }
+    }
+
+    /// Hung probes outstanding per check before no new one is started.
+    static let maxHungProbes = 3
+
+    /// How long after a probe hung another may be tried: three timeouts, at least 5 s.
+    private func hungRetryInterval(_ check: HealthCheck) -> Duration {
+        max(check.timeout * 3, .seconds(5))
     }
 
     /// Runs the probe under its timeout and records the outcome.
@@ -186,7 +201,7 @@ public final class HealthAggregator: MetricsSource, Sendable {
             }
         }, onFinish: { [state] in
             state.withLock { state in
-                if state.checkState[check.key]?.probeGeneration == generation { state.checkState[check.key]?.hungSince = nil }
+                state.checkState[check.key]?.hung[generation] = nil
             }
         })
         let duration = milliseconds(ContinuousClock.now - start) / 1000
@@ -197,7 +212,7 @@ public final class HealthAggregator: MetricsSource, Sendable {
             checkState.running = nil
             if outcome == nil {
                 checkState.timeouts += 1
-                checkState.hungSince = start
+                checkState.hung[generation] = start
             }
             return record(result, for: check, duration: duration, in: &checkState)
         }
