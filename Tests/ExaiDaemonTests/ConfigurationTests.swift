@@ -1,7 +1,7 @@
 import ExaiDaemon
 import Testing
 
-@Suite struct DaemonConfigurationTests {
+@Suite(.timeLimit(.minutes(2))) struct DaemonConfigurationTests {
     @Test("defaults are the reference daemon's")
     func defaults() {
         let configuration = DaemonConfiguration.fromEnvironment([:])

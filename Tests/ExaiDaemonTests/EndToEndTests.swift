@@ -27,7 +27,7 @@ struct ReceivedSpan {
     }
 }
 
-@Suite(.serialized) struct EndToEndTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct EndToEndTests {
     @Test("one trace: call_tool SERVER → chat CLIENT → HTTP CLIENT, received by a real OTLP receiver; the provider saw its trace and correlation IDs")
     func oneTrace() async throws {
         let receiver = try await OTLPReceiver.start()

@@ -4,7 +4,7 @@ import ProviderSim
 import Testing
 import Traceline
 
-@Suite struct HandshakeTests {
+@Suite(.timeLimit(.minutes(2))) struct HandshakeTests {
     @Test("hello: ack with a session id; every frame carries the connection's correlation ID")
     func hello() async throws {
         let harness = try await DaemonHarness()
@@ -88,7 +88,7 @@ import Traceline
     }
 }
 
-@Suite struct MessageTests {
+@Suite(.timeLimit(.minutes(2))) struct MessageTests {
     @Test("bad frames: invalid_json, invalid_message, Unknown op, binary")
     func badFrames() async throws {
         let harness = try await DaemonHarness()
@@ -160,7 +160,7 @@ import Traceline
     }
 }
 
-@Suite struct CallToolTests {
+@Suite(.timeLimit(.minutes(2))) struct CallToolTests {
     @Test("chat: accepted progress, one ack with the timeout, then outputs and text")
     func chat() async throws {
         let harness = try await DaemonHarness()

@@ -6,7 +6,7 @@ import Traceline
 import TracelineTestSupport
 import Tracing
 
-@Suite struct StorageBackendTests {
+@Suite(.timeLimit(.minutes(2))) struct StorageBackendTests {
     func crud(_ backend: any StorageBackend) async throws {
         let key = "thread:\(UUID().uuidString)"
         #expect(try await backend.get(key) == nil)
@@ -87,7 +87,7 @@ import Tracing
     }
 }
 
-@Suite struct SupabaseTests {
+@Suite(.timeLimit(.minutes(2))) struct SupabaseTests {
     @Test("migrations from empty, then re-run: idempotent, with the cascade and the index")
     func migrations() async throws {
         let url = try await TestPostgres.makeDatabase()
@@ -112,7 +112,7 @@ import Tracing
     }
 }
 
-@Suite(.serialized) struct ContinuityTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct ContinuityTests {
     @Test("continuity across a daemon restart with Redis + Supabase; a store miss falls back to Supabase and re-caches")
     func acrossRestart() async throws {
         let redis = try RedisServerProcess()
@@ -229,7 +229,7 @@ import Tracing
     }
 }
 
-@Suite struct StorageTraceTests {
+@Suite(.timeLimit(.minutes(2))) struct StorageTraceTests {
     @Test("a chat with continuation: storage spans (get, set, insert) under the call_tool span, with the correlation ID; storage metrics move")
     func storageSpans() async throws {
         let database = try await TestPostgres.makeDatabase()

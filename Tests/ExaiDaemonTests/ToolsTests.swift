@@ -12,7 +12,7 @@ import Testing
 import Traceline
 import Tracing
 
-@Suite struct ExaiClientTests {
+@Suite(.timeLimit(.minutes(2))) struct ExaiClientTests {
     @Test("exai-client's session: tools, a chat whose trace the daemon joins, the trace ID it prints")
     func clientSession() async throws {
         let harness = try await DaemonHarness()
@@ -41,7 +41,7 @@ import Tracing
     }
 }
 
-@Suite struct TraceContextServiceTests {
+@Suite(.timeLimit(.minutes(2))) struct TraceContextServiceTests {
     /// The harness's side: records the headers of each callback it receives.
     final class Callbacks: Sendable {
         let received = NIOLockedValueBox<[[String: String]]>([])

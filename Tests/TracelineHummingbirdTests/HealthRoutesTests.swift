@@ -8,7 +8,7 @@ import Testing
 import Traceline
 import TracelineHummingbird
 
-@Suite(.serialized) struct HealthRoutesTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct HealthRoutesTests {
     final class Flag: @unchecked Sendable {
         private let lock = NSLock()
         private var value: Bool
@@ -84,7 +84,7 @@ import TracelineHummingbird
 }
 
 /// Wall-clock bounds: run on their own by the test command (suites named `*Timing*`).
-@Suite(.serialized) struct HealthRoutesTimingTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct HealthRoutesTimingTests {
     @Test("a dependency hanging for 30 s: /health answers within the timeout plus 100 ms")
     func hangingDependency() async throws {
         let aggregator = HealthAggregator(checks: [

@@ -21,7 +21,7 @@ func httpGet(_ url: String, accept: String? = nil) async throws -> (status: Int,
     return (http.statusCode, http.value(forHTTPHeaderField: "Content-Type") ?? "", String(decoding: data, as: UTF8.self))
 }
 
-@Suite(.serialized) struct PrometheusIntegrationTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct PrometheusIntegrationTests {
     /// Runs `body` with a metrics server for `registry` on 127.0.0.1; returns the port to it.
     func withMetricsServer(_ registry: MetricsRegistry, _ body: (Int) async throws -> Void) async throws {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()

@@ -10,7 +10,7 @@ import TracelineHummingbird
 import TracelineTestSupport
 import Tracing
 
-@Suite(.serialized) struct TracePagesTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct TracePagesTests {
     /// A store holding one three-level trace with hostile names and attributes, and the trace's ID.
     func makeStore() -> (TraceStore, SpanMetricsProcessor, TraceID) {
         let store = TraceStore()

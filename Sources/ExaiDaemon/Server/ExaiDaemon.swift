@@ -286,6 +286,18 @@ public final class ExaiDaemon: Service, Sendable {
         syntheticTask?.cancel()
         await drain()
         await group.triggerGracefulShutdown()
+        // Bounded: a client that never closes its connection must not hold the process.
+        let stopped = await withTaskGroup(of: Bool.self) { race in
+            race.addTask { _ = await servers.result; return true }
+            race.addTask { try? await Task.sleep(for: .seconds(5)); return false }
+            let first = await race.next() ?? false
+            race.cancelAll()
+            return first
+        }
+        if !stopped {
+            logger.warning("listeners did not stop within 5 s of the graceful shutdown; cancelling them")
+            servers.cancel()
+        }
         let result = await servers.result
         port.fail()
         metricsPort.fail()
