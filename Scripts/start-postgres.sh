@@ -9,7 +9,7 @@ run_as_postgres() {
 if ! pg_lsclusters -h | grep -q "^$version main"; then
   run_as_postgres "pg_createcluster $version main" >/dev/null
 fi
-pg_ctlcluster "$version" main start 2>/dev/null || true
+pg_ctlcluster "$version" main start >/dev/null 2>&1 || true
 for _ in $(seq 50); do
   run_as_postgres "psql -Atqc 'select 1'" >/dev/null 2>&1 && break
   sleep 0.2

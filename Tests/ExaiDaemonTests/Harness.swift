@@ -245,7 +245,7 @@ enum TestPostgres {
     /// A new empty database for one test; its URL (through `port` when given, e.g. a proxy's).
     static func makeDatabase(port: Int? = nil) async throws -> String {
         guard let admin = adminURL, var components = URLComponents(string: admin) else {
-            throw ClientError(description: "TRACELINE_TEST_POSTGRES_URL is not set: run the tests with Scripts/test.sh (it starts PostgreSQL)")
+            throw ClientError(description: "TRACELINE_TEST_POSTGRES_URL is not set or not a URL: run the tests with Scripts/test.sh (it starts PostgreSQL)")
         }
         let name = "exai_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         try await psql(admin, "CREATE DATABASE \(name)")
