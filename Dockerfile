@@ -4,7 +4,8 @@ FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN Scripts/setup.sh --build-only \
- && swift build -c release --product exai-daemon --product exai-client \
+ && swift build -c release --product exai-daemon \
+ && swift build -c release --product exai-client \
  && mkdir /out && cp "$(swift build -c release --show-bin-path)/exai-daemon" "$(swift build -c release --show-bin-path)/exai-client" /out/
 
 FROM swift:6.3-bookworm-slim
