@@ -4,5 +4,5 @@
 # and the frames, the spans (console exporter), /health and /metrics are printed before it stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/setup.sh
+Scripts/setup.sh --build-only
 swift run exai-daemon --demo-run
