@@ -116,7 +116,7 @@ public struct DaemonConfiguration: Sendable {
     ]
 
     public static var helpText: String {
-        var text = "exai-daemon: an AI-tool WebSocket daemon, traced with Traceline.\n\nUsage: exai-daemon [--demo] [--help]\n\nEnvironment:\n"
+        var text = "exai-daemon: an AI-tool WebSocket daemon, traced with Traceline.\n\nUsage: exai-daemon [--demo | --demo-run] [--help]\n\nEnvironment:\n"
         let width = variables.map(\.name.count).max() ?? 0
         for variable in variables {
             let padded = variable.name + String(repeating: " ", count: width - variable.name.count)
