@@ -212,7 +212,7 @@ struct TracePageRenderer: Sendable {
         body += "</svg><h2>Spans</h2>"
         for (span, depth) in ordered {
             body += "<details id=\"span-\(span.spanContext.spanID)\" style=\"margin-left:\(depth * 16)px\"><summary>\(Self.escape(span.name))"
-            body += " · \(kindName(span.kind)) · \(Self.milliseconds(span.durationNanoseconds))"
+            body += " · \(span.kind.displayName) · \(Self.milliseconds(span.durationNanoseconds))"
             if span.status?.code == .error { body += " <span class=\"err\">error\(span.status?.message.map { ": " + Self.escape($0) } ?? "")</span>" }
             body += "</summary><table>"
             var rows: [(String, String)] = []
@@ -280,15 +280,6 @@ struct TracePageRenderer: Sendable {
         }
     }
 
-    private func kindName(_ kind: SpanKind) -> String {
-        switch kind {
-        case .server: return "SERVER"
-        case .client: return "CLIENT"
-        case .producer: return "PRODUCER"
-        case .consumer: return "CONSUMER"
-        case .internal: return "INTERNAL"
-        }
-    }
 }
 
 private func percentEncode(_ text: String) -> String {

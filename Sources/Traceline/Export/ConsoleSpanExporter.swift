@@ -52,7 +52,7 @@ public final class ConsoleSpanExporter: SpanExporter {
         case nil: status = "UNSET"
         }
         var line = "[\(span.spanContext.traceID.hexString) \(span.spanContext.spanID.hexString)\(parent)] "
-        line += "\(kindName(span.kind)) \(span.name) \(formatMilliseconds(milliseconds))ms \(status)"
+        line += "\(span.kind.displayName) \(span.name) \(formatMilliseconds(milliseconds))ms \(status)"
         line += " " + formatAttributes(span.attributes)
         line += "\n"
         for event in span.events {
@@ -61,15 +61,6 @@ public final class ConsoleSpanExporter: SpanExporter {
         return line
     }
 
-    static func kindName(_ kind: SpanKind) -> String {
-        switch kind {
-        case .server: return "SERVER"
-        case .client: return "CLIENT"
-        case .producer: return "PRODUCER"
-        case .consumer: return "CONSUMER"
-        case .internal: return "INTERNAL"
-        }
-    }
 
     private static func formatMilliseconds(_ value: Double) -> String {
         let thousandths = Int((value * 1000).rounded())
@@ -98,6 +89,20 @@ public final class ConsoleSpanExporter: SpanExporter {
         case .stringConvertible(let convertible): return "\"\(convertible)\""
         case .stringConvertibleArray(let convertibles): return "[" + convertibles.map { "\"\($0)\"" }.joined(separator: ",") + "]"
         default: return "?"
+        }
+    }
+}
+
+extension SpanKind {
+    /// `SERVER`, `CLIENT`, `PRODUCER`, `CONSUMER` or `INTERNAL`: how the console exporter and the
+    /// trace pages print a span's kind.
+    public var displayName: String {
+        switch self {
+        case .server: return "SERVER"
+        case .client: return "CLIENT"
+        case .producer: return "PRODUCER"
+        case .consumer: return "CONSUMER"
+        case .internal: return "INTERNAL"
         }
     }
 }
