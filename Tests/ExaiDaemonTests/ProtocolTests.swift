@@ -202,7 +202,7 @@ import Traceline
 
     @Test("gates: OVER_CAPACITY with retry_after when the provider's or the global gate is full")
     func overCapacity() async throws {
-        let harness = try await DaemonHarness(simulator: .init(latency: .milliseconds(600))) { $0.glmMaxInflight = 1; $0.globalMaxInflight = 2 }
+        let harness = try await DaemonHarness(simulator: .init(latency: .seconds(2))) { $0.glmMaxInflight = 1; $0.globalMaxInflight = 2 }
         let client = try await harness.session()
         client.send(#"{"op":"call_tool","request_id":"a","name":"chat","arguments":{"prompt":"one","model":"glm-4.5"}}"#)
         _ = try await client.receive(until: { $0.op == "call_tool_ack" })

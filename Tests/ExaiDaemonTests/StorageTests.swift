@@ -36,7 +36,7 @@ import Tracing
 
     @Test("redis: CRUD and TTL on a real redis-server, password and database index from the URL")
     func redis() async throws {
-        let server = try RedisServerProcess(password: "p@ss word")
+        let server = try await RedisServerProcess.launch(password: "p@ss word")
         defer { server.stop() }
         let url = "redis://:p%40ss%20word@127.0.0.1:\(server.port)/3"
         let configuration = try RedisStorage.Configuration.parse(url)
@@ -58,7 +58,7 @@ import Tracing
 
     @Test("redis restarted mid-run: errors counted, the breaker opens and fails fast, then recovers")
     func redisRestart() async throws {
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.launch()
         defer { server.stop() }
         var configuration = try RedisStorage.Configuration.parse(server.url)
         configuration.commandTimeout = .milliseconds(500)
@@ -73,7 +73,7 @@ import Tracing
         let start = ContinuousClock.now
         await #expect(throws: StorageError.circuitOpen(backend: "redis")) { _ = try await storage.get("thread:a") }
         #expect(ContinuousClock.now - start < .milliseconds(50), "fails fast while open")
-        try server.start()
+        try await server.restart()
         try await Task.sleep(for: .milliseconds(600))
         try await storage.set("thread:b", [2], ttl: .seconds(60))
         #expect(try await storage.get("thread:b") == [2])
@@ -115,7 +115,7 @@ import Tracing
 @Suite(.serialized, .timeLimit(.minutes(2))) struct ContinuityTests {
     @Test("continuity across a daemon restart with Redis + Supabase; a store miss falls back to Supabase and re-caches")
     func acrossRestart() async throws {
-        let redis = try RedisServerProcess()
+        let redis = try await RedisServerProcess.launch()
         defer { redis.stop() }
         let database = try await TestPostgres.makeDatabase()
         func configure(_ configuration: inout DaemonConfiguration) {
@@ -170,7 +170,7 @@ import Tracing
 
     @Test("a paused Redis never holds a reply past the call deadline")
     func pausedRedis() async throws {
-        let redis = try RedisServerProcess()
+        let redis = try await RedisServerProcess.launch()
         defer { redis.stop() }
         let harness = try await DaemonHarness {
             $0.storage = "redis"

@@ -6,18 +6,40 @@ import Glibc
 /// A real redis-server (Debian's `redis-server`) on 127.0.0.1, owned by the test: it can be
 /// stopped, restarted on the same port, and paused (SIGSTOP) like a hung server.
 public final class RedisServerProcess: @unchecked Sendable {
-    public let port: Int
+    public private(set) var port = 0
     public let password: String?
     private var pid: pid_t = 0
     private let lock = NSLock()
 
-    public init(port: Int = freePort(), password: String? = nil) throws {
-        self.port = port
+    /// Starts a server on a free port; if it does not come up (another process took the port
+    /// between our check and its bind), tries another port, three times in all.
+    public init(password: String? = nil) throws {
         self.password = password
-        try start()
+        var lastError: (any Error)?
+        for _ in 0..<3 {
+            port = freePort()
+            do {
+                try start()
+                return
+            } catch {
+                lastError = error
+                stop()
+            }
+        }
+        throw lastError ?? ReceiverError(description: "redis-server did not start")
     }
 
     deinit { stop() }
+
+    /// Starts a server without holding a concurrency thread while it comes up.
+    public static func launch(password: String? = nil) async throws -> RedisServerProcess {
+        try await offThreadThrowing { try RedisServerProcess(password: password) }
+    }
+
+    /// Starts the server again on the same port (after ``stop()``), off the concurrency pool.
+    public func restart() async throws {
+        try await offThreadThrowing { try self.start() }
+    }
 
     public var url: String { "redis://\(password.map { ":\($0)@" } ?? "")127.0.0.1:\(port)" }
 
@@ -34,12 +56,18 @@ public final class RedisServerProcess: @unchecked Sendable {
         let status = posix_spawnp(&child, "redis-server", &fileActions, nil, cArguments, environ)
         guard status == 0 else { throw ReceiverError(description: "redis-server did not start (install redis-server): \(status)") }
         lock.withLock { pid = child }
-        // Ready when it accepts connections.
-        for _ in 0..<100 {
+        // Ready when it accepts connections; a server that exited (port taken) fails at once.
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
             if Self.canConnect(port: port) { return }
+            var status: Int32 = 0
+            if waitpid(child, &status, WNOHANG) == child {
+                lock.withLock { pid = 0 }
+                throw ReceiverError(description: "redis-server exited at start on port \(port) (status \(status))")
+            }
             usleep(20_000)
         }
-        throw ReceiverError(description: "redis-server did not listen on \(port)")
+        throw ReceiverError(description: "redis-server did not listen on \(port) within 5 s")
     }
 
     /// Kills the server (SIGKILL) and reaps it.
