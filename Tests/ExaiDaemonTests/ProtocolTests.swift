@@ -226,7 +226,7 @@ import Traceline
 
     @Test("de-duplication: same request id → still processing, then the cached result; same call under another id → DUPLICATE")
     func deduplication() async throws {
-        let harness = try await DaemonHarness(simulator: .init(latency: .milliseconds(400)))
+        let harness = try await DaemonHarness(simulator: .init(latency: .seconds(2)))
         let client = try await harness.session()
         client.send(#"{"op":"call_tool","request_id":"x1","name":"chat","arguments":{"prompt":"same","model":"glm-4.5"}}"#)
         _ = try await client.receive(until: { $0.op == "call_tool_ack" })
