@@ -42,8 +42,10 @@ public enum RetryAfter {
                 return nil
             }
         }
-        guard let day, let month, var year, let time, (1...31).contains(day) else { return nil }
+        guard let day, let month, var year, let time, (1...31).contains(day), (0...9999).contains(year) else { return nil }
         if year < 100 { year += year < 70 ? 2000 : 1900 }  // RFC 850 two-digit years
+        // The year range keeps `tm_year` within Int32: a hostile collector's header must not trap
+        // the process (found by the otlp-response fuzz target: "Wed, 1 Oct 1015 … 13333333337361432").
         var parts_ = tm()
         parts_.tm_year = Int32(year - 1900)
         parts_.tm_mon = Int32(month)
