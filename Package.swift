@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "TracelineHummingbird", targets: ["TracelineHummingbird"]),
         .executable(name: "traceline-example", targets: ["traceline-example"]),
         .library(name: "ExaiDaemon", targets: ["ExaiDaemon"]),
+        .library(name: "ExaiProtocol", targets: ["ExaiProtocol"]),
         .library(name: "ProviderSim", targets: ["ProviderSim"]),
         .executable(name: "exai-daemon", targets: ["exai-daemon"]),
         .executable(name: "provider-sim", targets: ["provider-sim"]),
@@ -72,11 +73,17 @@ let package = Package(
         ),
         // hiredis (Debian's libhiredis-dev) for the daemon's Redis storage backend.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // The exai-daemon's frame parser: untrusted text in, a checked message out (fuzzed on its own).
+        .target(
+            name: "ExaiProtocol",
+            dependencies: ["Traceline"]
+        ),
         // The exai-daemon: WebSocket protocol, providers, health, metrics (a user of everything above).
         .target(
             name: "ExaiDaemon",
             dependencies: [
                 "Traceline",
+                "ExaiProtocol",
                 "TracelineHummingbird",
                 "CHiredis",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -179,6 +186,7 @@ let package = Package(
             name: "ExaiDaemonTests",
             dependencies: [
                 "ExaiDaemon",
+                "ExaiProtocol",
                 "ExaiClient",
                 "TraceContextService",
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -25,11 +25,6 @@ func epochSeconds() -> JSONValue {
     .number((Date().timeIntervalSince1970 * 1000).rounded() / 1000)
 }
 
-/// Parses one text frame; nil when it is not JSON.
-func parseJSON(_ text: String) -> JSONValue? {
-    try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-}
-
 /// Compares secrets in time that depends on their lengths only, not on where they differ.
 func constantTimeEquals(_ a: String, _ b: String) -> Bool {
     let left = Array(a.utf8), right = Array(b.utf8)

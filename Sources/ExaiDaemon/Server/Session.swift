@@ -1,3 +1,4 @@
+import ExaiProtocol
 import Foundation
 import HummingbirdWebSocket
 import Logging
@@ -78,7 +79,7 @@ extension ExaiDaemon {
             await writer.close(.unknown(4002), reason: "hello timeout or disconnect")
             return
         }
-        guard case .text(let text) = first, let hello = parseJSON(text), hello.objectValue != nil else {
+        guard case .text(let text) = first, let hello = ClientFrame.decodeJSON(text), hello.objectValue != nil else {
             await writer.send([("op", "hello_ack"), ("ok", false), ("error", "invalid_hello")], correlationID: correlationID)
             await writer.close(.unknown(4000), reason: "invalid hello")
             return
@@ -130,23 +131,27 @@ extension ExaiDaemon {
             await session.writer.send([("op", "error"), ("message", "invalid_message: binary frames are not supported")], correlationID: correlationID)
             return
         }
-        guard let json = parseJSON(text) else {
+        let frame: ClientFrame
+        switch ClientFrame.parse(text) {
+        case .success(let parsed):
+            frame = parsed
+        case .failure(.invalidJSON):
             metrics.protocolError("invalid_json")
             await session.writer.send([("op", "error"), ("message", "invalid_json")], correlationID: correlationID)
             return
-        }
-        if let problem = Self.structuralProblem(json) {
+        case .failure(.invalidMessage(let problem)):
             metrics.protocolError("invalid_message")
             await session.writer.send([("op", "error"), ("message", .string("invalid_message: \(problem)"))], correlationID: correlationID)
             return
         }
+        let json = frame.json
         if let reason = rateLimiter.admit(ip: session.connection.ip, session: session.id) {
             metrics.protocolError("rate_limited")
             logger.warning("message rate limited", metadata: ["reason": "\(reason)"])
             await session.writer.send([("op", "error"), ("message", .string("rate_limit_exceeded: \(reason)"))], correlationID: correlationID)
             return
         }
-        let op = json["op"]?.stringValue ?? ""
+        let op = frame.op
         switch op {
         case "call_tool":
             guard acceptingCalls else {
@@ -158,12 +163,12 @@ extension ExaiDaemon {
                 return
             }
             session.spawn { [self] in
-                await self.withMessageSpan(op: op, tool: json["name"]?.stringValue, message: json, session: session, logger: logger) { correlation, logger in
+                await self.withMessageSpan(op: op, tool: json["name"]?.stringValue, frame: frame, session: session, logger: logger) { correlation, logger in
                     await self.callTool(json, session: session, correlationID: correlation, logger: logger)
                 }
             }
         case "list_tools":
-            await withMessageSpan(op: op, tool: nil, message: json, session: session, logger: logger) { correlation, _ in
+            await withMessageSpan(op: op, tool: nil, frame: frame, session: session, logger: logger) { correlation, _ in
                 let tools = self.toolOrder.compactMap { self.tools[$0] }.map {
                     JSONValue.object([("name", .string($0.name)), ("description", .string($0.description)), ("inputSchema", $0.inputSchema)])
                 }
@@ -171,7 +176,7 @@ extension ExaiDaemon {
                 return .success
             }
         case "health":
-            await withMessageSpan(op: op, tool: nil, message: json, session: session, logger: logger) { correlation, _ in
+            await withMessageSpan(op: op, tool: nil, frame: frame, session: session, logger: logger) { correlation, _ in
                 let uptime = Int((ContinuousClock.now - self.startedAt).components.seconds)
                 let health = JSONValue.object([
                     ("t", epochSeconds()),
@@ -184,7 +189,7 @@ extension ExaiDaemon {
                 return .success
             }
         case "rotate_token":
-            await withMessageSpan(op: op, tool: nil, message: json, session: session, logger: logger) { correlation, logger in
+            await withMessageSpan(op: op, tool: nil, frame: frame, session: session, logger: logger) { correlation, logger in
                 guard let old = json["old"]?.stringValue, let new = json["new"]?.stringValue, !new.isEmpty else {
                     await session.writer.send([("op", "rotate_token_res"), ("ok", false), ("error", "missing_params")], correlationID: correlation)
                     return MessageOutcome(status: "missing_params")
@@ -204,38 +209,23 @@ extension ExaiDaemon {
         }
     }
 
-    /// Why a message is malformed, or nil.
-    static func structuralProblem(_ json: JSONValue) -> String? {
-        guard json.objectValue != nil else { return "expected a JSON object" }
-        guard let op = json["op"]?.stringValue else { return "missing string field op" }
-        if op == "call_tool" {
-            guard let name = json["name"]?.stringValue, !name.isEmpty else { return "call_tool needs a non-empty string name" }
-            if let requestID = json["request_id"], requestID.stringValue == nil { return "request_id must be a string" }
-            if let arguments = json["arguments"], arguments.objectValue == nil, !arguments.isNull { return "arguments must be an object" }
-        }
-        return nil
-    }
-
     /// Runs one message's work in a SERVER span named after the op (`call_tool {tool}` for calls).
     ///
     /// The parent is the message's `_meta.traceparent` when it has one; otherwise the span starts a
     /// new trace linked to the connection's upgrade span. The correlation ID is the message's
     /// `correlation_id` (or `_meta.correlation_id`) when valid, else the connection's.
     func withMessageSpan(
-        op: String, tool: String?, message: JSONValue, session: DaemonSession, logger: Logger,
+        op: String, tool: String?, frame: ClientFrame, session: DaemonSession, logger: Logger,
         _ body: @Sendable (CorrelationID, Logger) async -> MessageOutcome
     ) async {
         var context = ServiceContext.topLevel
-        let meta = message["_meta"]
-        if let traceparent = meta?["traceparent"]?.stringValue {
+        if let traceparent = frame.traceparent {
             var carrier = ["traceparent": traceparent]
-            if let tracestate = meta?["tracestate"]?.stringValue { carrier["tracestate"] = tracestate }
+            if let tracestate = frame.tracestate { carrier["tracestate"] = tracestate }
             tracer.extract(carrier, into: &context, using: DictionaryExtractor())
         }
         let hasParent = context.spanContext != nil
-        let correlationID = (message["correlation_id"]?.stringValue).flatMap { CorrelationID($0) }
-            ?? (meta?["correlation_id"]?.stringValue).flatMap { CorrelationID($0) }
-            ?? session.connection.correlationID
+        let correlationID = frame.correlationID ?? session.connection.correlationID
         context.correlationID = correlationID
         context.baggage = nil
         // Span names and metric labels take known tool names only: a client cannot mint series.
@@ -247,7 +237,7 @@ extension ExaiDaemon {
         span.attributes["exai.op"] = op
         if let toolName { span.attributes["exai.tool"] = toolName }
         span.attributes["exai.session_id"] = session.id
-        if let requestID = message["request_id"]?.stringValue { span.attributes["exai.request_id"] = requestID }
+        if let requestID = frame.requestID { span.attributes["exai.request_id"] = requestID }
         var logger = logger
         logger[metadataKey: "correlation_id"] = "\(correlationID.value)"
         let spanContext = span.context

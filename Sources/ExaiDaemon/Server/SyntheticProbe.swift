@@ -1,3 +1,4 @@
+import ExaiProtocol
 import HTTPTypes
 import HummingbirdWSClient
 import Logging
@@ -36,7 +37,7 @@ extension ExaiDaemon {
                                           logger: Logger(label: "exai-daemon.synthetic")) { inbound, outbound, _ in
             var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
             try await outbound.write(.text(JSONValue.object([("op", "hello"), ("token", .string(token))]).serialized))
-            guard case .text(let ack)? = try await messages.next(), parseJSON(ack)?["ok"]?.boolValue == true else {
+            guard case .text(let ack)? = try await messages.next(), ClientFrame.decodeJSON(ack)?["ok"]?.boolValue == true else {
                 outcome.withLockedValue { $0 = "hello refused" }
                 return
             }
@@ -44,7 +45,7 @@ extension ExaiDaemon {
                 ("op", "call_tool"), ("request_id", "synthetic"), ("name", "listmodels"), ("arguments", .object([])), ("_meta", metaObject),
             ]).serialized))
             while let frame = try await messages.next() {
-                guard case .text(let text) = frame, let json = parseJSON(text), json["op"]?.stringValue == "call_tool_res" else { continue }
+                guard case .text(let text) = frame, let json = ClientFrame.decodeJSON(text), json["op"]?.stringValue == "call_tool_res" else { continue }
                 let failure = json["error"].map { "listmodels failed: \($0["code"]?.stringValue ?? "") \($0["message"]?.stringValue ?? "")" }
                 outcome.withLockedValue { $0 = failure }
                 break
