@@ -2,7 +2,7 @@ import COTLPProto
 import Foundation
 import Testing
 import TracelineTestSupport
-@testable import Traceline
+@_spi(Fuzzing) @testable import Traceline
 import Tracing
 
 @Suite struct OTLPEncoderTests {
