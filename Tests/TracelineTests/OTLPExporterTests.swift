@@ -73,6 +73,21 @@ import Tracing
         #expect(exporter.statistics.spansExported == 50)
     }
 
+    @Test("Retry-After replaces the backoff: three 503s asking for 1 s take 3 s, not 2 + 4 + 8 s")
+    func retryAfterReplacesBackoff() async throws {
+        let receiver = try await OTLPReceiver.start(script: "503:ra=1,503:ra=1,503:ra=1,200")
+        var configuration = fastConfiguration(endpoint: receiver.endpoint)
+        configuration.retry.initialBackoff = .seconds(2)
+        configuration.retry.maxBackoff = .seconds(8)
+        configuration.retry.jitter = 0
+        let exporter = OTLPHTTPExporter(configuration: configuration)
+        let started = ContinuousClock.now
+        #expect(await offThread { exporter.export(makeFinishedSpans(5), deadline: .now + .seconds(30)) } == .success)
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(2900) && elapsed < .seconds(6), "elapsed \(elapsed)")
+        #expect(exporter.statistics.retries == 3)
+    }
+
     @Test("Retry-After as an HTTP date is honoured")
     func retryAfterDate() async throws {
         let receiver = try await OTLPReceiver.start(script: "503:date=2,200")
@@ -285,6 +300,9 @@ import Tracing
         #expect(RetryAfter.delay("soon", nowSeconds: now) == nil)
         #expect(RetryAfter.delay("-5", nowSeconds: now) == nil)
         #expect(RetryAfter.delay("", nowSeconds: now) == nil)
+        // Found by fuzzing: a year past Int32 trapped in the conversion for timegm.
+        #expect(RetryAfter.delay("Wed, 1 Oct 13333333337361432 07:28:00 GMT", nowSeconds: now) == nil)
+        #expect(RetryAfter.delay("Wed, 1 Oct 10000 07:28:00 GMT", nowSeconds: now) == nil)
     }
 
     @Test("circuit breaker transitions with a controlled clock")

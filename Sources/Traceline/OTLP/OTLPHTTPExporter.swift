@@ -16,8 +16,8 @@ import Musl
 /// blocking libcurl call never occupies a Swift concurrency thread; one curl handle is reused
 /// for keep-alive. Responses are handled as the OTLP specification says: 2xx may carry a partial
 /// success (rejected spans are counted and its message logged once per distinct text); 429, 502,
-/// 503, 504 and transport errors are retried with exponential backoff and jitter, honouring
-/// `Retry-After` (seconds or HTTP-date) but never past the export deadline; any other status
+/// 503, 504 and transport errors are retried with exponential backoff and jitter, or after the
+/// receiver's `Retry-After` (seconds or HTTP-date) when it sends one, never past the export deadline; any other status
 /// drops the batch, counted and logged. A ``CircuitBreaker`` fails fast after repeated failures.
 /// The exporter buffers nothing: the processor's queue is the only buffer.
 public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
@@ -158,8 +158,11 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                 breaker.recordFailure()
                 return drop(batch.count, reason: reason)
             case .retryableFailure(let reason, let retryAfter):
-                var delay = jittered(backoff)
-                if let retryAfter, retryAfter > delay { delay = retryAfter }
+                // The receiver's Retry-After says when to come back: it replaces the backoff (a
+                // longer backoff would idle a recovered collector while the queue overflows —
+                // found by the soak tool, scenario b). Floored at 100 ms so that a hostile
+                // `Retry-After: 0` cannot make a hot loop.
+                let delay = retryAfter.map { max($0, Self.minimumRetryAfter) } ?? jittered(backoff)
                 let resumeAt = ContinuousClock.now + delay
                 if resumeAt >= deadline || resumeAt - started > configuration.retry.maxElapsed || isShutDown.load(ordering: .relaxed) {
                     breaker.recordFailure()
@@ -169,7 +172,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                     breaker.recordFailure()
                     return drop(batch.count, reason: "\(reason); shutdown deadline passed while waiting to retry")
                 }
-                backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier)
+                if retryAfter == nil { backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier) }
             }
         }
     }
@@ -266,6 +269,9 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     }
 
     // MARK: - Helpers
+
+    /// The shortest wait a `Retry-After` header can ask for.
+    static let minimumRetryAfter: Duration = .milliseconds(100)
 
     private func drop(_ count: Int, reason: String) -> ExportResult {
         update {
