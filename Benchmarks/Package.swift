@@ -50,6 +50,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Soak and fault tool: the export pipeline at a set span rate against a receiver that
+        // fails on a schedule (Soak/soak_receiver.py); proves the span accounting (Soak/README.md).
+        .executableTarget(
+            name: "SoakTool",
+            dependencies: [
+                .product(name: "Traceline", package: "Traceline"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
