@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: set-up, the checks on Proto/ and its generated code, the test suite,
-# then the same suite under ThreadSanitizer.
+# the same suite under ThreadSanitizer and under AddressSanitizer, then every fuzz target for a
+# bounded time (TRACELINE_FUZZ_SECONDS, 20 s each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
@@ -41,3 +42,13 @@ echo "== swift test --sanitize=thread"
 # timing of the network tests is not skewed by 160 others under the sanitizer's slowdown.
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   swift test --sanitize=thread --scratch-path .build-tsan --skip Timing --no-parallel
+
+echo "== swift test --sanitize=address"
+# Heap and stack misuse in our Swift, our C (HTTP, gzip, protobuf-c glue) and the hiredis/libcurl
+# calls; LeakSanitizer is on, so a leak fails the run too (except the third-party ones listed,
+# with reasons, in Tests/lsan-suppressions.txt).
+ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" LSAN_OPTIONS="suppressions=$PWD/Tests/lsan-suppressions.txt print_suppressions=0" \
+  swift test --sanitize=address --scratch-path .build-asan --skip Timing
+
+echo "== fuzz targets (libFuzzer + AddressSanitizer)"
+Fuzz/run.sh --seconds "${TRACELINE_FUZZ_SECONDS:-20}"

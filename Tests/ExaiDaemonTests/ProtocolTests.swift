@@ -226,7 +226,9 @@ import Traceline
 
     @Test("de-duplication: same request id → still processing, then the cached result; same call under another id → DUPLICATE")
     func deduplication() async throws {
-        let harness = try await DaemonHarness(simulator: .init(latency: .seconds(2)))
+        // The first call is held for 4 s: x1's resend and x2 must both arrive while it runs (with
+        // 2 s, a loaded machine once let x1 finish first and x2's call read x1's result).
+        let harness = try await DaemonHarness(simulator: .init(latency: .seconds(4)))
         let client = try await harness.session()
         client.send(#"{"op":"call_tool","request_id":"x1","name":"chat","arguments":{"prompt":"same","model":"glm-4.5"}}"#)
         _ = try await client.receive(until: { $0.op == "call_tool_ack" })
