@@ -132,11 +132,20 @@ private func otlpHeaders(_ bytes: UnsafeRawBufferPointer) {
     if case .success(let pairs) = KeyValueListParser.parse(input) {
         // Values long enough to be secrets, unless they also occur in text a warning may hold
         // (the variable's name, a header name, which warnings name on purpose).
+        // Compared as bytes: string search treats an embedded NUL as the end of the needle.
         let named = ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] + pairs.map(\.key)
-        for pair in pairs where pair.value.utf8.count >= 12 && !named.contains(where: { $0.contains(pair.value) }) {
-            precondition(!warnings.contains { $0.contains(pair.value) }, "a warning echoes a header value")
+        for pair in pairs where pair.value.utf8.count >= 12 {
+            let value = Array(pair.value.utf8)
+            if named.contains(where: { occurs(value, in: Array($0.utf8)) }) { continue }
+            precondition(!warnings.contains { occurs(value, in: Array($0.utf8)) }, "a warning echoes a header value")
         }
     }
+}
+
+/// Whether `needle` occurs in `haystack`, byte for byte.
+private func occurs(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
+    guard !needle.isEmpty, needle.count <= haystack.count else { return needle.isEmpty }
+    return (0...(haystack.count - needle.count)).contains { start in haystack[start..<(start + needle.count)].elementsEqual(needle) }
 }
 
 /// The exai-daemon's frame parser: a frame is a message with a string op, or a clear problem;
