@@ -40,7 +40,7 @@ docc_log=$(swift package generate-documentation --target Traceline --warnings-as
 echo "== swift test --sanitize=thread"
 # A separate build folder keeps the sanitized objects from evicting the normal ones; serial, so the
 # timing of the network tests is not skewed by 160 others under the sanitizer's slowdown.
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/Tests/tsan-suppressions.txt" \
   swift test --sanitize=thread --scratch-path .build-tsan --skip Timing --no-parallel
 
 echo "== swift test --sanitize=address"
