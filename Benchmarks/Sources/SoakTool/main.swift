@@ -97,14 +97,14 @@ final class Generator: @unchecked Sendable {
     let rate: Int
     let duration: Int
     let tracer: TracelineTracer
-    let created = ManagedAtomicCounter()
+    let created = LockedCounter()
     init(rate: Int, duration: Int, tracer: TracelineTracer) {
         self.rate = rate
         self.duration = duration
         self.tracer = tracer
     }
 
-    let finished = ManagedAtomicCounter()
+    let finished = LockedCounter()
 
     func start() { Thread { self.run() }.start() }
     var isFinished: Bool { finished.load() == 1 }
@@ -133,8 +133,8 @@ final class Generator: @unchecked Sendable {
     }
 }
 
-/// A counter the generator publishes and the monitor reads.
-final class ManagedAtomicCounter: @unchecked Sendable {
+/// A counter the generator publishes and the monitor reads (a lock: read once a second).
+final class LockedCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
     func store(_ new: Int) { lock.lock(); value = new; lock.unlock() }
