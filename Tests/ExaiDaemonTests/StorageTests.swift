@@ -114,6 +114,42 @@ import Tracing
     }
 }
 
+extension SupabaseTests {
+    /// A daemon migrates at start while its first chat already writes (which migrates too), and
+    /// several daemons may start on one empty database: every one of those calls must succeed.
+    /// (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent create of the same table.)
+    @Test("migrations racing on an empty database, in one process and across two: every call succeeds")
+    func concurrentMigrations() async throws {
+        for round in 0..<4 {
+            let url = try await TestPostgres.makeDatabase()
+            let daemons = try (0..<2).map { _ in try SupabasePersistence(url: url, tracer: NoOpTracer(), logger: Logger(label: "test")) }
+            let running = daemons.map { daemon in Task { await daemon.run() } }
+            defer { running.forEach { $0.cancel() } }
+            let failures = await withTaskGroup(of: String?.self) { group in
+                for (index, daemon) in daemons.enumerated() {
+                    for call in 0..<3 {
+                        group.addTask {
+                            do {
+                                if call == 0 { try await daemon.migrate() } else {
+                                    try await daemon.persist(continuationID: "round\(round)-\(index)-\(call)", title: "t",
+                                                             turns: [ConversationTurn(role: "user", content: "hi")])
+                                }
+                                return nil
+                            } catch { return "\(error)" }
+                        }
+                    }
+                }
+                var failures: [String] = []
+                for await failure in group { if let failure { failures.append(failure) } }
+                return failures
+            }
+            #expect(failures.isEmpty, "round \(round): \(failures)")
+            #expect(try await TestPostgres.psql(url, "SELECT count(*) FROM messages") == "4")
+            #expect(try await TestPostgres.psql(url, "SELECT count(*) FROM schema_version") == "1")
+        }
+    }
+}
+
 @Suite(.serialized, .timeLimit(.minutes(2))) struct ContinuityTests {
     @Test("continuity across a daemon restart with Redis + Supabase; a store miss falls back to Supabase and re-caches")
     func acrossRestart() async throws {
@@ -130,6 +166,7 @@ import Tracing
         let frames = try await client.call("c1", "chat", #"{"prompt":"remember the number 42","model":"glm-4.5"}"#)
         let output = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(frames.last?["text"]?.stringValue).utf8))
         let continuation = try #require(output["continuation_offer"]?["continuation_id"]?.stringValue)
+        #expect(output["metadata"]?["storage_warning"] == nil, "the first exchange was saved: \(output.serialized)")
         client.close()
         await first.stop()
 
@@ -137,6 +174,8 @@ import Tracing
         let again = try await second.session()
         let reply = try await again.call("c2", "chat", #"{"prompt":"what number?","model":"glm-4.5","continuation_id":"\#(continuation)"}"#)
         #expect(reply.last?["outputs"] != nil, "\(reply.last?.serialized ?? "")")
+        let secondReply = reply.last?.serialized ?? ""
+        #expect(secondReply.contains("storage_warning") == false, "the second exchange was saved: \(secondReply)")
         #expect(second.simulator.received.last?.messages == ["user: remember the number 42", "assistant: Simulated reply from glm-4.5: remember the number 42", "user: what number?"])
 
         // Redis loses the thread: Supabase has it, and the store gets it back.

@@ -110,15 +110,18 @@ public final class SupabasePersistence: Sendable {
     @discardableResult
     public func migrate() async throws -> Int {
         let applied = try await traced("MIGRATE", "migrate", "schema_version") { [client, logger] in
-            try await client.query("""
-                CREATE TABLE IF NOT EXISTS schema_version (
-                    version integer PRIMARY KEY,
-                    applied_at timestamptz NOT NULL DEFAULT now(),
-                    description text NOT NULL
-                )
-                """, logger: logger)
+            // Everything under the lock, the first CREATE included: `CREATE TABLE IF NOT EXISTS`
+            // is not safe against a concurrent create of the same table (23505 on pg_type), and a
+            // daemon's start-up migration races its first chat's write, or another daemon's start.
             let applied = try await client.withTransaction(logger: logger) { connection -> Int in
                 try await connection.query("SELECT pg_advisory_xact_lock(7341902)", logger: logger)
+                try await connection.query("""
+                    CREATE TABLE IF NOT EXISTS schema_version (
+                        version integer PRIMARY KEY,
+                        applied_at timestamptz NOT NULL DEFAULT now(),
+                        description text NOT NULL
+                    )
+                    """, logger: logger)
                 var current = 0
                 for try await version in try await connection.query("SELECT coalesce(max(version), 0) FROM schema_version", logger: logger).decode(Int.self) {
                     current = version
