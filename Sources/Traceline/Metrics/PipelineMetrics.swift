@@ -53,6 +53,14 @@ public struct PipelineMetrics: MetricsSource {
                 (component + [("error_type", "rejected")], Double(stats.spansRejected)),
                 (component + [("error_type", "export_failed")], Double(stats.spansDropped)),
             ])
+            if exporter.configuration.retryBufferBytes > 0 {
+                writer.gauge("traceline_exporter_retry_buffer_spans", help: "Spans waiting in the OTLP exporter's retry buffer.", [(component, Double(stats.spansBuffered))])
+                writer.gauge("traceline_exporter_retry_buffer_bytes", help: "Request bytes in the OTLP exporter's retry buffer.", [(component, Double(stats.bytesBuffered))])
+                writer.gauge("traceline_exporter_retry_buffer_capacity_bytes", help: "Capacity of the OTLP exporter's retry buffer.",
+                             [(component, Double(exporter.configuration.retryBufferBytes))])
+                writer.counter("traceline_exporter_retry_buffer_dropped_spans", help: "Spans dropped because the retry buffer was full (also in export_failed).",
+                               [(component, Double(stats.spansDroppedBufferFull))])
+            }
             writer.counter("traceline_exporter_requests", help: "HTTP requests the OTLP exporter sent, retries included.", [(component, Double(stats.requests))])
             writer.counter("traceline_exporter_retries", help: "OTLP requests that were retries.", [(component, Double(stats.retries))])
             writer.counter("traceline_exporter_bytes", help: "OTLP request body bytes, before compression and as sent.", [

@@ -19,17 +19,26 @@ import Musl
 /// 503, 504 and transport errors are retried with exponential backoff and jitter, or after the
 /// receiver's `Retry-After` (seconds or HTTP-date) when it sends one, never past the export deadline; any other status
 /// drops the batch, counted and logged. A ``CircuitBreaker`` fails fast after repeated failures.
-/// The exporter buffers nothing: the processor's queue is the only buffer.
+/// By default the exporter buffers nothing: the processor's queue is the only buffer. With
+/// ``OTLPExporterConfiguration/retryBufferBytes`` set, failed requests wait in an
+/// ``OTLPRetryBuffer`` that a second thread (with its own curl handle) retries.
 public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
-    /// Counters for everything the exporter did. Spans: `exported + rejected + dropped` equals
-    /// every span handed to `export`.
+    /// Counters for everything the exporter did. Spans: `exported + rejected + dropped + buffered`
+    /// equals every span handed to `export`.
     public struct Statistics: Sendable, Equatable {
         /// Spans the receiver accepted.
         public var spansExported = 0
         /// Spans the receiver reported as rejected in a partial success.
         public var spansRejected = 0
-        /// Spans lost: non-retryable status, retries exhausted, deadline passed, breaker open, oversized request.
+        /// Spans lost: non-retryable status, retries exhausted, deadline passed, breaker open, oversized request,
+        /// retry buffer full.
         public var spansDropped = 0
+        /// Spans waiting in the retry buffer now (0 when it is off).
+        public var spansBuffered = 0
+        /// Request body bytes in the retry buffer now.
+        public var bytesBuffered = 0
+        /// Spans dropped because the retry buffer had no room for their request (part of `spansDropped`).
+        public var spansDroppedBufferFull = 0
         /// HTTP requests sent (first attempts and retries).
         public var requests = 0
         /// Retries among them.
@@ -68,6 +77,16 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     private let abortAt: UnsafeMutablePointer<Int64>
     private let sleeper = ThreadSignal()
 
+    // The retry buffer and its sender thread; `retryBufferSignal`'s lock guards the two vars and
+    // is taken before `statisticsState`'s, never after.
+    private let retryBufferSignal = ThreadSignal()
+    private nonisolated(unsafe) var retryBuffer: OTLPRetryBuffer
+    private nonisolated(unsafe) var sender = SenderState.notStarted
+    /// The sender's own handle: it sends while the export thread sends new batches.
+    private let senderClient: OpaquePointer?
+
+    private enum SenderState { case notStarted, running, finished }
+
     /// Creates the exporter and its libcurl handle.
     /// - Parameters:
     ///   - configuration: endpoint, headers, compression, TLS files, retry and breaker settings.
@@ -84,11 +103,14 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         self.headerLines = lines
         self.abortAt = .allocate(capacity: 1)
         abortAt.initialize(to: 0)
+        self.retryBuffer = OTLPRetryBuffer(capacityBytes: configuration.retryBufferBytes)
+        self.senderClient = configuration.retryBufferBytes > 0 ? traceline_http_client_create() : nil
         if client == nil { logger.error("libcurl could not create a handle; every export will fail") }
     }
 
     deinit {
         traceline_http_client_destroy(client)
+        if let senderClient { traceline_http_client_destroy(senderClient) }
         abortAt.deallocate()
     }
 
@@ -114,23 +136,33 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         guard !isShutDown.load(ordering: .relaxed), let client else {
             return drop(batch.count, reason: "exporter is shut down")
         }
-        guard breaker.acquire() else {
-            update { $0.breakerRejections += 1 }
-            return drop(batch.count, reason: "circuit breaker open")
+        // Requests already wait for a failing receiver: this one queues behind them (in order, and
+        // without a request of its own that would fail too); the sender answers to the breaker.
+        let behindBuffered = senderClient != nil && retryBufferSignal.withLock { !retryBuffer.isEmpty }
+        if !behindBuffered {
+            guard breaker.acquire() else {
+                update { $0.breakerRejections += 1 }
+                return drop(batch.count, reason: "circuit breaker open")
+            }
         }
 
         let encoded = encoder.encode(batch)
         if encoded.count > configuration.maxRequestBytes {
-            breaker.recordSuccess()  // not the receiver's fault
+            if !behindBuffered { breaker.recordSuccess() }  // not the receiver's fault
             return drop(batch.count, reason: "request of \(encoded.count) bytes exceeds the \(configuration.maxRequestBytes)-byte limit")
         }
         var body = encoded
         if configuration.compression == .gzip {
             guard let compressed = Self.gzip(encoded) else {
-                breaker.recordSuccess()
+                if !behindBuffered { breaker.recordSuccess() }
                 return drop(batch.count, reason: "gzip compression failed")
             }
             body = compressed
+        }
+        if behindBuffered {
+            let now = ContinuousClock.now
+            return park(OTLPRetryBuffer.Request(body: body, uncompressedBytes: encoded.count, spans: batch.count, parkedAt: now,
+                                                attempts: 0, backoff: configuration.retry.initialBackoff, retryAt: now))
         }
 
         var attempt = 0
@@ -164,6 +196,13 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                 // `Retry-After: 0` cannot make a hot loop.
                 let delay = retryAfter.map { max($0, Self.minimumRetryAfter) } ?? jittered(backoff)
                 let resumeAt = ContinuousClock.now + delay
+                if senderClient != nil, !isShutDown.load(ordering: .relaxed) {
+                    // The sender thread retries it; this thread goes back to the processor's queue.
+                    if retryAfter == nil { backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier) }
+                    return park(OTLPRetryBuffer.Request(body: body, uncompressedBytes: encoded.count, spans: batch.count, parkedAt: started,
+                                                        attempts: attempt, backoff: backoff, retryAt: resumeAt),
+                                reason: reason)
+                }
                 if resumeAt >= deadline || resumeAt - started > configuration.retry.maxElapsed || isShutDown.load(ordering: .relaxed) {
                     breaker.recordFailure()
                     return drop(batch.count, reason: "\(reason); no retry left before the deadline (attempt \(attempt))")
@@ -181,12 +220,184 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     public func beginShutdown(deadline: ContinuousClock.Instant) {
         traceline_store_i64(abortAt, Self.monotonicMilliseconds(for: deadline))
         sleeper.withLock { sleeper.signal() }
+        retryBufferSignal.withLock { retryBufferSignal.signal() }
     }
 
-    /// Fails later exports and ends a running one by `deadline`; see `SpanExporter.shutdown`.
+    /// Waits until the retry buffer is empty (retries keep their backoff and `Retry-After`); see
+    /// `SpanExporter.forceFlush`. Fails when requests still wait at `deadline`.
+    public func forceFlush(deadline: ContinuousClock.Instant) -> ExportResult {
+        guard senderClient != nil else { return .success }
+        let left = waitForRetryBuffer(until: deadline)
+        return left == 0 ? .success : .failure(reason: "\(left) spans still in the retry buffer at the flush deadline")
+    }
+
+    /// Fails later exports, ends a running one by `deadline`, and gives the retry buffer until
+    /// `deadline` to empty (what is left is dropped, counted); see `SpanExporter.shutdown`.
     public func shutdown(deadline: ContinuousClock.Instant) {
         isShutDown.store(true, ordering: .relaxed)
         beginShutdown(deadline: deadline)
+        guard senderClient != nil else { return }
+        _ = waitForRetryBuffer(until: deadline + .milliseconds(100), untilSenderFinished: true)
+    }
+
+    // MARK: - The retry buffer
+
+    /// Puts `request` in the retry buffer (starting the sender thread the first time), or drops
+    /// its spans when it does not fit. The batch is the exporter's from here: `.success` tells the
+    /// processor so, and the exporter's counters say what becomes of it.
+    private func park(_ request: OTLPRetryBuffer.Request, reason: String? = nil) -> ExportResult {
+        let (accepted, startSender) = retryBufferSignal.withLock { () -> (Bool, Bool) in
+            guard sender != .finished else { return (false, false) }
+            guard retryBuffer.append(request) else {
+                update { $0.spansDroppedBufferFull += request.spans }
+                return (false, false)
+            }
+            update {
+                $0.spansBuffered = retryBuffer.spans
+                $0.bytesBuffered = retryBuffer.bytes
+                if let reason { $0.lastError = reason }
+            }
+            retryBufferSignal.signal()
+            let start = sender == .notStarted
+            if start { sender = .running }
+            return (true, start)
+        }
+        guard accepted else {
+            if isShutDown.load(ordering: .relaxed) { return drop(request.spans, reason: "exporter is shut down") }
+            return drop(request.spans, reason: "retry buffer full (\(configuration.retryBufferBytes) bytes)" + (reason.map { " after \($0)" } ?? ""))
+        }
+        if startSender, !startThread(name: "traceline-otlp-retry", { [self] in runSender() }) {
+            logger.error("Could not start the OTLP retry thread; buffered spans will be dropped at shutdown")
+            retryBufferSignal.withLock { sender = .notStarted }
+        }
+        return .success
+    }
+
+    /// Blocks until the buffer is empty (and, for a shutdown, the sender has ended) or `deadline`;
+    /// returns the spans still buffered.
+    private func waitForRetryBuffer(until deadline: ContinuousClock.Instant, untilSenderFinished: Bool = false) -> Int {
+        let limit = MonotonicClock.nanoseconds(for: deadline)
+        return retryBufferSignal.withLock { () -> Int in
+            retryBufferSignal.signal()
+            while MonotonicClock.nowNanoseconds() < limit {
+                let done = untilSenderFinished ? sender != .running : retryBuffer.isEmpty
+                if done { break }
+                retryBufferSignal.wait(untilMonotonic: limit)
+            }
+            if untilSenderFinished, sender != .running {
+                // No sender to empty it (never started, or already ended): what is left is lost.
+                let left = retryBuffer.removeAll()
+                if left.spans > 0 { dropBuffered(left.spans, reason: "exporter shut down with spans in the retry buffer") }
+                sender = .finished
+            }
+            return retryBuffer.spans
+        }
+    }
+
+    /// The sender thread: sends the oldest buffered request when its retry time comes, until
+    /// the buffer is empty at shutdown or the shutdown deadline passes.
+    private func runSender() {
+        guard let senderClient else { return }
+        while true {
+            // Wait for a request that is due; drop those past `maxElapsed` and, at shutdown, the rest.
+            retryBufferSignal.lock()
+            var due: OTLPRetryBuffer.Request?
+            while due == nil {
+                let now = ContinuousClock.now
+                let abortMilliseconds = traceline_load_i64(abortAt)
+                let pastAbort = abortMilliseconds != 0 && traceline_monotonic_ms() >= abortMilliseconds
+                if isShutDown.load(ordering: .relaxed), retryBuffer.isEmpty || pastAbort {
+                    let left = retryBuffer.removeAll()
+                    if left.spans > 0 { dropBuffered(left.spans, reason: "shutdown deadline passed with spans in the retry buffer") }
+                    sender = .finished
+                    retryBufferSignal.signal()
+                    retryBufferSignal.unlock()
+                    return
+                }
+                while let first = retryBuffer.first, now - first.parkedAt > configuration.retry.maxElapsed {
+                    retryBuffer.removeFirst()
+                    dropBuffered(first.spans, reason: "in the retry buffer longer than \(configuration.retry.maxElapsed)")
+                    breaker.recordFailure()
+                }
+                guard let first = retryBuffer.first else {
+                    retryBufferSignal.signal()  // a flush waits for the empty buffer
+                    retryBufferSignal.wait(untilMonotonic: MonotonicClock.nowNanoseconds() + 1_000_000_000)
+                    continue
+                }
+                if first.retryAt <= now {
+                    due = first
+                    break
+                }
+                let wakeAt = MonotonicClock.nanoseconds(for: first.retryAt)
+                if abortMilliseconds != 0, UInt64(abortMilliseconds) * 1_000_000 < wakeAt {
+                    // Shutting down, and the next retry would come after the deadline: nothing in
+                    // the buffer can be delivered in time (it goes in order).
+                    let left = retryBuffer.removeAll()
+                    dropBuffered(left.spans, reason: "shutdown deadline comes before the next retry; spans in the retry buffer dropped")
+                    retryBufferSignal.signal()
+                    continue
+                }
+                retryBufferSignal.wait(untilMonotonic: wakeAt)
+            }
+            retryBufferSignal.unlock()
+            guard let request = due else { continue }
+
+            let outcome = send(request.body, client: senderClient, deadline: .now + (configuration.timeout ?? .seconds(60)))
+            update {
+                $0.requests += 1
+                if request.attempts > 0 { $0.retries += 1 }
+                $0.bytesUncompressed += request.uncompressedBytes
+                $0.bytesSent += request.body.count
+            }
+            retryBufferSignal.withLock {
+                switch outcome {
+                case .success(let rejected, _):
+                    retryBuffer.removeFirst()
+                    update {
+                        $0.spansExported += max(0, request.spans - rejected)
+                        $0.spansRejected += min(rejected, request.spans)
+                        $0.spansBuffered = retryBuffer.spans
+                        $0.bytesBuffered = retryBuffer.bytes
+                    }
+                case .permanentFailure(let reason):
+                    retryBuffer.removeFirst()
+                    dropBuffered(request.spans, reason: reason)
+                case .retryableFailure(let reason, let retryAfter):
+                    let delay = retryAfter.map { max($0, Self.minimumRetryAfter) } ?? jittered(request.backoff)
+                    let now = ContinuousClock.now
+                    if now + delay - request.parkedAt > configuration.retry.maxElapsed {
+                        retryBuffer.removeFirst()
+                        dropBuffered(request.spans, reason: "\(reason); no retry left within \(configuration.retry.maxElapsed) (attempt \(request.attempts + 1))")
+                    } else {
+                        retryBuffer.updateFirst {
+                            $0.attempts += 1
+                            $0.retryAt = now + delay
+                            if retryAfter == nil { $0.backoff = min(configuration.retry.maxBackoff, $0.backoff * configuration.retry.multiplier) }
+                        }
+                        update { $0.lastError = reason }
+                    }
+                }
+                retryBufferSignal.signal()
+            }
+            switch outcome {
+            case .success(let rejected, let message):
+                breaker.recordSuccess()
+                if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
+            case .permanentFailure:
+                breaker.recordFailure()
+            case .retryableFailure:
+                break
+            }
+        }
+    }
+
+    /// Counts and logs spans that leave the retry buffer undelivered; `retryBufferSignal`'s lock held.
+    private func dropBuffered(_ spans: Int, reason: String) {
+        update {
+            $0.spansBuffered = retryBuffer.spans
+            $0.bytesBuffered = retryBuffer.bytes
+        }
+        _ = drop(spans, reason: reason)
     }
 
     // MARK: - One request

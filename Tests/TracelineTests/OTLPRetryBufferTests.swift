@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+import TracelineTestSupport
+@testable import Traceline
+import Tracing
+
+/// The exporter's opt-in retry buffer, against the real test receiver.
+@Suite(.serialized) struct OTLPRetryBufferTests {
+    func configuration(endpoint: String, bufferBytes: Int = 1 << 20) -> OTLPExporterConfiguration {
+        var configuration = fastConfiguration(endpoint: endpoint)
+        configuration.retryBufferBytes = bufferBytes
+        return configuration
+    }
+
+    @Test("a failing receiver does not hold the export thread; after it recovers every span arrives once")
+    func ridesOutFailures() async throws {
+        let receiver = try await OTLPReceiver.start(script: "503:ra=1,503:ra=1,200")
+        let exporter = OTLPHTTPExporter(configuration: configuration(endpoint: receiver.endpoint))
+        let batches = (0..<5).map { makeFinishedSpans(20, prefix: "batch\($0)") }
+        let started = ContinuousClock.now
+        for batch in batches {
+            #expect(await offThread { exporter.export(batch, deadline: .now + .seconds(10)) } == .success)
+        }
+        // Without the buffer the first export would have returned only after three requests.
+        let requestsWhileExporting = try receiver.records().count
+        #expect(requestsWhileExporting <= 2, "the later batches waited behind the first, without requests of their own")
+        #expect(exporter.statistics.spansBuffered == 100)
+        #expect(exporter.statistics.bytesBuffered > 0)
+
+        #expect(await offThread { exporter.forceFlush(deadline: .now + .seconds(10)) } == .success)
+        #expect(ContinuousClock.now - started >= .milliseconds(1900), "both Retry-After: 1 honoured")
+        let accepted = try receiver.acceptedSpanIDs()
+        #expect(accepted.count == 100)
+        #expect(Set(accepted).count == 100, "exactly once")
+        let stats = exporter.statistics
+        #expect(stats.spansExported == 100)
+        #expect(stats.spansDropped == 0)
+        #expect(stats.spansBuffered == 0 && stats.bytesBuffered == 0)
+        #expect(stats.retries == 2, "only the first request was retried; the others went out once it succeeded")
+        #expect(stats.requests == 7)
+        // In order: the first batch's spans reached the receiver before the second's.
+        let names = try receiver.records().filter { $0["action"] as? String == "200" }
+            .flatMap { ($0["spans"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String } }
+        #expect(names.first?.hasPrefix("batch0") == true && names.last?.hasPrefix("batch4") == true, "\(names.prefix(1)) … \(names.suffix(1))")
+        exporter.shutdown(deadline: .now + .seconds(1))
+    }
+
+    @Test("a full buffer drops the newest request, counted; shutdown drops what is left, counted, by its deadline")
+    func fullBufferAndShutdown() async throws {
+        let port = try await offThreadThrowing { try unusedPort() }
+        let batches = (0..<5).map { makeFinishedSpans(20, prefix: "b\($0)") }
+        let sizes = batches.map { OTLPTraceEncoder().encode($0).count }
+        var settings = configuration(endpoint: "http://127.0.0.1:\(port)/v1/traces", bufferBytes: sizes[0] + sizes[1])
+        settings.retry.maxElapsed = .seconds(30)
+        let exporter = OTLPHTTPExporter(configuration: settings)
+        var results: [ExportResult] = []
+        for batch in batches { results.append(await offThread { exporter.export(batch, deadline: .now + .seconds(10)) }) }
+        #expect(results.prefix(2).allSatisfy { $0 == .success })
+        #expect(results.dropFirst(2).allSatisfy { $0 != .success }, "\(results)")
+        var stats = exporter.statistics
+        #expect(stats.spansBuffered == 40)
+        #expect(stats.spansDroppedBufferFull == 60)
+        #expect(stats.spansDropped == 60)
+        #expect(stats.spansExported + stats.spansRejected + stats.spansDropped + stats.spansBuffered == 100)
+        let metrics = PipelineMetrics(processor: nil, exporter: exporter).renderFamilies(format: .prometheusText)
+        #expect(metrics.contains("traceline_exporter_retry_buffer_spans{otel_component_type=\"otlp_http_span_exporter\",otel_component_name=\"otlp_http_span_exporter/0\"} 40"), "\(metrics)")
+
+        let shutdownStarted = ContinuousClock.now
+        await offThread { exporter.shutdown(deadline: .now + .milliseconds(500)) }
+        #expect(ContinuousClock.now - shutdownStarted < .seconds(5))
+        stats = exporter.statistics
+        #expect(stats.spansBuffered == 0)
+        #expect(stats.spansDropped == 100, "the 40 buffered spans dropped at shutdown, counted")
+        #expect(await offThread { exporter.export(batches[0], deadline: .now + .seconds(1)) } != .success)
+    }
+
+    @Test("through the batch processor: an outage longer than the queue holds loses nothing with the buffer, and drops without it")
+    func processorWithAndWithout() async throws {
+        func run(bufferBytes: Int) async throws -> (processor: BatchSpanProcessor.Statistics, exporter: OTLPHTTPExporter.Statistics, accepted: Int) {
+            let receiver = try await OTLPReceiver.start(script: "503:ra=1,503:ra=1,200")
+            let exporter = OTLPHTTPExporter(configuration: configuration(endpoint: receiver.endpoint, bufferBytes: bufferBytes))
+            let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(scheduleDelay: .milliseconds(50), maxQueueSize: 64, maxExportBatchSize: 16))
+            let tracer = TracerProvider(processors: [processor]).tracer()
+            for round in 0..<50 {  // 1000 spans over about a second, while the receiver answers 503
+                for index in 0..<20 { tracer.startSpan("s\(round)-\(index)", context: .topLevel).end() }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            _ = await processor.shutdown(deadline: .now + .seconds(10))
+            return (processor.statistics, exporter.statistics, Set(try receiver.acceptedSpanIDs()).count)
+        }
+        let buffered = try await run(bufferBytes: 4 << 20)
+        #expect(buffered.processor.droppedQueueFull == 0)
+        #expect(buffered.exporter.spansDropped == 0)
+        #expect(buffered.accepted == 1000)
+        #expect(buffered.exporter.spansExported == 1000)
+        let unbuffered = try await run(bufferBytes: 0)
+        #expect(unbuffered.processor.droppedQueueFull > 0, "the export thread waited out the 503s while the 64-span queue overflowed")
+        #expect(unbuffered.accepted + unbuffered.processor.droppedQueueFull + unbuffered.exporter.spansDropped == 1000)
+    }
+
+    @Test("TRACELINE_OTLP_RETRY_BUFFER_BYTES: a byte count turns it on; anything else warns and leaves it off")
+    func environment() {
+        var warnings: [String] = []
+        #expect(OTLPExporterConfiguration.fromEnvironment([:], warnings: &warnings).retryBufferBytes == 0)
+        #expect(OTLPExporterConfiguration.fromEnvironment(["TRACELINE_OTLP_RETRY_BUFFER_BYTES": "33554432"], warnings: &warnings).retryBufferBytes == 33_554_432)
+        #expect(warnings.isEmpty)
+        for bad in ["-1", "32MiB", "lots"] {
+            #expect(OTLPExporterConfiguration.fromEnvironment(["TRACELINE_OTLP_RETRY_BUFFER_BYTES": bad], warnings: &warnings).retryBufferBytes == 0)
+        }
+        #expect(warnings.count == 3)
+    }
+
+    @Test("the buffer's bookkeeping: bounded by bytes, oldest first, compacts")
+    func bookkeeping() {
+        var buffer = OTLPRetryBuffer(capacityBytes: 1000)
+        let now = ContinuousClock.now
+        func request(_ bytes: Int, spans: Int) -> OTLPRetryBuffer.Request {
+            .init(body: [UInt8](repeating: 1, count: bytes), uncompressedBytes: bytes, spans: spans, parkedAt: now, attempts: 0, backoff: .zero, retryAt: now)
+        }
+        let first = buffer.append(request(600, spans: 6))
+        let tooBig = buffer.append(request(401, spans: 4))
+        let fits = buffer.append(request(400, spans: 4))
+        #expect(first && !tooBig && fits, "bounded by bytes")
+        #expect(buffer.bytes == 1000 && buffer.spans == 10 && buffer.count == 2)
+        let oldest = buffer.removeFirst()
+        #expect(oldest?.spans == 6)
+        #expect(buffer.first?.spans == 4)
+        for _ in 0..<100 {
+            let appended = buffer.append(request(10, spans: 1))
+            #expect(appended)
+            buffer.removeFirst()
+        }
+        #expect(buffer.count == 1 && buffer.spans == 1 && buffer.bytes == 10)
+        let removed = buffer.removeAll()
+        #expect(removed.requests == 1 && removed.spans == 1)
+        #expect(buffer.isEmpty && buffer.bytes == 0)
+    }
+}
