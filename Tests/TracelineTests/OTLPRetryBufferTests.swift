@@ -136,3 +136,19 @@ import Tracing
         #expect(buffer.isEmpty && buffer.bytes == 0)
     }
 }
+
+@Suite struct LogRateLimiterTests {
+    @Test("a line a second at most; the next line let through says how many were held back")
+    func rateLimit() async throws {
+        let slow = LogRateLimiter(interval: .seconds(600))
+        #expect(slow.admit() == 0)
+        #expect(slow.admit() == nil)
+        #expect(slow.admit() == nil)
+        let fast = LogRateLimiter(interval: .milliseconds(50))
+        #expect(fast.admit() == 0)
+        _ = fast.admit()
+        try await Task.sleep(for: .milliseconds(60))
+        let next = fast.admit()
+        #expect(next != nil && next! <= 1, "let through after the interval, counting what was held back")
+    }
+}

@@ -89,7 +89,8 @@ let provider = TracerProvider(resource: Resource(attributes: ["service.name": "s
 let tracer = provider.tracer()
 
 say("soak \(options.scenario): \(options.rate) spans/s for \(options.duration) s; queue \(configuration.batch.maxQueueSize), "
-      + "batch \(configuration.batch.maxExportBatchSize); schedule " + options.schedule.map { "\($0.at)s=\($0.mode)" }.joined(separator: " "))
+      + "batch \(configuration.batch.maxExportBatchSize), retry buffer \(configuration.otlp.retryBufferBytes) bytes, "
+      + "compression \(configuration.otlp.compression.rawValue); schedule " + options.schedule.map { "\($0.at)s=\($0.mode)" }.joined(separator: " "))
 
 /// Creates spans at the set rate on its own thread: each carries its sequence number (`soak.seq`,
 /// which the receiver counts) and the attributes of a typical server span.
@@ -149,17 +150,21 @@ generator.start()
 var pending = options.schedule.sorted { $0.at < $1.at }
 var mode = "200"
 var second = 0
+var peakBufferedBytes = 0, peakBufferedSpans = 0  // sampled every second
 while second < options.duration {
     while let next = pending.first, next.at <= second {
         try receiver.setMode(next.mode)
         mode = next.mode
         pending.removeFirst()
     }
+    let buffered = exporter.statistics
+    if buffered.bytesBuffered > peakBufferedBytes { (peakBufferedBytes, peakBufferedSpans) = (buffered.bytesBuffered, buffered.spansBuffered) }
     if second % 10 == 0 {
         let p = processor.statistics, e = exporter.statistics, memory = memoryUsage()
-        say(String(format: "t=%3ds mode=%-9@ created=%9d exported=%9d dropped(queue)=%8d dropped(export)=%8d rejected=%6d queue=%5d retries=%4d breaker=%@ rss=%.1fMiB",
+        say(String(format: "t=%3ds mode=%-9@ created=%9d exported=%9d dropped(queue)=%8d dropped(export)=%8d rejected=%6d queue=%5d buffered=%7d (%.1f MiB) retries=%4d breaker=%@ rss=%.1fMiB",
                      second, mode as NSString, generator.created.load(), e.spansExported, p.droppedQueueFull, e.spansDropped,
-                     e.spansRejected, p.queueSize, e.retries, exporter.breaker.currentState.rawValue as NSString, Double(memory.current) / 1_048_576))
+                     e.spansRejected, p.queueSize, e.spansBuffered, Double(e.bytesBuffered) / 1_048_576, e.retries,
+                     exporter.breaker.currentState.rawValue as NSString, Double(memory.current) / 1_048_576))
     }
     second += 1
     try await Task.sleep(until: started + .seconds(second), clock: .continuous)
@@ -199,6 +204,9 @@ let elapsed = ContinuousClock.now - started
 let summary: [String: Any] = [
     "scenario": options.scenario, "rate": options.rate, "duration_s": options.duration,
     "queue_size": configuration.batch.maxQueueSize, "batch_size": configuration.batch.maxExportBatchSize,
+    "retry_buffer_bytes": configuration.otlp.retryBufferBytes, "compression": configuration.otlp.compression.rawValue,
+    "dropped_buffer_full": e.spansDroppedBufferFull, "buffered_bytes_peak_sampled": peakBufferedBytes,
+    "buffered_spans_at_peak_sample": peakBufferedSpans,
     "created": created, "exported": exported, "rejected": rejected, "dropped": dropped,
     "dropped_queue_full": droppedQueue, "dropped_export": droppedExport, "dropped_at_shutdown": droppedShutdown,
     "requests": e.requests, "retries": e.retries, "breaker_rejections": e.breakerRejections,
@@ -212,7 +220,7 @@ let summary: [String: Any] = [
 say("""
     result \(options.scenario): created \(created) = exported \(exported) + dropped \(dropped) (queue full \(droppedQueue), \
     export \(droppedExport), shutdown \(droppedShutdown)) + rejected \(rejected)
-      requests \(e.requests), retries \(e.retries), breaker rejections \(e.breakerRejections); receiver: \(acceptedUnique) distinct \
+      requests \(e.requests), retries \(e.retries), breaker rejections \(e.breakerRejections), retry buffer full \(e.spansDroppedBufferFull); receiver: \(acceptedUnique) distinct \
     accepted, \(duplicates) duplicates, \(receiverRejected) rejected, \(neverDelivered) never delivered
       peak RSS \(String(format: "%.1f", Double(memory.peak) / 1_048_576)) MiB; flush \(flush)
     """)

@@ -76,6 +76,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     /// Monotonic milliseconds after which work must stop (0: none); read by libcurl's progress callback.
     private let abortAt: UnsafeMutablePointer<Int64>
     private let sleeper = ThreadSignal()
+    private let dropLog = LogRateLimiter()
 
     // The retry buffer and its sender thread; `retryBufferSignal`'s lock guards the two vars and
     // is taken before `statisticsState`'s, never after.
@@ -489,7 +490,11 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             $0.spansDropped += count
             $0.lastError = reason
         }
-        logger.warning("OTLP export failed; spans dropped", metadata: ["spans": "\(count)", "reason": "\(reason)"])
+        if let suppressed = dropLog.admit() {
+            var metadata: Logger.Metadata = ["spans": "\(count)", "reason": "\(reason)"]
+            if suppressed > 0 { metadata["similar_lines_suppressed"] = "\(suppressed)" }
+            logger.warning("OTLP export failed; spans dropped", metadata: metadata)
+        }
         return .failure(reason: reason)
     }
 

@@ -78,6 +78,7 @@ public final class BatchSpanProcessor: SpanProcessor {
     private let queue: BoundedSpanQueue
     private let signal = ThreadSignal()
     private let logger: Logger
+    private let failureLog = LogRateLimiter()
 
     private let wakePending = Atomic<Bool>(false)
     private let highWaterMark: Int
@@ -336,7 +337,11 @@ public final class BatchSpanProcessor: SpanProcessor {
         case .failure(let reason):
             failed.add(batch.count, ordering: .relaxed)
             failedExports.add(1, ordering: .relaxed)
-            logger.warning("Span export failed; batch dropped", metadata: ["spans": "\(batch.count)", "reason": "\(reason)"])
+            if let suppressed = failureLog.admit() {
+                var metadata: Logger.Metadata = ["spans": "\(batch.count)", "reason": "\(reason)"]
+                if suppressed > 0 { metadata["similar_lines_suppressed"] = "\(suppressed)" }
+                logger.warning("Span export failed; batch dropped", metadata: metadata)
+            }
         }
         return result
     }

@@ -1,0 +1,26 @@
+/// Lets a repeated warning through at most once per interval and counts the ones it holds back,
+/// so a collector outage at a high span rate writes a line a second, not a line per batch.
+/// (The counters, not the log, are the record of what was dropped.)
+final class LogRateLimiter: Sendable {
+    private let intervalNanoseconds: UInt64
+    private let state = LockedValue<(lastLogged: UInt64?, suppressed: Int)>((nil, 0))
+
+    init(interval: Duration = .seconds(1)) {
+        intervalNanoseconds = UInt64(clamping: interval.components.seconds) * 1_000_000_000
+            + UInt64(interval.components.attoseconds / 1_000_000_000)
+    }
+
+    /// Nil when this occurrence is to be suppressed; otherwise the number suppressed since the
+    /// last one let through.
+    func admit() -> Int? {
+        let now = MonotonicClock.nowNanoseconds()
+        return state.withLock { state -> Int? in
+            if let last = state.lastLogged, now &- last < intervalNanoseconds {
+                state.suppressed += 1
+                return nil
+            }
+            defer { state = (now, 0) }
+            return state.suppressed
+        }
+    }
+}
