@@ -113,6 +113,7 @@ public struct DaemonConfiguration: Sendable {
         ("EXAI_JAEGER_UI_URL", "(empty)", "Jaeger UI base URL for links from the trace pages"),
         ("EXAI_SHUTDOWN_GRACE", "10", "seconds in-flight calls may finish after SIGTERM"),
         ("OTEL_*", "", "standard OpenTelemetry SDK variables (service name, exporter, sampler, …); see README"),
+        ("TRACELINE_OTLP_RETRY_BUFFER_BYTES", "0", "bytes of encoded requests kept for retry while the collector fails; 0 is off"),
     ]
 
     public static var helpText: String {
