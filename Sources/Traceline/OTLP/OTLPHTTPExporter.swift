@@ -21,7 +21,7 @@ import Musl
 /// drops the batch, counted and logged. A ``CircuitBreaker`` fails fast after repeated failures.
 /// By default the exporter buffers nothing: the processor's queue is the only buffer. With
 /// ``OTLPExporterConfiguration/retryBufferBytes`` set, failed requests wait in an
-/// ``OTLPRetryBuffer`` that a second thread (with its own curl handle) retries.
+/// buffer that a second thread (with its own curl handle) retries.
 public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     /// Counters for everything the exporter did. Spans: `exported + rejected + dropped + buffered`
     /// equals every span handed to `export`.
