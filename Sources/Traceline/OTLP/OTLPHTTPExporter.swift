@@ -20,7 +20,7 @@ import Musl
 /// receiver's `Retry-After` (seconds or HTTP-date) when it sends one, never past the export deadline; any other status
 /// drops the batch, counted and logged. A ``CircuitBreaker`` fails fast after repeated failures.
 /// By default the exporter buffers nothing: the processor's queue is the only buffer. With
-/// ``OTLPExporterConfiguration/retryBufferBytes`` set, failed requests wait in an
+/// ``OTLPExporterConfiguration/retryBufferBytes`` set, failed requests wait, encoded, in a
 /// buffer that a second thread (with its own curl handle) retries.
 public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     /// Counters for everything the exporter did. Spans: `exported + rejected + dropped + buffered`
