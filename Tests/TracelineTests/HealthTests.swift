@@ -280,16 +280,22 @@ func residentMiB() -> Double? {
 
     @Test("span pipeline: warns when spans were dropped since the last check")
     func spanPipeline() async throws {
-        let processor = BatchSpanProcessor(exporter: InMemorySpanExporter(),
+        // A blocked exporter, so the 4-span queue overflows whatever the scheduling (with an
+        // instant exporter a fast export thread could keep up with all 50 spans: a flaky test).
+        let exporter = ControllableExporter()
+        exporter.setBlocked(true)
+        let processor = BatchSpanProcessor(exporter: exporter,
                                            configuration: .init(scheduleDelay: .seconds(60), maxQueueSize: 4, maxExportBatchSize: 4))
         let tracer = TracerProvider(processors: [processor]).tracer()
         let check = HealthCheck.spanPipeline(processor: processor)
         #expect(try await run(check).status == .pass)
         for _ in 0..<50 { tracer.startSpan("s", context: .topLevel, ofKind: .internal).end() }
+        #expect(processor.statistics.droppedQueueFull >= 46 - 4, "at most a queue and a batch got through")
         let dropped = try await run(check)
         #expect(dropped.status == .warn)
         #expect(dropped.output?.contains("spans lost") == true)
         #expect(try await run(check).status == .pass, "nothing new lost since the last check")
+        exporter.setBlocked(false)
         _ = await processor.shutdown(deadline: .now + .seconds(2))
     }
 }

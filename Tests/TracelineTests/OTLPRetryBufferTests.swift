@@ -98,6 +98,25 @@ import Tracing
         #expect(unbuffered.accepted + unbuffered.processor.droppedQueueFull + unbuffered.exporter.spansDropped == 1000)
     }
 
+    @Test("the span-pipeline health check counts spans the retry buffer dropped after taking them over")
+    func healthCheckSeesBufferDrops() async throws {
+        let port = try await offThreadThrowing { try unusedPort() }
+        var settings = configuration(endpoint: "http://127.0.0.1:\(port)/v1/traces")
+        settings.retry.maxElapsed = .milliseconds(300)
+        let exporter = OTLPHTTPExporter(configuration: settings)
+        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 64, maxExportBatchSize: 8))
+        let tracer = TracerProvider(processors: [processor]).tracer()
+        let check = HealthCheck.spanPipeline(processor: processor, exporter: exporter)
+        #expect(try await check.probe().status == .pass)
+        for index in 0..<8 { tracer.startSpan("s\(index)", context: .topLevel).end() }
+        #expect(await eventually { exporter.statistics.spansDropped == 8 }, "parked, then past maxElapsed")
+        #expect(processor.statistics.failed == 0, "the processor saw a success: the exporter took the batch over")
+        let result = try await check.probe()
+        #expect(result.status == .warn)
+        #expect(result.output?.contains("8 spans lost") == true, "\(result.output ?? "")")
+        _ = await processor.shutdown(deadline: .now + .seconds(2))
+    }
+
     @Test("TRACELINE_OTLP_RETRY_BUFFER_BYTES: a byte count turns it on; anything else warns and leaves it off")
     func environment() {
         var warnings: [String] = []

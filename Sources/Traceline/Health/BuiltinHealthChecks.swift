@@ -47,7 +47,10 @@ extension HealthCheck {
         let previous = LockedValue<Int?>(nil)
         return HealthCheck(component: "spans", measurement: "pipeline", componentType: "component", critical: false) {
             let statistics = processor.statistics
-            let lost = statistics.dropped + statistics.failed
+            // The exporter's drops include every batch it failed to the processor, and also what
+            // its retry buffer dropped after taking a batch over.
+            let exportFailed = exporter.map { max($0.statistics.spansDropped, statistics.failed) } ?? statistics.failed
+            let lost = statistics.dropped + exportFailed
             let delta = previous.withLock { last -> Int in
                 defer { last = lost }
                 return last.map { lost - $0 } ?? lost
@@ -58,7 +61,7 @@ extension HealthCheck {
                     + (exporter.statistics.lastError.map { " (last error: \($0))" } ?? ""))
             }
             if delta > 0 {
-                problems.append("\(delta) spans lost since the last check (queue full \(statistics.droppedQueueFull), export failed \(statistics.failed) in total)")
+                problems.append("\(delta) spans lost since the last check (queue full \(statistics.droppedQueueFull), export failed \(exportFailed) in total)")
             }
             let value = JSONValue.number(Double(delta))
             return problems.isEmpty ? .pass(value, unit: "spans") : .warn(problems.joined(separator: "; "), value: value, unit: "spans")
