@@ -130,8 +130,9 @@ private func otlpHeaders(_ bytes: UnsafeRawBufferPointer) {
         precondition(!header.value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 }, "CR, LF or NUL in a header value")
     }
     // Every warning is one of the two templates, filled only with a header name or the parser's
-    // own words: no room for a value. (Searching the warnings for each value found only values
-    // that happen to equal a name plus the template's quote: three false positives.)
+    // own words: no room for a value. (Searching the warnings for each value gave four kinds of
+    // false positive, never a real echo: a value equal to the variable's name, to a header name
+    // as warnings show it, or to a name plus the template's quote, and a NUL-padded value.)
     let variable = "OTEL_EXPORTER_OTLP_HEADERS"
     switch KeyValueListParser.parse(input) {
     case .success(let pairs):
