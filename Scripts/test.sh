@@ -14,6 +14,10 @@ export TRACELINE_TEST_PYTHON="$PWD/.venv/bin/python"
 # The storage tests: a local PostgreSQL (each test makes its own database); Redis tests start
 # their own redis-server processes.
 export TRACELINE_TEST_POSTGRES_URL="$(Scripts/start-postgres.sh)"
+# Each storage test makes its own database; drop the ones earlier runs left, so a developer's
+# cluster does not grow by a dozen databases a run.
+psql "$TRACELINE_TEST_POSTGRES_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'exai\_test\_%'" |
+  while read -r name; do psql "$TRACELINE_TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS \"$name\"" >/dev/null; done
 
 # Runs an already built test command under a watchdog. A run that hangs is stopped after $1
 # seconds, the test process's threads are printed (when gdb is installed) and it runs once more;
