@@ -73,7 +73,8 @@ import Tracing
         #expect(storage.breaker.currentState == .open)
         let start = ContinuousClock.now
         await #expect(throws: StorageError.circuitOpen(backend: "redis")) { _ = try await storage.get("thread:a") }
-        #expect(ContinuousClock.now - start < .milliseconds(50), "fails fast while open")
+        // Well under the 500 ms command timeout; the bound leaves room for a loaded CI machine.
+        #expect(ContinuousClock.now - start < .milliseconds(250), "fails fast while open")
         try await server.restart()
         try await Task.sleep(for: .milliseconds(600))
         try await storage.set("thread:b", [2], ttl: .seconds(60))
@@ -229,7 +230,7 @@ extension SupabaseTests {
         let elapsed = ContinuousClock.now - start
         redis.resume()
         #expect(frames.last?["error"]?["code"]?.stringValue == "TIMEOUT")
-        #expect(elapsed < .milliseconds(1500), "answered in \(elapsed)")
+        #expect(elapsed < .seconds(3), "answered in \(elapsed): at the 800 ms deadline, not the 5 s Redis timeout")
         client.close()
         await harness.stop()
     }
@@ -253,7 +254,7 @@ extension SupabaseTests {
         try await Task.sleep(for: .milliseconds(2100))  // past the health cache
         let start = ContinuousClock.now
         let down = try await httpGet("http://127.0.0.1:\(harness.port)/health")
-        #expect(ContinuousClock.now - start < .milliseconds(3500), "within the 3 s check timeout")
+        #expect(ContinuousClock.now - start < .milliseconds(4500), "within the 3 s check timeout (plus slack for a loaded machine)")
         #expect(down.status == 503, "\(down.body)")
         #expect(down.body.contains(#""supabase":{"enabled":true,"status":"unhealthy""#))
         #expect(!down.body.contains("traceline:traceline"), "no credentials in health output")

@@ -84,7 +84,8 @@ import Tracing
         let started = ContinuousClock.now
         #expect(await offThread { exporter.export(makeFinishedSpans(5), deadline: .now + .seconds(30)) } == .success)
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .milliseconds(2900) && elapsed < .seconds(6), "elapsed \(elapsed)")
+        // The upper bound only tells 3 s from 14 s; it leaves room for a loaded CI machine.
+        #expect(elapsed >= .milliseconds(2900) && elapsed < .seconds(10), "elapsed \(elapsed)")
         #expect(exporter.statistics.retries == 3)
     }
 
@@ -213,7 +214,7 @@ import Tracing
         try await Task.sleep(for: .milliseconds(300))
         exporter.shutdown(deadline: .now + .milliseconds(200))
         let result = await export.value
-        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(ContinuousClock.now - started < .seconds(10), "not the 30 s Retry-After")
         #expect(result != .success)
         #expect(exporter.statistics.spansDropped == 5)
         #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(1)) } != .success, "no export after shutdown")
