@@ -131,8 +131,7 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         #expect(report.timedOut)
         #expect(report.notExported == 7)
         // Spans ending after shutdown are dropped and counted.
-        let pipeline = BatchSpanProcessorTests()
-        pipeline.endSpans(tracer, count: 3)
+        endSpans(tracer, count: 3)
         #expect(processor.statistics.droppedAfterShutdown == 3)
         exporter.setBlocked(false)
         #expect(await eventually { processor.statistics.discardedAtShutdown + processor.statistics.exported == 12 })
