@@ -98,4 +98,57 @@ import Tracing
         #expect(counting.ended.spans.count == 1)
         #expect(exporter.spans.isEmpty)
     }
+
+    @Test("span metrics count every span whatever the sampler says; only sampled spans are exported or exemplars")
+    func metricsCountUnsampledSpans() throws {
+        let metrics = SpanMetricsProcessor()
+        let exporter = InMemorySpanExporter()
+        let provider = TracerProvider(resource: Resource(attributes: ["service.name": "svc"]),
+                                      sampler: ParentBasedSampler(root: TraceIDRatioSampler(ratio: 0.1)),
+                                      processors: [metrics, SimpleSpanProcessor(exporter: exporter)])
+        let tracer = provider.tracer()
+        var sampledTraceIDs: Set<String> = []
+        for _ in 0..<1000 {
+            let span = tracer.startSpan("op", ofKind: .server)
+            #expect(span.isRecording, "recorded for the metrics even when not sampled")
+            if span.spanContext.isSampled { sampledTraceIDs.insert(span.spanContext.traceID.description) }
+            span.end()
+        }
+        // A remote parent with flags 00 (a client that does not sample): still counted, not exported.
+        for _ in 0..<50 {
+            let span = tracer.startSpan("op", context: extract([("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-00")]), ofKind: .server)
+            #expect(!span.spanContext.isSampled)
+            span.end()
+        }
+        let text = metrics.render(format: .prometheusText)
+        #expect(text.contains(#"traces_span_metrics_calls_total{service_name="svc",span_name="op",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 1050"#))
+        #expect(exporter.spans.count == sampledTraceIDs.count)
+        #expect(sampledTraceIDs.count > 30 && sampledTraceIDs.count < 200, "about a tenth sampled: \(sampledTraceIDs.count)")
+        #expect(exporter.spans.allSatisfy { $0.spanContext.isSampled })
+        let openMetrics = metrics.render(format: .openMetrics)
+        let exemplarTraceIDs = openMetrics.split(separator: "\n").compactMap { line -> String? in
+            guard let range = line.range(of: #"trace_id=""#) else { return nil }
+            return String(line[range.upperBound...].prefix(32))
+        }
+        #expect(!exemplarTraceIDs.isEmpty)
+        #expect(exemplarTraceIDs.allSatisfy { sampledTraceIDs.contains($0) }, "exemplars point only at exported traces")
+    }
+
+    @Test("without a processor that needs them, unsampled spans are not recorded; the metrics processor can opt out")
+    func unsampledNotRecordedByDefault() {
+        var configuration = SpanMetricsProcessor.Configuration()
+        configuration.includeUnsampledSpans = false
+        let metrics = SpanMetricsProcessor(configuration: configuration)
+        let provider = TracerProvider(sampler: AlwaysOffSampler(), processors: [metrics, SpanViewsProcessor(views: [], includeUnsampledSpans: false)])
+        let span = provider.tracer().startSpan("op")
+        #expect(!span.isRecording)
+        span.end()
+        #expect(metrics.seriesTotal == 0)
+        // Suppressed tracing (health probes) stays unrecorded even when metrics want unsampled spans.
+        let counting = TracerProvider(sampler: AlwaysOffSampler(), processors: [SpanMetricsProcessor()])
+        #expect(counting.tracer().startSpan("op").isRecording)
+        var suppressed = ServiceContext.topLevel
+        suppressed.isTracingSuppressed = true
+        #expect(!counting.tracer().startSpan("probe", context: suppressed).isRecording)
+    }
 }

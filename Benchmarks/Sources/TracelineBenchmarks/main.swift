@@ -151,6 +151,11 @@ let metricsProvider = TracerProvider(resource: Resource(attributes: ["service.na
 let metricsTracer = metricsProvider.tracer()
 let unsampledProvider = TracerProvider(sampler: AlwaysOffSampler(), processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
 let unsampledTracer = unsampledProvider.tracer()
+// Unsampled, with span metrics installed: the spans are recorded for the metrics (record-only), not exported.
+let unsampledMetrics = SpanMetricsProcessor()
+let unsampledMetricsProvider = TracerProvider(sampler: AlwaysOffSampler(),
+                                              processors: [unsampledMetrics, BatchSpanProcessor(exporter: DiscardingExporter())])
+let unsampledMetricsTracer = unsampledMetricsProvider.tracer()
 let noop = NoOpTracer()
 
 // Propagation inputs.
@@ -208,6 +213,7 @@ let allScenarios: [Scenario] = diagnostics ? (onlyIndex >= 0 ? [diagnosticScenar
     Scenario(name: "root+child pair: NoOpTracer", operations: iterations) { rootChildLoop(noop, count: iterations) },
     Scenario(name: "root+child pair: Traceline", operations: iterations) { rootChildLoop(tracer, count: iterations) },
     Scenario(name: "unsampled span: Traceline", operations: iterations) { spanLoop(unsampledTracer, count: iterations) },
+    Scenario(name: "unsampled span: Traceline + span metrics", operations: iterations) { spanLoop(unsampledMetricsTracer, count: iterations) },
     Scenario(name: "2 producers: NoOpTracer", operations: iterations) { await concurrentLoop(noop, producers: 2, count: iterations / 2) },
     Scenario(name: "2 producers: swift-otel 1.6.0", operations: iterations / 10) { await concurrentLoop(otelTracer, producers: 2, count: iterations / 20) },
     Scenario(name: "2 producers: Traceline", operations: iterations) { await concurrentLoop(tracer, producers: 2, count: iterations / 2) },
@@ -296,6 +302,9 @@ if let withMetrics = medians["span: Traceline + span metrics"] {
     print("- span metrics processor, added per span: \(format(withMetrics.ns - tracelineSpan.ns)) ns   (target <= 150 ns)")
 }
 print("- unsampled Traceline / NoOp:             \(format(unsampled.ns / noopSpan.ns, decimals: 2))x   (target <= 1.2x)")
+if let unsampledWithMetrics = medians["unsampled span: Traceline + span metrics"] {
+    print("- unsampled span recorded for span metrics: \(format(unsampledWithMetrics.ns - unsampled.ns)) ns more than unsampled without")
+}
 print("")
 print("Spans dropped with a discarding exporter (1 and 2 producers, all runs):")
 print("- Traceline:  \(tracelineDropped) of \(tracelineSpans)")

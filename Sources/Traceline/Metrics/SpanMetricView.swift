@@ -84,6 +84,8 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     public let views: [SpanMetricView]
     /// Series per view before new label sets go to one `otel_metric_overflow="true"` series.
     public let maxSeries: Int
+    /// Whether spans the sampler did not sample are counted too (recorded for metrics, never exported).
+    public let includeUnsampledSpans: Bool
     private let state: [LockedValue<[[String]: ViewSeries]>]
     private let overflowed = LockedValue(0)
 
@@ -98,14 +100,19 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     /// - Parameters:
     ///   - views: the metrics to derive from spans.
     ///   - maxSeries: label sets kept per view before new ones go to the overflow series.
-    public init(views: [SpanMetricView], maxSeries: Int = 2000) {
+    ///   - includeUnsampledSpans: count spans the sampler did not sample too, so views count all traffic.
+    public init(views: [SpanMetricView], maxSeries: Int = 2000, includeUnsampledSpans: Bool = true) {
         self.views = views
         self.maxSeries = maxSeries
+        self.includeUnsampledSpans = includeUnsampledSpans
         self.state = views.map { _ in LockedValue([:]) }
     }
 
     /// Label sets that went into overflow series.
     public var overflowCount: Int { overflowed.withLock { $0 } }
+
+    /// Follows `includeUnsampledSpans`; see `SpanProcessor.needsUnsampledSpans`.
+    public var needsUnsampledSpans: Bool { includeUnsampledSpans }
 
     /// True when some view counts active spans and so must see span starts.
     public var isStartRequired: Bool { views.contains { $0.spanNames != nil } }

@@ -26,6 +26,9 @@ public final class SpanMetricsProcessor: SpanProcessor {
         public var maxLabelValueLength = 256
         /// Keep the latest sampled span per bucket as an exemplar.
         public var exemplars = true
+        /// Count spans the sampler did not sample too (recorded for metrics only, never exported),
+        /// so the series count all traffic whatever the sampling ratio.
+        public var includeUnsampledSpans = true
         /// The recent window behind ``recentStatistics()`` and how many slices it slides by.
         public var window: Duration = .seconds(60)
         /// Slices the recent window is divided into; it slides by `window / windowSlices`.
@@ -45,6 +48,9 @@ public final class SpanMetricsProcessor: SpanProcessor {
     private let overflowSeries: LockedValue<SpanMetricSeries>
     private let sliceSeconds: Double
     private let now: @Sendable () -> Double
+
+    /// True unless `configuration.includeUnsampledSpans` is off; see `SpanProcessor.needsUnsampledSpans`.
+    public var needsUnsampledSpans: Bool { configuration.includeUnsampledSpans }
 
     /// Creates a processor that records into series described by `configuration`.
     public convenience init(configuration: Configuration = Configuration()) {

@@ -13,6 +13,11 @@ public protocol SpanProcessor: Sendable {
     /// Whether `onStart` must be called. Processors that only look at ended spans return false,
     /// which spares every span start a call. Default: true.
     var isStartRequired: Bool { get }
+    /// Whether this processor needs spans the sampler did not sample (metrics that must count all
+    /// traffic). When any processor says yes, such spans are recorded but not sampled
+    /// (`isRecording` true, sampled flag clear): every processor sees them, and export processors
+    /// skip them by the flag. Default: false.
+    var needsUnsampledSpans: Bool { get }
     /// Exports everything already received before `deadline`.
     func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport
     /// Flushes, then stops; later spans are dropped and counted.
@@ -22,6 +27,8 @@ public protocol SpanProcessor: Sendable {
 extension SpanProcessor {
     /// Defaults to true.
     public var isStartRequired: Bool { true }
+    /// Defaults to false.
+    public var needsUnsampledSpans: Bool { false }
     /// Does nothing by default.
     public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {}
     /// Does nothing and returns an empty report by default.

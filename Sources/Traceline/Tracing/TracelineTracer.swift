@@ -43,9 +43,11 @@ public struct TracelineTracer: Tracer {
         // Suppression is looked up only when the context holds more than the span and correlation ID.
         let suppressed = entryCount > (parent == nil ? 0 : 1) + (correlationID == nil ? 0 : 1)
             && parentContext.isTracingSuppressed
-        let decision = suppressed ? .drop : provider.sampler.shouldSample(
+        var decision = suppressed ? .drop : provider.sampler.shouldSample(
             SamplingParameters(parentContext: parent, traceID: traceID, name: operationName, kind: kind)
         )
+        // Metrics that count all traffic see spans the sampler left out; exporters skip them by the flag.
+        if decision == .drop && !suppressed && provider.recordsUnsampledSpans { decision = .recordOnly }
         // A new trace has a fully random ID (W3C Level 2 random flag); a child keeps its parent's flag.
         var flags: TraceFlags = parent.map { $0.traceFlags.intersection(.random) } ?? .random
         if decision == .recordAndSample { flags.insert(.sampled) }

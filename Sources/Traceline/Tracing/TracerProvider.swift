@@ -28,6 +28,8 @@ public final class TracerProvider: Sendable {
     /// Recording spans ended so far.
     public var endedSpanCount: Int { spansEnded.value }
 
+    /// True when a processor needs unsampled spans: the sampler's `drop` then becomes `recordOnly`.
+    let recordsUnsampledSpans: Bool
     /// The processors whose `onStart` must run; usually none.
     private let startProcessors: [any SpanProcessor]
     private let defaultOrigin: TracerOrigin
@@ -54,6 +56,7 @@ public final class TracerProvider: Sendable {
         self.limits = limits
         self.processors = processors
         self.startProcessors = processors.filter(\.isStartRequired)
+        self.recordsUnsampledSpans = processors.contains { $0.needsUnsampledSpans }
         self.propagator = propagator
         self.defaultOrigin = TracerOrigin.intern(resource: resource, scope: Self.defaultScope)
     }
