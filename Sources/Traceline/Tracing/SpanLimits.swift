@@ -1,10 +1,14 @@
 /// Caps on what one span may hold. Whatever is cut is counted on the span and reaches the exporter
-/// (OTLP `dropped_*_count`). Defaults follow the OpenTelemetry specification.
+/// (OTLP `dropped_*_count`). Defaults follow the OpenTelemetry specification, except that string
+/// values are cut at ``defaultAttributeValueLengthLimit`` characters: a value a client chose (an
+/// error text, a header) cannot make one span megabytes long.
 public struct SpanLimits: Sendable, Equatable {
     /// Attributes per span (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, falling back to `OTEL_ATTRIBUTE_COUNT_LIMIT`).
     public var attributeCountLimit: Int = 128
+    /// The default cut of string attribute values, in characters.
+    public static let defaultAttributeValueLengthLimit = 4096
     /// Characters per string attribute value; nil means no limit (`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
-    public var attributeValueLengthLimit: Int? = nil
+    public var attributeValueLengthLimit: Int? = SpanLimits.defaultAttributeValueLengthLimit
     /// Events per span (`OTEL_SPAN_EVENT_COUNT_LIMIT`).
     public var eventCountLimit: Int = 128
     /// Links per span (`OTEL_SPAN_LINK_COUNT_LIMIT`).
@@ -14,7 +18,7 @@ public struct SpanLimits: Sendable, Equatable {
     /// Attributes per link (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`).
     public var linkAttributeCountLimit: Int = 128
 
-    /// The OpenTelemetry defaults: 128 of everything, no value length limit.
+    /// The defaults: 128 of everything, string values cut at 4096 characters.
     public init() {}
 
     /// Creates limits; negative values are raised to 0.
@@ -27,7 +31,7 @@ public struct SpanLimits: Sendable, Equatable {
     ///   - linkAttributeCountLimit: attributes per link.
     public init(
         attributeCountLimit: Int = 128,
-        attributeValueLengthLimit: Int? = nil,
+        attributeValueLengthLimit: Int? = SpanLimits.defaultAttributeValueLengthLimit,
         eventCountLimit: Int = 128,
         linkCountLimit: Int = 128,
         eventAttributeCountLimit: Int = 128,

@@ -246,9 +246,10 @@ final class SpanStorage: @unchecked Sendable {
         var result = attributes
         attributes.forEach { key, value in
             switch value {
-            case .string(let text) where text.count > maxLength:
+            // A string has at least as many UTF-8 bytes as characters: the O(1) byte count rules most out.
+            case .string(let text) where text.utf8.count > maxLength && text.count > maxLength:
                 result.set(key, value: .string(String(text.prefix(maxLength))))
-            case .stringArray(let texts) where texts.contains(where: { $0.count > maxLength }):
+            case .stringArray(let texts) where texts.contains(where: { $0.utf8.count > maxLength && $0.count > maxLength }):
                 result.set(key, value: .stringArray(texts.map { String($0.prefix(maxLength)) }))
             case .stringConvertible(let convertible):
                 let text = String(describing: convertible)
