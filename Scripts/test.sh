@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
 
-# The independent OTLP decoder (the official opentelemetry-proto package) for the wire tests.
+# The independent OTLP decoder (the official opentelemetry-proto package) for the wire tests, and
+# aiohttp for the Kimi/GLM API stand-in (Tests/standin/openai_standin.py).
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/pip install --quiet --disable-pip-version-check "opentelemetry-proto==1.45.2" "protobuf>=5,<8" "PyYAML>=6,<7"
+.venv/bin/pip install --quiet --disable-pip-version-check "opentelemetry-proto==1.45.2" "protobuf>=5,<8" "PyYAML>=6,<7" "aiohttp==3.14.5"
 export TRACELINE_TEST_PYTHON="$PWD/.venv/bin/python"
 
 # The storage tests: a local PostgreSQL (each test makes its own database); Redis tests start

@@ -206,3 +206,116 @@ private final class PumpCount: @unchecked Sendable {
     /// True for the second pump to finish.
     func finish() -> Bool { lock.withLock { done += 1; return done == 2 } }
 }
+
+/// An independent stand-in for the Moonshot Kimi and Zhipu GLM chat-completions APIs
+/// (Tests/standin/openai_standin.py: aiohttp with its default header limits, so a header field
+/// over 8190 bytes is refused with 400 before the handler sees it, as a real gateway refuses it).
+/// It accepts `POST <any prefix>/chat/completions` with `Authorization: Bearer <apiKey>` and records
+/// every request that reaches its handler; a request aiohttp itself refuses is not recorded.
+public final class ProviderStandIn: @unchecked Sendable {
+    /// One request the stand-in's handler saw, in arrival order.
+    public struct RecordedRequest: Sendable {
+        public let method: String
+        public let path: String
+        /// Header name (as the client spelled it) to value; repeated headers joined with ", ".
+        public let headers: [String: String]
+        /// Bytes of all header lines as sent ("name: value\r\n" each), request line excluded.
+        public let headerBytes: Int
+        /// Body bytes; nil when the body was over the stand-in's 4 MiB limit (status 413).
+        public let bodyBytes: Int?
+        /// The status the stand-in answered with.
+        public let status: Int
+
+        /// A header's value, the name matched without regard to case.
+        public func header(_ name: String) -> String? {
+            headers.first { $0.key.lowercased() == name.lowercased() }?.value
+        }
+    }
+
+    /// Starts a stand-in without blocking a concurrency thread while Python starts.
+    public static func start(apiKey: String, models: [String]? = nil) async throws -> ProviderStandIn {
+        try await offThreadThrowing { try ProviderStandIn(apiKey: apiKey, models: models) }
+    }
+
+    public let port: Int
+    public let apiKey: String
+    private let process: Process
+    private let recordPath: String
+    private let lock = NSLock()
+    private var stopped = false
+
+    /// Starts `openai_standin.py` on a free port of 127.0.0.1 with the test venv's Python
+    /// (aiohttp installed by Scripts/test.sh); `models` replaces its default list of model ids.
+    public init(apiKey: String, models: [String]? = nil) throws {
+        let record = NSTemporaryDirectory() + "provider-standin-\(UUID().uuidString).jsonl"
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: TestEnvironment.python)
+        child.arguments = [TestEnvironment.root.appendingPathComponent("Tests/standin/openai_standin.py").path,
+                           "--api-key", apiKey, "--host", "127.0.0.1", "--port", "0", "--record", record]
+            + (models.map { ["--models", $0.joined(separator: ",")] } ?? [])
+        let output = Pipe()
+        child.standardOutput = output
+        try child.run()
+        // A stand-in that failed to announce its port is killed and reaped before the error.
+        func fail(_ description: String) -> ReceiverError {
+            kill(child.processIdentifier, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(child.processIdentifier, &status, 0)
+            return ReceiverError(description: description)
+        }
+        var line = Data()
+        let handle = output.fileHandleForReading
+        while !line.contains(0x0A) {
+            let chunk = handle.availableData
+            if chunk.isEmpty { throw fail("provider stand-in exited before announcing its port (is aiohttp in \(TestEnvironment.python)?)") }
+            line.append(chunk)
+        }
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.hasPrefix("LISTENING "), let port = Int(text.dropFirst("LISTENING ".count)) else {
+            throw fail("unexpected provider stand-in output: \(text)")
+        }
+        self.port = port
+        self.apiKey = apiKey
+        self.process = child
+        self.recordPath = record
+    }
+
+    deinit { stop() }
+
+    /// A Kimi-style base URL (`{base}/chat/completions` is served).
+    public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+    /// A GLM-style base URL (`{base}/chat/completions` is served).
+    public var glmBaseURL: String { "http://127.0.0.1:\(port)/api/paas/v4" }
+
+    /// Kills the stand-in and reaps it directly, as ``OTLPReceiver/stop()`` does (Foundation's
+    /// `waitUntilExit` spins a run loop, which can wait forever on a Swift Testing thread).
+    public func stop() {
+        let pid = process.processIdentifier
+        let first = lock.withLock { () -> Bool in defer { stopped = true }; return !stopped }
+        guard pid > 0, first else { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+    }
+
+    /// Every request the handler saw so far, most recent last (each is written before its
+    /// response is sent, so a request that got its answer is already here).
+    public func requests() throws -> [RecordedRequest] {
+        let text = (try? String(contentsOfFile: recordPath, encoding: .utf8)) ?? ""
+        // Only whole lines: a record being written while this reads is left for the next call.
+        return try text.split(separator: "\n", omittingEmptySubsequences: true).dropLast(text.hasSuffix("\n") ? 0 : 1).map { line in
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let method = object["method"] as? String, let path = object["path"] as? String,
+                  let headers = object["headers"] as? [String: String], let headerBytes = object["header_bytes"] as? Int,
+                  let status = object["status"] as? Int
+            else { throw ReceiverError(description: "bad provider stand-in record: \(line)") }
+            return RecordedRequest(method: method, path: path, headers: headers, headerBytes: headerBytes,
+                                   bodyBytes: object["body_bytes"] as? Int, status: status)
+        }
+    }
+
+    /// Forgets the requests recorded so far (empties the record file that ``requests()`` reads).
+    public func clearRequests() throws {
+        try Data().write(to: URL(fileURLWithPath: recordPath))
+    }
+}
