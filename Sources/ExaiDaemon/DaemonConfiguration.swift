@@ -6,11 +6,32 @@ import Traceline
 public struct DaemonConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8079
-    /// Second listener serving only `/metrics`; 0 disables it.
+    /// Second listener serving `/metrics` (and the trace pages); 0 disables it, and `/metrics`
+    /// is then served on the WebSocket port instead.
     public var metricsPort = 8000
-    /// Empty: authentication disabled (a warning is logged).
+    /// The metrics listener's address; loopback unless an operator opts in.
+    public var metricsHost = "127.0.0.1"
+    /// Empty: authentication disabled, allowed only on a loopback `host` unless `allowUnauthenticated`.
     public var token = ""
+    /// Serve a non-loopback `host` without a token (logged at warning).
+    public var allowUnauthenticated = false
     public var maxMessageBytes = 33_554_432
+    /// Largest hello message; a larger one closes the connection unread.
+    public var helloMaxBytes = 16_384
+    /// Failed hellos (bad token or malformed) per client IP: capacity/refill per second. An IP
+    /// past it is refused at connect (1008) until the bucket refills.
+    public var failedHelloRate = RateLimit(capacity: 5, perSecond: 0.1)
+    /// Client IPs tracked by the rate limiters (message and failed-hello buckets); past it the
+    /// longest-idle entry is forgotten and counted.
+    public var maxTrackedIPs = 10_000
+    /// Bytes of `call_tool` results kept for resends by `request_id`, all sessions together.
+    public var resultCacheBytes = 64 * 1024 * 1024
+    /// Bytes of one conversation thread kept in the store (memory or Redis); older turns are
+    /// trimmed there (they stay in Supabase). Its newest `maxStoredTurns` turns are what a provider is sent.
+    public var conversationMaxBytes = 1024 * 1024
+    /// Bytes the in-memory conversation store holds (`EXAI_STORAGE=memory`).
+    public var memoryStoreBytes = 256 * 1024 * 1024
+    public var maxStoredTurns = 50
     public var pingInterval: Duration = .seconds(45)
     public var helloTimeout: Duration = .seconds(15)
     public var callTimeout: Duration = .seconds(67)
@@ -73,10 +94,18 @@ public struct DaemonConfiguration: Sendable {
     /// The variables `--help` lists: name, default, meaning.
     public static let variables: [(name: String, defaultValue: String, meaning: String)] = [
         ("EXAI_WS_HOST", "127.0.0.1", "WebSocket and HTTP listen address"),
-        ("EXAI_WS_PORT", "8079", "WebSocket (/) and /health, /livez, /readyz, /metrics port"),
-        ("METRICS_PORT", "8000", "second listener for /metrics only; 0 disables"),
-        ("EXAI_WS_TOKEN", "(empty)", "hello token; empty disables authentication"),
+        ("EXAI_WS_PORT", "8079", "WebSocket (/) and /health, /livez, /readyz port (and /metrics when METRICS_PORT=0)"),
+        ("METRICS_PORT", "8000", "second listener for /metrics (and /debug/traces); 0 disables it"),
+        ("METRICS_HOST", "127.0.0.1", "the metrics listener's address; set 0.0.0.0 to let another host scrape it"),
+        ("EXAI_WS_TOKEN", "(empty)", "hello token; empty disables authentication (only on a loopback EXAI_WS_HOST)"),
+        ("EXAI_ALLOW_UNAUTHENTICATED", "false", "start without EXAI_WS_TOKEN on a non-loopback EXAI_WS_HOST (logged at warning)"),
         ("EXAI_WS_MAX_BYTES", "33554432", "largest WebSocket message"),
+        ("EXAI_WS_HELLO_MAX_BYTES", "16384", "largest hello message; larger closes the connection unread"),
+        ("RATE_LIMIT_FAILED_HELLO", "5/0.1", "failed hellos per client IP (capacity/refill per second); past it connections are refused"),
+        ("RATE_LIMIT_MAX_TRACKED_IPS", "10000", "client IPs the rate limiters track; past it the longest-idle is forgotten"),
+        ("EXAI_WS_RESULT_CACHE_BYTES", "67108864", "bytes of call_tool results cached for resends, all sessions"),
+        ("EXAI_CONVERSATION_MAX_BYTES", "1048576", "bytes of one conversation kept in the store; older turns stay only in Supabase"),
+        ("EXAI_MEMORY_STORE_BYTES", "268435456", "bytes the in-memory conversation store holds; past it the soonest to expire go"),
         ("EXAI_WS_PING_INTERVAL", "45", "seconds between WebSocket pings"),
         ("EXAI_WS_HELLO_TIMEOUT", "15", "seconds to wait for hello"),
         ("EXAI_WS_CALL_TIMEOUT", "67", "call_tool deadline in seconds"),
@@ -98,10 +127,12 @@ public struct DaemonConfiguration: Sendable {
         ("KIMI_API_URL", "https://api.moonshot.ai/v1", "Kimi (Moonshot) OpenAI-compatible base URL"),
         ("KIMI_API_KEY", "(empty)", "Kimi key (or MOONSHOT_API_KEY); never logged"),
         ("KIMI_DEFAULT_MODEL", "kimi-k2-0905-preview", "Kimi model for kimi_* tools"),
+        ("KIMI_MODELS", "(empty)", "comma list of Kimi models accepted besides the built-in ones (listmodels shows all)"),
         ("KIMI_TIMEOUT_SECS", "30", "Kimi request timeout"),
         ("GLM_API_URL", "https://api.z.ai/api/paas/v4", "GLM (Zhipu) OpenAI-compatible base URL"),
         ("GLM_API_KEY", "(empty)", "GLM key (or ZHIPUAI_API_KEY); never logged"),
         ("GLM_TIMEOUT_SECS", "30", "GLM request timeout"),
+        ("GLM_MODELS", "(empty)", "comma list of GLM models accepted besides the built-in ones"),
         ("EXAI_STORAGE", "memory", "conversation store: memory or redis"),
         ("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for EXAI_STORAGE=redis (password and database index in the URL; never logged)"),
         ("REDIS_TIMEOUT_MS", "2000", "Redis command timeout"),
@@ -155,6 +186,16 @@ public struct DaemonConfiguration: Sendable {
             default: warnings.append("\(name)=\(text) is not a boolean; using \(target)")
             }
         }
+        func models(_ name: String, _ target: inout ProviderConfiguration) {
+            guard let text = string(name) else { return }
+            for model in text.split(separator: ",").map({ String($0).trimmed(" ") }) where !model.isEmpty {
+                if ModelName.isWellFormed(model) {
+                    if !target.models.contains(model) { target.models.append(model) }
+                } else {
+                    warnings.append("\(name): a model name is 1 to \(ModelName.maxBytes) letters, digits, '.', '-', '_', ':' or '/'; ignoring one entry")
+                }
+            }
+        }
         func rate(_ name: String, _ target: inout RateLimit) {
             guard let text = string(name) else { return }
             let parts = text.split(separator: "/").compactMap { Double($0) }
@@ -164,8 +205,16 @@ public struct DaemonConfiguration: Sendable {
         if let host = string("EXAI_WS_HOST") { configuration.host = host }
         integer("EXAI_WS_PORT", &configuration.port)
         integer("METRICS_PORT", &configuration.metricsPort)
+        if let host = string("METRICS_HOST") { configuration.metricsHost = host }
         configuration.token = environment["EXAI_WS_TOKEN"] ?? ""
+        flag("EXAI_ALLOW_UNAUTHENTICATED", &configuration.allowUnauthenticated)
         integer("EXAI_WS_MAX_BYTES", &configuration.maxMessageBytes, minimum: 1024)
+        integer("EXAI_WS_HELLO_MAX_BYTES", &configuration.helloMaxBytes, minimum: 256)
+        rate("RATE_LIMIT_FAILED_HELLO", &configuration.failedHelloRate)
+        integer("RATE_LIMIT_MAX_TRACKED_IPS", &configuration.maxTrackedIPs, minimum: 1)
+        integer("EXAI_WS_RESULT_CACHE_BYTES", &configuration.resultCacheBytes)
+        integer("EXAI_CONVERSATION_MAX_BYTES", &configuration.conversationMaxBytes, minimum: 1024)
+        integer("EXAI_MEMORY_STORE_BYTES", &configuration.memoryStoreBytes, minimum: 65536)
         seconds("EXAI_WS_PING_INTERVAL", &configuration.pingInterval, minimum: 1)
         seconds("EXAI_WS_HELLO_TIMEOUT", &configuration.helloTimeout, minimum: 0.1)
         seconds("EXAI_WS_CALL_TIMEOUT", &configuration.callTimeout, minimum: 0.1)
@@ -186,13 +235,15 @@ public struct DaemonConfiguration: Sendable {
             configuration.disableCoalesceForTools = Set(tools.split(separator: ",").map { String($0).trimmed(" ") })
         }
         if let model = string("DEFAULT_MODEL") { configuration.defaultModel = model }
+        if let model = string("KIMI_DEFAULT_MODEL") { configuration.kimi.defaultModel = model }
         if let url = string("KIMI_API_URL") { configuration.kimi.baseURL = url }
         if let key = string("KIMI_API_KEY") ?? string("MOONSHOT_API_KEY") { configuration.kimi.apiKey = key }
-        if let model = string("KIMI_DEFAULT_MODEL") { configuration.kimi.defaultModel = model }
         seconds("KIMI_TIMEOUT_SECS", &configuration.kimi.timeout, minimum: 0.1)
+        models("KIMI_MODELS", &configuration.kimi)
         if let url = string("GLM_API_URL") { configuration.glm.baseURL = url }
         if let key = string("GLM_API_KEY") ?? string("ZHIPUAI_API_KEY") { configuration.glm.apiKey = key }
         seconds("GLM_TIMEOUT_SECS", &configuration.glm.timeout, minimum: 0.1)
+        models("GLM_MODELS", &configuration.glm)
         if let storage = string("EXAI_STORAGE")?.lowercased() {
             if storage == "memory" || storage == "redis" { configuration.storage = storage }
             else { warnings.append("EXAI_STORAGE=\(storage) is not memory or redis; using memory") }
@@ -213,6 +264,22 @@ public struct DaemonConfiguration: Sendable {
         }
         configuration.warnings = warnings
         return configuration
+    }
+
+    /// Why the daemon must not start as configured, or nil: a non-loopback `host` without a token
+    /// (unless `allowUnauthenticated`) would let anyone on the network use the provider keys.
+    public var startupRefusal: String? {
+        guard token.isEmpty, !allowUnauthenticated, !Self.isLoopback(host) else { return nil }
+        return "EXAI_WS_HOST=\(host) is reachable from the network but EXAI_WS_TOKEN is empty: anyone could call the providers "
+            + "on your keys. Set EXAI_WS_TOKEN, bind 127.0.0.1, or set EXAI_ALLOW_UNAUTHENTICATED=true to accept that risk."
+    }
+
+    /// Whether `host` names only this machine (127.0.0.0/8, ::1, localhost).
+    public static func isLoopback(_ host: String) -> Bool {
+        let lower = host.lowercased()
+        if lower == "localhost" || lower == "::1" || lower == "[::1]" { return true }
+        let parts = lower.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 }
 

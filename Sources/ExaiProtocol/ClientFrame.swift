@@ -46,13 +46,32 @@ public struct ClientFrame: Sendable {
         try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
     }
 
+    /// Longest `request_id`, tool `name` and `op`, in bytes. These strings reach span attributes
+    /// and log lines, so they are short visible ASCII: no CR/LF to forge a log line.
+    public static let maxRequestIDBytes = 128
+    public static let maxToolNameBytes = 128
+    public static let maxOpBytes = 64
+
+    /// 1 to `maxBytes` bytes, each visible ASCII (0x21–0x7E).
+    static func isToken(_ text: String, maxBytes: Int) -> Bool {
+        let bytes = text.utf8
+        return !bytes.isEmpty && bytes.count <= maxBytes && bytes.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }
+    }
+
     /// Why a decoded message is malformed, or nil.
     static func structuralProblem(_ json: JSONValue) -> String? {
         guard json.objectValue != nil else { return "expected a JSON object" }
         guard let op = json["op"]?.stringValue else { return "missing string field op" }
+        guard isToken(op, maxBytes: maxOpBytes) else { return "op must be 1 to \(maxOpBytes) visible ASCII characters" }
+        if let requestID = json["request_id"] {
+            guard let text = requestID.stringValue else { return "request_id must be a string" }
+            guard isToken(text, maxBytes: maxRequestIDBytes) else {
+                return "request_id must be 1 to \(maxRequestIDBytes) visible ASCII characters (no spaces or control characters)"
+            }
+        }
         if op == "call_tool" {
             guard let name = json["name"]?.stringValue, !name.isEmpty else { return "call_tool needs a non-empty string name" }
-            if let requestID = json["request_id"], requestID.stringValue == nil { return "request_id must be a string" }
+            guard isToken(name, maxBytes: maxToolNameBytes) else { return "name must be 1 to \(maxToolNameBytes) visible ASCII characters" }
             if let arguments = json["arguments"], arguments.objectValue == nil, !arguments.isNull { return "arguments must be an object" }
         }
         return nil

@@ -19,9 +19,9 @@ extension RouterMethods {
 
 /// A small application that serves `/metrics` on a separate port (`METRICS_PORT`, as the seed
 /// asks: `:8000/metrics`), and, when given, the trace pages: an internal listener keeps them off
-/// the public port. Run it in your ServiceGroup.
+/// the public port. It listens on loopback unless `host` says otherwise. Run it in your ServiceGroup.
 public func makeMetricsServer(
-    host: String = "0.0.0.0",
+    host: String = "127.0.0.1",
     port: Int = 8000,
     registry: MetricsRegistry,
     tracePages: (store: TraceStore, spanMetrics: SpanMetricsProcessor?, options: TracePagesOptions)? = nil,

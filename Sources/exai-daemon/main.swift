@@ -21,6 +21,10 @@ if arguments.contains("--help") || arguments.contains("-h") {
 }
 let demoRun = arguments.contains("--demo-run")
 var configuration = DaemonConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+if let refusal = configuration.startupRefusal {
+    FileHandle.standardError.write(Data("exai-daemon: refusing to start: \(refusal)\n".utf8))
+    exit(1)
+}
 if arguments.contains("--demo") || demoRun {
     configuration.demo = true
     configuration.tracePages = true
@@ -86,4 +90,10 @@ if demoRun {
         await group.triggerGracefulShutdown()
     }
 }
-try await group.run()
+do {
+    try await group.run()
+} catch {
+    // A refused configuration or a port that cannot be bound: say so and exit non-zero.
+    logger.critical("exai-daemon exiting", metadata: ["error": "\(error)"])
+    exit(1)
+}

@@ -28,6 +28,20 @@ import Traceline
         #expect(ClientFrame.parse(#"{"op":"call_tool","name":"chat","arguments":[1]}"#).failure == .invalidMessage("arguments must be an object"))
     }
 
+    @Test("request_id, tool name and op are short visible ASCII: no CR/LF, no megabyte strings")
+    func boundedStrings() {
+        let requestIDProblem = ClientFrame.Problem.invalidMessage(
+            "request_id must be 1 to 128 visible ASCII characters (no spaces or control characters)")
+        #expect(ClientFrame.parse(#"{"op":"call_tool","name":"chat","request_id":"r1\r\nlevel=critical forged"}"#).failure == requestIDProblem)
+        #expect(ClientFrame.parse(#"{"op":"health","request_id":""}"#).failure == requestIDProblem)
+        let long = String(repeating: "r", count: 129)
+        #expect(ClientFrame.parse(#"{"op":"call_tool","name":"chat","request_id":"\#(long)"}"#).failure == requestIDProblem)
+        #expect(ClientFrame.parse(#"{"op":"call_tool","name":"chat","request_id":"\#(long.dropLast())"}"#).failure == nil)
+        let longName = String(repeating: "n", count: 60_000)
+        #expect(ClientFrame.parse(#"{"op":"call_tool","name":"\#(longName)"}"#).failure == .invalidMessage("name must be 1 to 128 visible ASCII characters"))
+        #expect(ClientFrame.parse(#"{"op":"call\ntool"}"#).failure == .invalidMessage("op must be 1 to 64 visible ASCII characters"))
+    }
+
     @Test("a hostile correlation_id is ignored, not used")
     func hostileCorrelationID() throws {
         let frame = try ClientFrame.parse(#"{"op":"health","correlation_id":"bad id\r\nX-Injected: 1"}"#).get()

@@ -66,6 +66,7 @@ final class DaemonHarness: Sendable {
 
     init(simulator configureSimulator: ProviderSimulator.Configuration = .init(),
          exporter spanExporter: (any SpanExporter)? = nil,
+         sampler: any Sampler = ParentBasedSampler(root: AlwaysOnSampler()),
          _ configure: (inout DaemonConfiguration) -> Void = { _ in }) async throws {
         simulator = ProviderSimulator(configuration: configureSimulator, logger: Logger(label: "sim", factory: { _ in SwiftLogNoOpLogHandler() }))
         let simulatorTask = Task { [simulator] in try await simulator.run() }
@@ -79,7 +80,7 @@ final class DaemonHarness: Sendable {
             batch = BatchSpanProcessor(exporter: spanExporter, configuration: .init(scheduleDelay: .milliseconds(100)))
             processors.append(batch!)
         }
-        provider = TracerProvider(resource: Resource(attributes: ["service.name": "exai-daemon-test"]), processors: processors)
+        provider = TracerProvider(resource: Resource(attributes: ["service.name": "exai-daemon-test"]), sampler: sampler, processors: processors)
         var configuration = DaemonConfiguration()
         configuration.port = 0
         configuration.metricsPort = 0

@@ -8,8 +8,9 @@ public enum ProviderKind: String, Sendable, CaseIterable {
     public var gateName: String { self == .kimi ? "KIMI" : "GLM" }
     var environmentPrefix: String { self == .kimi ? "KIMI" : "GLM" }
 
-    /// The models the reference daemon lists for the provider.
-    public var models: [String] {
+    /// The models the reference daemon lists for the provider: the default accepted list
+    /// (``ProviderConfiguration/models`` extends it from `KIMI_MODELS` / `GLM_MODELS`).
+    public var builtInModels: [String] {
         switch self {
         case .kimi:
             return ["kimi-k2-0905-preview", "kimi-k2-0711-preview", "kimi-k2-turbo-preview", "moonshot-v1-8k",
@@ -18,13 +19,44 @@ public enum ProviderKind: String, Sendable, CaseIterable {
             return ["glm-4.6", "glm-4.5", "glm-4.5-flash", "glm-4.5-air", "glm-4.5v"]
         }
     }
+}
 
-    /// The provider serving `model`: listed models first, then the families' prefixes (`kimi-latest-8k`).
-    public static func serving(model: String) -> ProviderKind? {
+/// The shape of a model name a client may send: at most 64 bytes of letters, digits and `.-_:/`.
+/// Anything else is refused before it can reach a span, a log line or a metric label.
+public enum ModelName {
+    public static let maxBytes = 64
+
+    public static func isWellFormed(_ name: String) -> Bool {
+        let bytes = name.utf8
+        return !bytes.isEmpty && bytes.count <= maxBytes && bytes.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2E || byte == 0x2D || byte == 0x5F || byte == 0x3A || byte == 0x2F
+        }
+    }
+}
+
+/// Which provider serves which model: only the configured lists, so a client cannot make the
+/// daemon call a provider (or mint a metric series) with a model nobody configured.
+public struct ModelCatalog: Sendable {
+    public let models: [ProviderKind: [String]]
+
+    public init(kimi: ProviderConfiguration, glm: ProviderConfiguration) {
+        models = [.kimi: kimi.models, .glm: glm.models]
+    }
+
+    /// The provider and the configured spelling of `model` (compared case-insensitively), or nil.
+    public func lookUp(_ model: String) -> (kind: ProviderKind, model: String)? {
+        guard ModelName.isWellFormed(model) else { return nil }
         let lower = model.lowercased()
-        if ProviderKind.kimi.models.contains(lower) || lower.hasPrefix("kimi-") || lower.hasPrefix("moonshot-") { return .kimi }
-        if ProviderKind.glm.models.contains(lower) || lower.hasPrefix("glm-") { return .glm }
+        for kind in ProviderKind.allCases {
+            if let known = models[kind]?.first(where: { $0.lowercased() == lower }) { return (kind, known) }
+        }
         return nil
+    }
+
+    /// Every accepted model, provider by provider, for error messages.
+    public var summary: String {
+        ProviderKind.allCases.map { "\($0.gateName): \((models[$0] ?? []).joined(separator: ", "))" }.joined(separator: "; ")
     }
 }
 
@@ -36,6 +68,8 @@ public struct ProviderConfiguration: Sendable {
     /// Sent as `Authorization: Bearer …`; never logged, traced or shown.
     public var apiKey: String
     public var defaultModel: String
+    /// Models this provider accepts: the built-in list plus `KIMI_MODELS` / `GLM_MODELS`.
+    public var models: [String]
     /// One HTTP attempt's limit.
     public var timeout: Duration = .seconds(30)
     /// Waits between attempts (the reference's 1, 3, 5, 8 s: four retries); a `Retry-After` overrides one.
@@ -49,6 +83,7 @@ public struct ProviderConfiguration: Sendable {
         self.baseURL = baseURL
         self.apiKey = apiKey
         self.defaultModel = defaultModel
+        self.models = kind.builtInModels
     }
 
     public var hasKey: Bool { !apiKey.isEmpty }

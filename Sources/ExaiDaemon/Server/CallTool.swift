@@ -32,8 +32,8 @@ extension ExaiDaemon {
 
         guard let tool = tools[name] else { return await fail("TOOL_NOT_FOUND", "Unknown tool: \(String(rawName.prefix(128)))") }
         let provider = tool.provider(for: arguments)
-        let callKey = JSONValue.object([("name", .string(name)), ("arguments", arguments),
-                                        ("__prov", .string(provider?.rawValue ?? "none"))]).serialized
+        let callKey = CallKey.digest(JSONValue.object([("name", .string(name)), ("arguments", arguments),
+                                                       ("__prov", .string(provider?.rawValue ?? "none"))]).serialized)
         switch callRegistry.begin(session: session.id, requestID: requestID, callKey: callKey,
                                   coalesce: !configuration.disableCoalesceForTools.contains(name)) {
         case .cached(let frame):
@@ -74,7 +74,8 @@ extension ExaiDaemon {
         await send([("op", "call_tool_ack"), ("request_id", .string(requestID)), ("accepted", true),
                     ("timeout", .number(timeoutSeconds)), ("name", .string(name))])
         let deadline = ContinuousClock.now + timeout
-        let context = ToolContext(sessionID: session.id, requestID: requestID, callKey: callKey, deadline: deadline) { text in
+        let context = ToolContext(sessionID: session.id, requestID: requestID, idempotencyKey: CallKey.idempotencyKey(),
+                                  deadline: deadline) { text in
             await writer.send([("op", "progress"), ("request_id", .string(requestID)), ("name", .string(name)),
                                ("message", .string(text)), ("level", "info"), ("t", epochSeconds())], correlationID: correlationID)
             await writer.send([("op", "progress"), ("request_id", .string(requestID)), ("name", .string(name)), ("t", epochSeconds())],

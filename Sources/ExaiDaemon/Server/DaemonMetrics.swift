@@ -8,12 +8,30 @@ final class DaemonMetrics: MetricsSource, Sendable {
         var protocolErrors: [String: Int] = [:]
     }
 
-    private let state = NIOLockedValueBox(State())
-    private let snapshot: @Sendable () -> (sessions: Int, inFlight: Int, cached: Int, rejected: Int,
-                                           gates: [(String, Int, Int)], breakers: [(String, CircuitBreaker)])
+    /// The state the scrape reads from the daemon's parts.
+    struct Snapshot {
+        var sessions: Int
+        var inFlight: Int
+        var cached: Int
+        var cachedBytes: Int
+        var cacheLimitBytes: Int
+        var cacheEvicted: Int
+        var rejected: Int
+        var trackedIPs: Int
+        var trackedFailedHelloIPs: Int
+        var evictedIPs: Int
+        var trimmedTurns: Int
+        /// The in-memory conversation store's bytes and early evictions (nil with Redis).
+        var memoryStoreBytes: Int?
+        var memoryStoreEvicted: Int?
+        var gates: [(String, Int, Int)]
+        var breakers: [(String, CircuitBreaker)]
+    }
 
-    init(snapshot: @escaping @Sendable () -> (sessions: Int, inFlight: Int, cached: Int, rejected: Int,
-                                              gates: [(String, Int, Int)], breakers: [(String, CircuitBreaker)])) {
+    private let state = NIOLockedValueBox(State())
+    private let snapshot: @Sendable () -> Snapshot
+
+    init(snapshot: @escaping @Sendable () -> Snapshot) {
         self.snapshot = snapshot
     }
 
@@ -30,6 +48,20 @@ final class DaemonMetrics: MetricsSource, Sendable {
         writer.gauge("exai_sessions", help: "Sessions past hello.", [([], Double(now.sessions))])
         writer.gauge("exai_inflight_calls", help: "call_tool entries in flight (request ids and call keys).", [([], Double(now.inFlight))])
         writer.gauge("exai_cached_results", help: "call_tool results cached by request_id.", [([], Double(now.cached))])
+        writer.gauge("exai_cached_result_bytes", help: "Bytes of cached call_tool results.", [([], Double(now.cachedBytes))])
+        writer.gauge("exai_cached_result_limit_bytes", help: "EXAI_WS_RESULT_CACHE_BYTES.", [([], Double(now.cacheLimitBytes))])
+        writer.counter("exai_cached_results_evicted", help: "Cached results dropped before their TTL by the byte bound.", [([], Double(now.cacheEvicted))])
+        writer.gauge("exai_rate_limiter_tracked_ips", help: "Client IPs with a rate-limit bucket, by bucket.",
+                     [([("bucket", "messages")], Double(now.trackedIPs)), ([("bucket", "failed_hello")], Double(now.trackedFailedHelloIPs))])
+        writer.counter("exai_rate_limiter_evicted_ips", help: "IP buckets forgotten while in use (RATE_LIMIT_MAX_TRACKED_IPS reached).",
+                       [([], Double(now.evictedIPs))])
+        writer.counter("exai_conversation_turns_trimmed", help: "Turns trimmed from stored conversations by EXAI_CONVERSATION_MAX_BYTES or the turn limit.",
+                       [([], Double(now.trimmedTurns))])
+        if let bytes = now.memoryStoreBytes, let evicted = now.memoryStoreEvicted {
+            writer.gauge("exai_memory_store_bytes", help: "Bytes held by the in-memory conversation store.", [([], Double(bytes))])
+            writer.counter("exai_memory_store_evicted", help: "Entries the in-memory store dropped before their TTL (EXAI_MEMORY_STORE_BYTES).",
+                           [([], Double(evicted))])
+        }
         writer.gauge("exai_gate_in_use", help: "Concurrency gate slots in use.", now.gates.map { ([("gate", $0.0)], Double($0.1)) })
         writer.gauge("exai_gate_limit", help: "Concurrency gate sizes.", now.gates.map { ([("gate", $0.0)], Double($0.2)) })
         writer.counter("exai_connections_rejected", help: "Connections closed with 1008 by the connection limits.", [([], Double(now.rejected))])

@@ -48,6 +48,8 @@ public final class ExaiDaemon: Service, Sendable {
 
     private struct State {
         var token: String
+        /// Bumped by every rotation; sessions remember the generation they authenticated under.
+        var tokenGeneration = 0
         var sessions: [String: DaemonSession] = [:]
         var accepting = true
     }
@@ -88,10 +90,10 @@ public final class ExaiDaemon: Service, Sendable {
                 backend = RedisStorage(configuration: redis)
             } catch {
                 storageWarnings.append("REDIS_URL: \(error); conversations are kept in memory instead")
-                backend = MemoryStorage()
+                backend = MemoryStorage(maxBytes: configuration.memoryStoreBytes)
             }
         } else {
-            backend = MemoryStorage()
+            backend = MemoryStorage(maxBytes: configuration.memoryStoreBytes)
         }
         var supabase: SupabasePersistence?
         if !configuration.supabaseURL.isEmpty {
@@ -104,10 +106,13 @@ public final class ExaiDaemon: Service, Sendable {
         }
         self.conversations = ConversationStore(storage: InstrumentedStorage(backend: backend, tracer: tracer, breaker: configuration.storageBreaker),
                                                supabase: supabase,
-                                               ttl: configuration.conversationTTL, logger: logger)
+                                               ttl: configuration.conversationTTL, maxTurns: configuration.maxStoredTurns,
+                                               maxBytes: configuration.conversationMaxBytes, logger: logger)
+        let catalog = ModelCatalog(kimi: configuration.kimi, glm: configuration.glm)
         let tools: [any DaemonTool] = [
-            ChatTool(providers: providers, defaultModel: configuration.defaultModel, conversations: conversations),
-            ListModelsTool(providers: providers, defaultModel: configuration.defaultModel),
+            ChatTool(providers: providers, catalog: catalog, defaultModel: configuration.defaultModel, conversations: conversations,
+                     maxTurnsSent: configuration.maxStoredTurns),
+            ListModelsTool(providers: providers, catalog: catalog, defaultModel: configuration.defaultModel),
             VersionTool(),
         ]
         self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
@@ -117,20 +122,28 @@ public final class ExaiDaemon: Service, Sendable {
                               .glm: ConcurrencyGate(name: "GLM", limit: configuration.glmMaxInflight)]
         self.connections = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerIP: configuration.maxConnectionsPerIP)
         self.rateLimiter = RateLimiter(configuration: configuration)
-        self.callRegistry = CallRegistry(ttl: configuration.resultTTL)
+        self.callRegistry = CallRegistry(ttl: configuration.resultTTL, maxResultBytes: configuration.resultCacheBytes)
         self.state = NIOLockedValueBox(State(token: configuration.token))
         self.health = HealthAggregator(configuration: .init(version: Self.version, serviceID: "exai-daemon",
                                                             serviceDescription: "exai-daemon WebSocket AI-tool server"))
         let globalGate = self.globalGate, providerGates = self.providerGates
         let gates = [globalGate] + ProviderKind.allCases.compactMap { providerGates[$0] }
-        let callRegistry = self.callRegistry, connections = self.connections
+        let callRegistry = self.callRegistry, connections = self.connections, rateLimiter = self.rateLimiter
+        let conversations = self.conversations
+        let memoryStore = conversations.storage.backend as? MemoryStorage
         let breakers = ProviderKind.allCases.compactMap { kind in providers[kind].map { (kind.rawValue, $0.breaker) } }
             + [(conversations.storage.kind, conversations.storage.breaker)] + (supabase.map { [("supabase", $0.breaker)] } ?? [])
         // The session count is read through a weak box, set once `self` exists.
         let owner = WeakDaemon()
         self.metrics = DaemonMetrics {
-            (owner.daemon?.sessionCount ?? 0, callRegistry.inFlightCount, callRegistry.cachedCount, connections.rejectedCount,
-             gates.map { ($0.name, $0.current, $0.limit) }, breakers)
+            let ips = rateLimiter.trackedIPs
+            return DaemonMetrics.Snapshot(
+                sessions: owner.daemon?.sessionCount ?? 0, inFlight: callRegistry.inFlightCount, cached: callRegistry.cachedCount,
+                cachedBytes: callRegistry.cachedBytes, cacheLimitBytes: callRegistry.maxResultBytes, cacheEvicted: callRegistry.evictedCount,
+                rejected: connections.rejectedCount, trackedIPs: ips.messages, trackedFailedHelloIPs: ips.failedHellos,
+                evictedIPs: rateLimiter.evictedIPs, trimmedTurns: conversations.trimmedTurns,
+                memoryStoreBytes: memoryStore?.bytes, memoryStoreEvicted: memoryStore?.evictedCount,
+                gates: gates.map { ($0.name, $0.current, $0.limit) }, breakers: breakers)
         }
         if configuration.syntheticInterval > .zero {
             self.synthetic = SyntheticMonitor(probes: [
@@ -145,7 +158,11 @@ public final class ExaiDaemon: Service, Sendable {
         owner.daemon = self
 
         if configuration.token.isEmpty {
-            logger.warning("EXAI_WS_TOKEN is empty: authentication is disabled")
+            if configuration.startupRefusal == nil && !DaemonConfiguration.isLoopback(configuration.host) {
+                logger.warning("EXAI_WS_TOKEN is empty on a non-loopback address (EXAI_ALLOW_UNAUTHENTICATED=true): anyone who can reach \(configuration.host) can use the providers")
+            } else {
+                logger.warning("EXAI_WS_TOKEN is empty: authentication is disabled (loopback only)")
+            }
         }
         for warning in configuration.warnings { logger.warning("configuration: \(warning)") }
         for warning in storageWarnings { logger.error("configuration: \(warning)") }
@@ -206,19 +223,46 @@ public final class ExaiDaemon: Service, Sendable {
     // MARK: - State
 
     var currentToken: String { state.withLockedValue { $0.token } }
+    var currentTokenAndGeneration: (token: String, generation: Int) { state.withLockedValue { ($0.token, $0.tokenGeneration) } }
     var acceptingCalls: Bool { state.withLockedValue { $0.accepting } }
     var sessionCount: Int { state.withLockedValue { $0.sessions.count } }
 
-    /// Replaces the token when `old` matches it (constant-time); with auth disabled any `old` is accepted.
-    func rotateToken(old: String, new: String) -> Bool {
+    enum TokenRotation: Equatable {
+        case rotated(generation: Int)
+        case unauthorized
+        /// No token is set: rotation would let the first client lock every other one out.
+        case authDisabled
+    }
+
+    /// Replaces the token when `old` matches it (constant-time); refused while auth is disabled.
+    func rotateToken(old: String, new: String) -> TokenRotation {
         state.withLockedValue { state in
-            guard state.token.isEmpty || constantTimeEquals(old, state.token) else { return false }
+            guard !state.token.isEmpty else { return .authDisabled }
+            guard constantTimeEquals(old, state.token) else { return .unauthorized }
             state.token = new
-            return true
+            state.tokenGeneration += 1
+            return .rotated(generation: state.tokenGeneration)
         }
     }
 
-    func register(_ session: DaemonSession) { state.withLockedValue { $0.sessions[session.id] = session } }
+    /// Closes (4003) every session that authenticated before `generation`, except `keep`; returns how many.
+    func closeSessions(olderThan generation: Int, except keep: String) async -> Int {
+        let stale = state.withLockedValue { $0.sessions.values.filter { $0.tokenGeneration < generation && $0.id != keep } }
+        for session in stale {
+            session.cancelAll()
+            await session.writer.close(.unknown(4003), reason: "token rotated")
+        }
+        return stale.count
+    }
+
+    /// Adds a session that has just authenticated; false when the token was rotated since it was checked.
+    func register(_ session: DaemonSession) -> Bool {
+        state.withLockedValue { state in
+            guard session.tokenGeneration == state.tokenGeneration else { return false }
+            state.sessions[session.id] = session
+            return true
+        }
+    }
     func unregister(_ session: DaemonSession) { _ = state.withLockedValue { $0.sessions.removeValue(forKey: session.id) } }
 
     /// Entries in flight in the call registry (the reference's leaking set), for tests.
@@ -241,18 +285,39 @@ public final class ExaiDaemon: Service, Sendable {
     // MARK: - Run
 
     public func run() async throws {
+        if let refusal = configuration.startupRefusal {
+            logger.critical("refusing to start: \(refusal)")
+            port.fail()
+            metricsPort.fail()
+            throw DaemonStartupError(description: refusal)
+        }
         var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeApplication())]
         if configuration.metricsPort > 0 {
             let promise = metricsPort
-            listeners.append(.init(service: makeMetricsServer(host: configuration.host, port: configuration.metricsPort, registry: registry,
-                                                              tracePages: tracePages) { port in
+            listeners.append(.init(service: makeMetricsServer(host: configuration.metricsHost, port: configuration.metricsPort,
+                                                              registry: registry, tracePages: tracePages) { port in
                 promise.fulfil(port)
             }))
         }
         // The listeners run in their own group, out of reach of the outer graceful shutdown: the
-        // daemon drains its sessions first, then shuts them down.
+        // daemon drains its sessions first, then shuts them down. A listener that stops on its own
+        // (a port that cannot be bound) ends the daemon with its error.
         let group = ServiceGroup(configuration: .init(services: listeners, gracefulShutdownSignals: [], logger: logger))
-        let servers = Task.detached { try await group.run() }
+        let (events, event) = AsyncStream<(any Error)?>.makeStream()
+        let servers = Task.detached { () -> Result<Void, any Error> in
+            do {
+                try await group.run()
+                event.yield(ListenerStopped())
+                return .success(())
+            } catch {
+                event.yield(error)
+                return .failure(error)
+            }
+        }
+        let shutdownWatch = Task {
+            try? await gracefulShutdown()
+            event.yield(nil)
+        }
         let supabaseTask = conversations.supabase.map { supabase in
             Task.detached { [logger] in
                 await withTaskGroup(of: Void.self) { group in
@@ -281,8 +346,19 @@ public final class ExaiDaemon: Service, Sendable {
             }
         }
         logger.info("exai-daemon starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)",
+                                                       "metrics": "\(configuration.metricsPort > 0 ? "\(configuration.metricsHost):\(configuration.metricsPort)" : "off")",
                                                        "providers": "\(providers.keys.map(\.rawValue).sorted())"])
-        try? await gracefulShutdown()
+        var listenerFailure: (any Error)?
+        for await stopped in events {
+            listenerFailure = stopped
+            break
+        }
+        shutdownWatch.cancel()
+        if let listenerFailure {
+            logger.critical("a listener stopped; the daemon stops too", metadata: ["error": "\(listenerFailure)"])
+            port.fail()
+            metricsPort.fail()
+        }
         syntheticTask?.cancel()
         await drain()
         await group.triggerGracefulShutdown()
@@ -298,7 +374,7 @@ public final class ExaiDaemon: Service, Sendable {
             logger.warning("listeners did not stop within 5 s of the graceful shutdown; cancelling them")
             servers.cancel()
         }
-        let result = await servers.result
+        let result = await servers.value
         port.fail()
         metricsPort.fail()
         _ = await syntheticTask?.result
@@ -308,6 +384,7 @@ public final class ExaiDaemon: Service, Sendable {
         try? await httpClient.shutdown()
         if case .failure(let error) = result { logger.error("listener failed", metadata: ["error": "\(error)"]) }
         logger.info("exai-daemon stopped")
+        if let listenerFailure { throw listenerFailure }
         try result.get()
     }
 
@@ -328,35 +405,71 @@ public final class ExaiDaemon: Service, Sendable {
 
     private func makeApplication() -> some ApplicationProtocol {
         let router = Router()
-        // Health and metrics first and untraced: probes every few seconds would swamp the traces.
+        // Health first and untraced: probes every few seconds would swamp the traces. `/metrics`
+        // is served here only when there is no metrics listener (it says more than health does).
         router.addHealthRoutes(health)
-        router.addMetricsRoute(registry: registry)
-
-        let webSocketRouter = Router(context: DaemonRequestContext.self)
-        webSocketRouter.add(middleware: UpgradeSpanMiddleware(daemon: self))
-        webSocketRouter.ws("/") { _, context in
-            var headers = HTTPFields()
-            if let connection = context.connection { headers[.correlationID] = connection.correlationID.value }
-            return .upgrade(headers)
-        } onUpgrade: { [self] inbound, outbound, context in
-            guard let connection = context.requestContext.connection else { return }
-            await self.serve(inbound: inbound, outbound: outbound, connection: connection)
-        }
+        if configuration.metricsPort == 0 { router.addMetricsRoute(registry: registry) }
         let promise = port
+        // The closure form of the upgrade keeps nothing per connection once it closes (the router
+        // form's request context holds a reference to itself, one leak per connection).
         return Application(
             router: router,
             server: .http1WebSocketUpgrade(
-                webSocketRouter: webSocketRouter,
                 configuration: .init(ws: WebSocketServerConfiguration(
                     maxFrameSize: configuration.maxMessageBytes,
                     autoPing: .enabled(timePeriod: configuration.pingInterval)
                 ))
-            ),
+            ) { [self] head, channel, _ in
+                upgrade(head, remoteIP: channel.remoteAddress?.ipAddress ?? "unknown")
+            },
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "exai-daemon"),
             onServerRunning: { channel in promise.fulfil(channel.localAddress?.port ?? 0) },
             logger: logger
         )
     }
+
+    /// Accepts a WebSocket upgrade of `GET /` (anything else gets 400), with a short SERVER span
+    /// `GET /` whose context the connection keeps: the remote parent from `traceparent`, and the
+    /// correlation ID from `X-Correlation-ID` (a new one when absent or invalid), echoed on the 101.
+    func upgrade(_ head: HTTPRequest, remoteIP: String)
+        -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        let path = (head.path ?? "").prefix { $0 != "?" }
+        guard head.method == .get, path == "/" else { return .dontUpgrade }
+        var serviceContext = ServiceContext.topLevel
+        tracer.extract(head.headerFields, into: &serviceContext, using: HTTPFieldsExtractor())
+        if serviceContext.correlationID == nil {
+            // Tracing off: the correlation ID still works.
+            CorrelationIDPropagator().extract(head.headerFields, into: &serviceContext, using: HTTPFieldsExtractor())
+        }
+        let correlationID = serviceContext.correlationID ?? CorrelationID.generate()
+        serviceContext.correlationID = correlationID
+        serviceContext.baggage = nil
+        let span = startSpan("GET /", context: serviceContext, kind: .server)
+        defer { span.end() }
+        span.attributes["http.request.method"] = "GET"
+        span.attributes["url.path"] = "/"
+        span.attributes["url.scheme"] = "ws"
+        span.attributes["client.address"] = remoteIP
+        span.attributes["network.protocol.name"] = "websocket"
+        if let agent = head.headerFields[.userAgent] { span.attributes["user_agent.original"] = String(agent.prefix(256)) }
+        span.attributes["http.response.status_code"] = 101
+        let connection = ConnectionInfo(ip: remoteIP, upgradeContext: span.context, correlationID: correlationID)
+        var headers = HTTPFields()
+        headers[.correlationID] = correlationID.value
+        return .upgrade(headers) { [self] inbound, outbound, _ in
+            await self.serve(inbound: inbound, outbound: outbound, connection: connection)
+        }
+    }
+}
+
+/// The daemon refused to start; the text says why and what to change.
+public struct DaemonStartupError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// A listener returned without being asked to (the daemon cannot serve without it).
+struct ListenerStopped: Error, CustomStringConvertible {
+    var description: String { "a listener stopped unexpectedly" }
 }
 
 /// Lets closures made in `init` reach the daemon without a retain cycle.
@@ -366,36 +479,4 @@ final class WeakDaemon: @unchecked Sendable {
 
 extension HTTPField.Name {
     static let correlationID = HTTPField.Name("X-Correlation-ID")!
-}
-
-/// Makes the upgrade request's short SERVER span and the connection's context: the remote parent
-/// from `traceparent` and the correlation ID from `X-Correlation-ID` (a new one when absent or invalid).
-struct UpgradeSpanMiddleware: RouterMiddleware {
-    typealias Context = DaemonRequestContext
-    let daemon: ExaiDaemon
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var serviceContext = ServiceContext.topLevel
-        daemon.tracer.extract(request.headers, into: &serviceContext, using: HTTPFieldsExtractor())
-        if serviceContext.correlationID == nil {
-            // Tracing off: the correlation ID still works.
-            CorrelationIDPropagator().extract(request.headers, into: &serviceContext, using: HTTPFieldsExtractor())
-        }
-        let correlationID = serviceContext.correlationID ?? CorrelationID.generate()
-        serviceContext.correlationID = correlationID
-        serviceContext.baggage = nil
-        let span = daemon.startSpan("GET /", context: serviceContext, kind: .server)
-        span.attributes["http.request.method"] = "GET"
-        span.attributes["url.path"] = request.uri.path
-        span.attributes["url.scheme"] = "ws"
-        span.attributes["client.address"] = context.remoteIP
-        span.attributes["network.protocol.name"] = "websocket"
-        if let agent = request.headers[.userAgent] { span.attributes["user_agent.original"] = String(agent.prefix(256)) }
-        var context = context
-        context.connection = ConnectionInfo(ip: context.remoteIP, upgradeContext: span.context, correlationID: correlationID)
-        defer { span.end() }
-        let response = try await next(request, context)
-        span.attributes["http.response.status_code"] = response.status.code == 200 ? 101 : Int64(response.status.code)
-        return response
-    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HummingbirdWebSocket
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOWebSocket
 import Traceline
 import Tracing
@@ -13,10 +14,13 @@ final class DaemonSession: Sendable {
     let connection: ConnectionInfo
     let writer: FrameWriter
     let gate: ConcurrencyGate
+    /// The token generation the session authenticated under; a rotation closes older ones.
+    let tokenGeneration: Int
     private let running = NIOLockedValueBox<[UUID: Task<Void, Never>]>([:])
 
-    init(id: String, connection: ConnectionInfo, writer: FrameWriter, maxInflight: Int) {
+    init(id: String, connection: ConnectionInfo, writer: FrameWriter, maxInflight: Int, tokenGeneration: Int) {
         self.id = id
+        self.tokenGeneration = tokenGeneration
         self.connection = connection
         self.writer = writer
         self.gate = ConcurrencyGate(name: "Session", limit: maxInflight)
@@ -50,82 +54,119 @@ struct MessageOutcome: Sendable {
 
 extension ExaiDaemon {
     /// Serves one upgraded connection: admission, hello, then messages until it closes.
+    ///
+    /// The hello is read with its own small limit (`helloMaxBytes`) and its token is checked
+    /// before any other field; a failed hello spends one of the client IP's failed-hello tokens.
     func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, connection: ConnectionInfo) async {
         let writer = FrameWriter(outbound: outbound)
         var logger = self.logger
         logger[metadataKey: "client"] = "\(connection.ip)"
         logger[metadataKey: "correlation_id"] = "\(connection.correlationID.value)"
+        guard rateLimiter.mayConnect(ip: connection.ip) else {
+            metrics.protocolError("failed_hello_limit")
+            logger.warning("connection refused", metadata: ["reason": "too many failed hellos from this address"])
+            await writer.close(.policyViolation, reason: "too many failed hellos; retry later")
+            return
+        }
         if let reason = connections.admit(ip: connection.ip) {
             logger.warning("connection refused", metadata: ["reason": "\(reason)"])
             await writer.close(.policyViolation, reason: reason)
             return
         }
         metrics.connectionOpened()
-        defer { metrics.connectionClosed() }
-        var ipStillConnected = true
-        defer { ipStillConnected = connections.release(ip: connection.ip) }
+        var session: DaemonSession?
+        defer {
+            // The slot goes first, so the IP's rate bucket is forgotten with its last connection.
+            let ipStillConnected = connections.release(ip: connection.ip)
+            if let session {
+                session.cancelAll()
+                unregister(session)
+                callRegistry.forget(session: session.id)
+            }
+            rateLimiter.forget(session: session?.id ?? "", ip: connection.ip, ipStillConnected: ipStillConnected)
+            metrics.connectionClosed()
+        }
 
-        // hello, within the hello timeout.
+        // hello, within the hello timeout and the hello size limit.
         let helloTimeout = configuration.helloTimeout
         let watchdog = Task {
             try await Task.sleep(for: helloTimeout)
             await writer.close(.unknown(4002), reason: "hello timeout or disconnect")
         }
-        var iterator = inbound.messages(maxSize: configuration.maxMessageBytes).makeAsyncIterator()
-        let first = try? await iterator.next()
+        var frames = inbound.makeAsyncIterator()
+        let helloMaxBytes = configuration.helloMaxBytes
+        let first: WebSocketMessage?
+        do {
+            first = try await frames.nextMessage(maxSize: helloMaxBytes)
+        } catch {
+            first = .binary(ByteBuffer())  // too large when fragmented, or a protocol error: a failed hello
+        }
         watchdog.cancel()
         let correlationID = connection.correlationID
         guard let first else {
             await writer.close(.unknown(4002), reason: "hello timeout or disconnect")
             return
         }
-        guard case .text(let text) = first, let hello = ClientFrame.decodeJSON(text), hello.objectValue != nil else {
-            await writer.send([("op", "hello_ack"), ("ok", false), ("error", "invalid_hello")], correlationID: correlationID)
-            await writer.close(.unknown(4000), reason: "invalid hello")
+        func refuse(_ error: String, code: UInt16, reason: String, metric: String) async {
+            rateLimiter.helloFailed(ip: connection.ip)
+            metrics.protocolError(metric)
+            logger.warning("hello refused", metadata: ["error": "\(error)"])
+            await writer.send([("op", "hello_ack"), ("ok", false), ("error", .string(error))], correlationID: correlationID)
+            await writer.close(.unknown(code), reason: reason)
+        }
+        // Size first (an unfragmented frame arrives whole), then the token, then the rest.
+        guard case .text(let text) = first, text.utf8.count <= helloMaxBytes else {
+            await refuse("invalid_hello", code: 4000, reason: "invalid hello (binary, or over \(helloMaxBytes) bytes)", metric: "invalid_hello")
+            return
+        }
+        guard let hello = ClientFrame.decodeJSON(text), hello.objectValue != nil else {
+            await refuse("invalid_hello", code: 4000, reason: "invalid hello", metric: "invalid_hello")
+            return
+        }
+        let (expected, generation) = currentTokenAndGeneration
+        if !expected.isEmpty, !constantTimeEquals(hello["token"]?.stringValue ?? "", expected) {
+            // Never the token, nor a prefix of it (the reference logged one).
+            await refuse("unauthorized", code: 4003, reason: "unauthorized", metric: "unauthorized")
             return
         }
         guard hello["op"]?.stringValue == "hello" else {
-            await writer.send([("op", "hello_ack"), ("ok", false), ("error", "missing_hello")], correlationID: correlationID)
-            await writer.close(.unknown(4001), reason: "missing hello")
+            await refuse("missing_hello", code: 4001, reason: "missing hello", metric: "missing_hello")
             return
         }
-        let expected = currentToken
-        if !expected.isEmpty, !constantTimeEquals(hello["token"]?.stringValue ?? "", expected) {
-            // Never the token, nor a prefix of it (the reference logged one).
-            logger.error("hello refused: unauthorized")
-            await writer.send([("op", "hello_ack"), ("ok", false), ("error", "unauthorized")], correlationID: correlationID)
-            await writer.close(.unknown(4003), reason: "unauthorized")
+        let started = DaemonSession(id: UUID().uuidString.lowercased(), connection: connection, writer: writer,
+                                    maxInflight: configuration.sessionMaxInflight, tokenGeneration: generation)
+        guard register(started) else {
+            await refuse("unauthorized", code: 4003, reason: "token rotated", metric: "unauthorized")
             return
         }
-        let session = DaemonSession(id: UUID().uuidString.lowercased(), connection: connection, writer: writer,
-                                    maxInflight: configuration.sessionMaxInflight)
-        logger[metadataKey: "session_id"] = "\(session.id)"
-        register(session)
-        defer {
-            session.cancelAll()
-            unregister(session)
-            callRegistry.forget(session: session.id)
-            rateLimiter.forget(session: session.id, ip: connection.ip, ipStillConnected: ipStillConnected)
-        }
-        await writer.send([("op", "hello_ack"), ("ok", true), ("session_id", .string(session.id))], correlationID: correlationID)
+        session = started
+        logger[metadataKey: "session_id"] = "\(started.id)"
+        await writer.send([("op", "hello_ack"), ("ok", true), ("session_id", .string(started.id))], correlationID: correlationID)
         logger.info("session started")
 
         while true {
             let message: WebSocketMessage?
             do {
-                message = try await iterator.next()
+                message = try await frames.nextMessage(maxSize: configuration.maxMessageBytes)
             } catch {
                 logger.warning("connection ended with an error", metadata: ["error": "\(error)"])
                 break
             }
             guard let message else { break }
-            await handle(message, in: session, logger: logger)
+            await handle(message, in: started, logger: logger)
         }
         logger.info("session ended")
     }
 
     private func handle(_ message: WebSocketMessage, in session: DaemonSession, logger: Logger) async {
         let correlationID = session.connection.correlationID
+        // The rate limiter runs before anything is parsed: an invalid frame costs a token too.
+        if let reason = rateLimiter.admit(ip: session.connection.ip, session: session.id) {
+            metrics.protocolError("rate_limited")
+            logger.warning("message rate limited", metadata: ["reason": "\(reason)"])
+            await session.writer.send([("op", "error"), ("message", .string("rate_limit_exceeded: \(reason)"))], correlationID: correlationID)
+            return
+        }
         guard case .text(let text) = message else {
             metrics.protocolError("binary_frame")
             await session.writer.send([("op", "error"), ("message", "invalid_message: binary frames are not supported")], correlationID: correlationID)
@@ -145,12 +186,6 @@ extension ExaiDaemon {
             return
         }
         let json = frame.json
-        if let reason = rateLimiter.admit(ip: session.connection.ip, session: session.id) {
-            metrics.protocolError("rate_limited")
-            logger.warning("message rate limited", metadata: ["reason": "\(reason)"])
-            await session.writer.send([("op", "error"), ("message", .string("rate_limit_exceeded: \(reason)"))], correlationID: correlationID)
-            return
-        }
         let op = frame.op
         switch op {
         case "call_tool":
@@ -194,14 +229,23 @@ extension ExaiDaemon {
                     await session.writer.send([("op", "rotate_token_res"), ("ok", false), ("error", "missing_params")], correlationID: correlation)
                     return MessageOutcome(status: "missing_params")
                 }
-                guard self.rotateToken(old: old, new: new) else {
+                let rotation = self.rotateToken(old: old, new: new)
+                switch rotation {
+                case .authDisabled:
+                    // With no token there is nothing to rotate; setting one would lock every other client out.
+                    logger.error("rotate_token refused: authentication is disabled")
+                    await session.writer.send([("op", "rotate_token_res"), ("ok", false), ("error", "auth_disabled")], correlationID: correlation)
+                    return MessageOutcome(status: "auth_disabled")
+                case .unauthorized:
                     logger.error("rotate_token refused: unauthorized")
                     await session.writer.send([("op", "rotate_token_res"), ("ok", false), ("error", "unauthorized")], correlationID: correlation)
                     return MessageOutcome(status: "unauthorized")
+                case .rotated(let generation):
+                    await session.writer.send([("op", "rotate_token_res"), ("ok", true)], correlationID: correlation)
+                    let closed = await self.closeSessions(olderThan: generation, except: session.id)
+                    logger.notice("token rotated", metadata: ["sessions_closed": "\(closed)"])
+                    return .success
                 }
-                logger.notice("token rotated")
-                await session.writer.send([("op", "rotate_token_res"), ("ok", true)], correlationID: correlation)
-                return .success
             }
         default:
             metrics.protocolError("unknown_op")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import Traceline
 
 /// One message of a conversation, as stored (roles, provider, model, token usage).
@@ -66,18 +67,33 @@ public enum ConversationError: Error, CustomStringConvertible, Equatable {
 
 /// Conversation continuity: threads in the key/value store (TTL), persisted to Supabase when it is
 /// configured; a store miss falls back to Supabase and re-caches.
+///
+/// The store keeps what a provider is sent: the newest `maxTurns` turns within `maxBytes`; older
+/// turns are trimmed there (counted) and stay in Supabase. Writes to one thread are serialized in
+/// this process and each appends to the stored thread as it is then, so two concurrent calls on
+/// one conversation both keep their exchange.
 public final class ConversationStore: Sendable {
     public let storage: InstrumentedStorage
     public let supabase: SupabasePersistence?
     public let ttl: Duration
+    public let maxTurns: Int
+    public let maxBytes: Int
     private let logger: Logger
+    private let writers = KeyedSerialQueue()
+    private let trimmed = NIOLockedValueBox(0)
 
-    public init(storage: InstrumentedStorage, supabase: SupabasePersistence?, ttl: Duration, logger: Logger) {
+    public init(storage: InstrumentedStorage, supabase: SupabasePersistence?, ttl: Duration,
+                maxTurns: Int = 50, maxBytes: Int = 1024 * 1024, logger: Logger) {
         self.storage = storage
         self.supabase = supabase
         self.ttl = ttl
+        self.maxTurns = maxTurns
+        self.maxBytes = maxBytes
         self.logger = logger
     }
+
+    /// Turns trimmed from stored threads so far.
+    public var trimmedTurns: Int { trimmed.withLockedValue { $0 } }
 
     static func key(_ id: String) -> String { "thread:\(id)" }
 
@@ -135,14 +151,22 @@ public final class ConversationStore: Sendable {
 
     /// Appends one exchange and saves it to the store and to Supabase. Failures are logged and
     /// returned (the reply still goes out: the exchange happened).
-    public func append(_ newTurns: [ConversationTurn], to thread: ConversationThread) async -> (ConversationThread, [String]) {
-        var thread = thread
-        thread.turns.append(contentsOf: newTurns)
-        thread.lastUpdatedAt = ISO8601DateFormatter().string(from: Date())
+    public func append(_ newTurns: [ConversationTurn], to loaded: ConversationThread) async -> (ConversationThread, [String]) {
         var problems: [String] = []
-        do { try await cache(thread) } catch {
-            logger.error("conversation store write failed", metadata: ["error": "\(error)"])
-            problems.append("store: \(error)")
+        let thread = await writers.run(loaded.threadID) { () -> ConversationThread in
+            var thread = loaded
+            // A continued thread may have grown since it was loaded (another call on it): append to what is stored now.
+            if !loaded.turns.isEmpty, let bytes = try? await storage.get(Self.key(loaded.threadID)),
+               let current = try? JSONDecoder().decode(ConversationThread.self, from: Data(bytes)) {
+                thread = current
+            }
+            thread.turns.append(contentsOf: newTurns)
+            thread.lastUpdatedAt = ISO8601DateFormatter().string(from: Date())
+            do { try await cache(trim(thread)) } catch {
+                logger.error("conversation store write failed", metadata: ["error": "\(error)"])
+                problems.append("store: \(error)")
+            }
+            return thread
         }
         if let supabase {
             do {
@@ -153,6 +177,24 @@ public final class ConversationStore: Sendable {
             }
         }
         return (thread, problems)
+    }
+
+    /// The newest turns within `maxTurns` and `maxBytes` (content bytes plus a small per-turn cost).
+    func trim(_ thread: ConversationThread) -> ConversationThread {
+        var kept = 0
+        var bytes = 0
+        for turn in thread.turns.reversed() {
+            let cost = turn.content.utf8.count + turn.role.utf8.count + 128
+            if kept == maxTurns || (kept > 0 && bytes + cost > maxBytes) { break }
+            bytes += cost
+            kept += 1
+        }
+        let dropped = thread.turns.count - kept
+        guard dropped > 0 else { return thread }
+        trimmed.withLockedValue { $0 += dropped }
+        var trimmedThread = thread
+        trimmedThread.turns.removeFirst(dropped)
+        return trimmedThread
     }
 
     private func cache(_ thread: ConversationThread) async throws {

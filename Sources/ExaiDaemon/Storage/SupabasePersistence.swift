@@ -159,7 +159,11 @@ public final class SupabasePersistence: Sendable {
         }
     }
 
-    /// The thread's turns, oldest first (at most 200), or nil when the conversation is unknown.
+    /// Turns a continuation loads at most: the newest, which are the ones a provider is sent.
+    public static let maxLoadedTurns = 200
+
+    /// The thread's newest turns (at most ``maxLoadedTurns``) in order, oldest first, or nil when
+    /// the conversation is unknown.
     public func loadTurns(continuationID: String) async throws -> [ConversationTurn]? {
         try await ensureMigrated()
         return try await traced("SELECT", "select", "messages") { [client, logger] in
@@ -170,10 +174,12 @@ public final class SupabasePersistence: Sendable {
             guard found else { return nil }
             var turns: [ConversationTurn] = []
             let rows = try await client.query("""
-                SELECT m.role, m.content, m.metadata::text, m.created_at FROM messages m
-                JOIN conversations c ON c.id = m.conversation_id
-                WHERE c.continuation_id = \(continuationID)
-                ORDER BY m.created_at, m.id LIMIT 200
+                SELECT role, content, metadata, created_at FROM (
+                    SELECT m.id, m.role, m.content, m.metadata::text AS metadata, m.created_at FROM messages m
+                    JOIN conversations c ON c.id = m.conversation_id
+                    WHERE c.continuation_id = \(continuationID)
+                    ORDER BY m.created_at DESC, m.id DESC LIMIT \(Self.maxLoadedTurns)
+                ) newest ORDER BY created_at, id
                 """, logger: logger)
             for try await (role, content, metadata, created) in rows.decode((String, String, String, Date).self) {
                 var turn = (try? JSONDecoder().decode(ConversationTurn.self, from: Data(metadata.utf8)))

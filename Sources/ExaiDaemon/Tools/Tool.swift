@@ -5,7 +5,9 @@ import Traceline
 struct ToolContext: Sendable {
     let sessionID: String
     let requestID: String
-    let callKey: String
+    /// A short random ID for this call, sent as the provider request's `Idempotency-Key` (the same
+    /// on every retry of this call); never derived from client text.
+    let idempotencyKey: String
     let deadline: ContinuousClock.Instant
     /// Sends a `progress` frame with a message.
     let progress: @Sendable (String) async -> Void
@@ -50,8 +52,11 @@ func toolOutput(content: String, metadata: [(String, JSONValue)], continuation: 
 /// `chat`: one chat completion, routed by model (Kimi models to Kimi, GLM models to GLM).
 struct ChatTool: DaemonTool {
     let providers: [ProviderKind: ChatProviderClient]
+    let catalog: ModelCatalog
     let defaultModel: String
     let conversations: ConversationStore
+    /// Earlier turns sent to the provider (the newest ones).
+    let maxTurnsSent: Int
 
     var name: String { "chat" }
     var description: String { "Chat with a Kimi (Moonshot) or GLM (Zhipu) model; the model picks the provider." }
@@ -74,15 +79,17 @@ struct ChatTool: DaemonTool {
         arguments["model"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? defaultModel
     }
 
-    func provider(for arguments: JSONValue) -> ProviderKind? { ProviderKind.serving(model: model(for: arguments)) }
+    func provider(for arguments: JSONValue) -> ProviderKind? { catalog.lookUp(model(for: arguments))?.kind }
 
     func run(arguments: JSONValue, context: ToolContext) async throws -> [JSONValue] {
         guard let prompt = arguments["prompt"]?.stringValue ?? arguments["message"]?.stringValue, !prompt.isEmpty else {
             throw ToolError(description: "chat needs a non-empty string `prompt`")
         }
-        let model = model(for: arguments)
-        guard let kind = ProviderKind.serving(model: model) else {
-            throw ToolError(description: "unknown model \(model); see listmodels")
+        let requested = model(for: arguments)
+        // Refused before any span, log line or label sees it: the text is the client's, of any length.
+        guard let (kind, model) = catalog.lookUp(requested) else {
+            let shown = ModelName.isWellFormed(requested) ? "\"\(requested)\"" : "(\(requested.utf8.count) bytes, not a model name)"
+            throw ToolError(description: "unknown model \(shown); accepted models: \(catalog.summary)")
         }
         guard let client = providers[kind] else {
             throw ToolError(description: "the \(kind.gateName) provider is not configured (set \(kind.environmentPrefix)_API_KEY)")
@@ -96,13 +103,13 @@ struct ChatTool: DaemonTool {
         }
         var messages: [(role: String, content: String)] = []
         if let system = arguments["system_prompt"]?.stringValue, !system.isEmpty { messages.append(("system", system)) }
-        messages.append(contentsOf: thread.turns.suffix(50).map { ($0.role, $0.content) })
+        messages.append(contentsOf: thread.turns.suffix(maxTurnsSent).map { ($0.role, $0.content) })
         messages.append(("user", prompt))
         let temperature = arguments["temperature"]?.numberValue.map { min(2, max(0, $0)) }
         let maxTokens = arguments["max_tokens"]?.numberValue.map { Int(max(1, min(1_000_000, $0))) }
         let response = try await client.chat(
             ChatRequest(model: model, messages: messages, temperature: temperature ?? (kind == .kimi ? 0.6 : nil),
-                        maxTokens: maxTokens, idempotencyKey: context.callKey),
+                        maxTokens: maxTokens, idempotencyKey: context.idempotencyKey),
             deadline: context.deadline
         )
         let (saved, problems) = await conversations.append([
@@ -127,6 +134,7 @@ struct ChatTool: DaemonTool {
 /// `listmodels`: the models of each configured provider.
 struct ListModelsTool: DaemonTool {
     let providers: [ProviderKind: ChatProviderClient]
+    let catalog: ModelCatalog
     let defaultModel: String
 
     var name: String { "listmodels" }
@@ -139,8 +147,9 @@ struct ListModelsTool: DaemonTool {
         var metadata: [(String, JSONValue)] = [("default_model", .string(defaultModel))]
         for kind in ProviderKind.allCases {
             let configured = providers[kind] != nil
-            lines.append("\(kind.gateName) (\(configured ? "configured" : "not configured")): " + kind.models.joined(separator: ", "))
-            metadata.append((kind.rawValue, .object([("configured", .bool(configured)), ("models", .array(kind.models.map(JSONValue.string)))])))
+            let models = catalog.models[kind] ?? []
+            lines.append("\(kind.gateName) (\(configured ? "configured" : "not configured")): " + models.joined(separator: ", "))
+            metadata.append((kind.rawValue, .object([("configured", .bool(configured)), ("models", .array(models.map(JSONValue.string)))])))
         }
         return toolOutput(content: lines.joined(separator: "\n"), metadata: metadata)
     }
