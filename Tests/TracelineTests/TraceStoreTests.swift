@@ -40,6 +40,19 @@ import Tracing
         #expect(store.statistics.spans == 4)
     }
 
+    @Test("the slowest index holds at most maxSpanNames names: a span named per request cannot grow it")
+    func slowestIndexBound() {
+        let (store, tracer) = pipeline(.init(maxBytes: 256 * 1024, maxSpanNames: 20))
+        for index in 0..<2_000 { _ = trace(tracer, name: "GET /orders/\(index)", children: 0) }
+        let statistics = store.statistics
+        #expect(statistics.rankedNames <= 20)
+        #expect(statistics.unranked > 1_000, "unranked spans are counted: \(statistics.unranked)")
+        #expect(store.slowest().count <= 20)
+        #expect(statistics.bytes <= 256 * 1024)
+        let text = store.renderFamilies(format: .prometheusText)
+        #expect(text.contains("traceline_trace_store_unranked_spans_total \(statistics.unranked)"))
+    }
+
     @Test("memory bound: old traces are evicted (counted); the slowest and error traces are kept")
     func bounds() throws {
         let (store, tracer) = pipeline(.init(maxBytes: 64 * 1024, slowPerName: 2, errorTraces: 3))

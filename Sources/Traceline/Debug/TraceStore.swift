@@ -20,12 +20,17 @@ public final class TraceStore: SpanProcessor, MetricsSource {
         public var errorTraces = 50
         /// Spans per trace kept (the rest are counted as dropped).
         public var maxSpansPerTrace = 1000
+        /// Span names with a "slowest" list; a new name past it gets none (counted), so spans named
+        /// after a request (an id in the name) cannot grow the index.
+        public var maxSpanNames = 500
 
-        public init(maxBytes: Int = 4 << 20, slowPerName: Int = 5, errorTraces: Int = 50, maxSpansPerTrace: Int = 1000) {
+        public init(maxBytes: Int = 4 << 20, slowPerName: Int = 5, errorTraces: Int = 50, maxSpansPerTrace: Int = 1000,
+                    maxSpanNames: Int = 500) {
             self.maxBytes = maxBytes
             self.slowPerName = slowPerName
             self.errorTraces = errorTraces
             self.maxSpansPerTrace = maxSpansPerTrace
+            self.maxSpanNames = maxSpanNames
         }
     }
 
@@ -63,6 +68,8 @@ public final class TraceStore: SpanProcessor, MetricsSource {
         var errors: [TraceID] = []
         var evicted = 0
         var dropped = 0
+        /// Spans not ranked among the slowest because `maxSpanNames` names were tracked.
+        var unrankedNames = 0
     }
 
     public init(configuration: Configuration = Configuration()) {
@@ -119,6 +126,14 @@ public final class TraceStore: SpanProcessor, MetricsSource {
                     if state.errors.count > configuration.errorTraces { state.errors.removeFirst(state.errors.count - configuration.errorTraces) }
                 }
                 let duration = span.durationNanoseconds
+                if state.slowest[span.name] == nil, state.slowest.count >= configuration.maxSpanNames {
+                    // Names whose traces were all evicted hold nothing; past them, the new name is not ranked.
+                    state.slowest = state.slowest.filter { !$0.value.isEmpty }
+                    if state.slowest.count >= configuration.maxSpanNames {
+                        state.unrankedNames += 1
+                        continue
+                    }
+                }
                 var slow = state.slowest[span.name] ?? []
                 if slow.count < configuration.slowPerName || duration > (slow.last?.0 ?? 0) {
                     slow.removeAll { $0.1 == id }
@@ -212,11 +227,13 @@ public final class TraceStore: SpanProcessor, MetricsSource {
         }
     }
 
-    /// What the store holds: traces, spans, estimated bytes, evictions, drops.
-    public var statistics: (traces: Int, spans: Int, bytes: Int, evicted: Int, dropped: Int) {
+    /// What the store holds: traces, spans, estimated bytes, evictions, drops, span names ranked
+    /// in the slowest index and spans left unranked because that index was full.
+    public var statistics: (traces: Int, spans: Int, bytes: Int, evicted: Int, dropped: Int, rankedNames: Int, unranked: Int) {
         organize()
         return state.withLock { state in
-            (state.traces.count, state.traces.values.reduce(0) { $0 + $1.spans.count }, state.bytes, state.evicted, state.dropped)
+            (state.traces.count, state.traces.values.reduce(0) { $0 + $1.spans.count }, state.bytes, state.evicted, state.dropped,
+             state.slowest.count, state.unrankedNames)
         }
     }
 
@@ -229,6 +246,9 @@ public final class TraceStore: SpanProcessor, MetricsSource {
         writer.gauge("traceline_trace_store_max_bytes", help: "The trace store's memory bound.", [([], Double(configuration.maxBytes))])
         writer.counter("traceline_trace_store_evicted_traces", help: "Traces evicted to stay under the memory bound.", [([], Double(statistics.evicted))])
         writer.counter("traceline_trace_store_dropped_spans", help: "Spans not stored because their trace was at its span limit.", [([], Double(statistics.dropped))])
+        writer.gauge("traceline_trace_store_slowest_names", help: "Span names in the slowest-traces index.", [([], Double(statistics.rankedNames))])
+        writer.counter("traceline_trace_store_unranked_spans", help: "Spans not ranked among the slowest because the index held maxSpanNames names.",
+                       [([], Double(statistics.unranked))])
         return writer.text
     }
 }
