@@ -3,6 +3,7 @@
 #   1. span cost: NoOpTracer, swift-otel 1.6.0, Traceline (options after `--` go to this part)
 #   2. build + encode of a 512-span OTLP request: Traceline vs swift-protobuf
 #   3. end-to-end delivery to a local OTLP/HTTP receiver (127.0.0.1), Traceline vs swift-otel
+# (between 2 and 3: /metrics render time and SecretRedactor cost on 1 KiB to 1 MiB inputs)
 set -euo pipefail
 cd "$(dirname "$0")"
 # SwiftPM does not notice files added to the path dependency (..) until it re-plans the build.
@@ -15,6 +16,8 @@ echo
 "$bin" --encode --runs 7
 echo
 "$bin" --render --runs 9
+echo
+"$bin" --redact --runs 9
 echo
 
 python=../.venv/bin/python

@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(traceparent tracestate baggage correlation-id resource-attributes otlp-headers daemon-frame otlp-response)
+[ ${#targets[@]} -gt 0 ] || targets=(traceparent tracestate baggage correlation-id resource-attributes otlp-headers daemon-frame otlp-response redactor)
 
 # lld: gold fails with an internal error on the libFuzzer-instrumented link.
 flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld)
@@ -38,6 +38,7 @@ for target in "${targets[@]}"; do
   mkdir -p ".build/corpus/$target" ".build/artifacts/$target"
   max_len=4096
   [ "$target" = daemon-frame ] && max_len=65536
+  [ "$target" = redactor ] && max_len=65536
   dict=()
   [ -f "Dictionaries/$target.dict" ] && dict=("-dict=Dictionaries/$target.dict")
   log=".build/artifacts/$target/last-run.log"

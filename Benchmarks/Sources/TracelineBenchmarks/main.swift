@@ -33,6 +33,10 @@ if arguments.contains("--render") {
     runRenderBenchmark(runs: runs)
     exit(0)
 }
+if arguments.contains("--redact") {
+    runRedactionBenchmark(runs: runs)
+    exit(0)
+}
 if arguments.contains("--encode") {
     runEncodingBenchmark(runs: runs, oursOnly: arguments.contains("--ours-only"))
     exit(0)

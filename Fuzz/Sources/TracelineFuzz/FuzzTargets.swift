@@ -18,6 +18,7 @@ struct FuzzTarget: Sendable {
         FuzzTarget(name: "otlp-headers", run: otlpHeaders),
         FuzzTarget(name: "daemon-frame", run: daemonFrame),
         FuzzTarget(name: "otlp-response", run: otlpResponse),
+        FuzzTarget(name: "redactor", run: redactor),
     ]
 }
 
@@ -181,4 +182,29 @@ private func otlpResponse(_ bytes: UnsafeRawBufferPointer) {
             precondition(delay >= .zero, "negative Retry-After delay")
         }
     }
+}
+
+/// `SecretRedactor`: at most `maximumLength` characters plus `…`; a password written after the
+/// text is never shown; and the input is cut before it is scanned, so text past its first 2.3 KiB
+/// changes nothing and a call on the input repeated to 64 KiB stays within 5 ms.
+private func redactor(_ bytes: UnsafeRawBufferPointer) {
+    let input = text(bytes)
+    let redacted = SecretRedactor.redact(input)
+    precondition(redacted.count <= SecretRedactor.maximumLength + 1, "redacted text over maximumLength + 1 characters")
+    let marker = "Zq9MARKERzQ1"
+    if !input.contains("Zq9MAR") {
+        precondition(!SecretRedactor.redact(input + " password=" + marker).contains("Zq9MAR"), "a password after the text was shown")
+    }
+    var long = input.isEmpty ? "a1B" : input
+    while long.utf8.count < 64 << 10 { long += long }
+    precondition(SecretRedactor.redact(long) == SecretRedactor.redact(long + " password=hunter2 and more"),
+                 "the output depends on text past the window")
+    // Best of three, so that a preemption on a loaded machine is not a finding.
+    var fastest = Duration.seconds(60)
+    for _ in 0..<3 {
+        let start = ContinuousClock.now
+        _ = SecretRedactor.redact(long)
+        fastest = min(fastest, ContinuousClock.now - start)
+    }
+    precondition(fastest < .milliseconds(5), "redact took \(fastest) on \(long.utf8.count) bytes")
 }
