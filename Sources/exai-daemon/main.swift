@@ -37,6 +37,11 @@ if demoRun {
 }
 
 var tracing = TracelineConfiguration.fromEnvironment()
+// The daemon's spans carry client-chosen text (error messages, requested names): cut string values
+// at 4096 characters unless the operator set a limit.
+if tracing.limits.attributeValueLengthLimit == nil {
+    tracing.limits.attributeValueLengthLimit = ExaiDaemon.spanAttributeValueLengthLimit
+}
 if Environment.value("OTEL_SERVICE_NAME") == nil {
     tracing.resource.attributes.set("service.name", value: "exai-daemon")
 }

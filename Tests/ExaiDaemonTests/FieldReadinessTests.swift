@@ -107,7 +107,7 @@ import TracelineTestSupport
         #expect(!spans.contains { $0.name.contains("a1Ba1B") })
         #expect(spans.allSatisfy { span in
             var long = false
-            span.attributes.forEach { _, value in if "\(value)".utf8.count > SpanLimits.defaultAttributeValueLengthLimit { long = true } }
+            span.attributes.forEach { _, value in if "\(value)".utf8.count > 1024 { long = true } }
             return !long
         })
         #expect(!harness.logs.records.contains { $0.line.contains("a1Ba1Ba1B") })
@@ -279,16 +279,7 @@ import TracelineTestSupport
 
 /// The exai-daemon executable itself: how it refuses to start.
 @Suite(.timeLimit(.minutes(2))) struct DaemonProcessTests {
-    static func daemonPath() throws -> String {
-        let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
-        while directory.pathComponents.count > 1 {
-            let candidate = directory.appendingPathComponent("exai-daemon").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        throw ClientError(description: "exai-daemon not built beside the tests")
-    }
+    static func daemonPath() throws -> String { try builtExecutable("exai-daemon") }
 
     /// Runs the daemon until it exits (or 20 s pass: then it is killed and that is the failure);
     /// its exit code, or 128 + the signal that ended it.
@@ -316,21 +307,8 @@ import TracelineTestSupport
 
     @Test("a port that cannot be bound ends the process with a non-zero exit and a clear log line")
     func busyPort() async throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, busy) = boundSocket(listening: true)
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                guard bind(listener, raw, length) == 0, listen(listener, 1) == 0, getsockname(listener, raw, &length) == 0 else {
-                    throw ClientError(description: "could not hold a port")
-                }
-            }
-        }
-        let busy = Int(UInt16(bigEndian: address.sin_port))
         let (status, stderr) = try await Self.run(["EXAI_WS_PORT": "\(busy)", "METRICS_PORT": "0"])
         #expect(status == 1, "exit code 1, not a crash or the 20 s guard: \(status)")
         #expect(stderr.contains("listener stopped") || stderr.contains("exiting"), "\(stderr.suffix(600))")

@@ -108,15 +108,36 @@ public func offThreadThrowing<T: Sendable>(_ body: @escaping @Sendable () throws
 
 /// A free TCP port on 127.0.0.1 (bound once, then released).
 public func freePort() -> Int {
+    let (descriptor, port) = boundSocket(listening: false)
+    close(descriptor)
+    return port
+}
+
+/// A TCP socket bound to a free port of 127.0.0.1 (and listening, when asked), so that the port is
+/// busy until the caller closes the descriptor.
+public func boundSocket(listening: Bool) -> (descriptor: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    if listening { _ = listen(fd, 1) }
     _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
+}
+
+/// The path of an executable product built beside the running test bundle (SwiftPM puts the test
+/// binary inside `<name>.xctest/`, the products next to it).
+public func builtExecutable(_ name: String) throws -> String {
+    let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
+    while directory.pathComponents.count > 1 {
+        let candidate = directory.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory.deleteLastPathComponent()
+    }
+    throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: name])
 }
 

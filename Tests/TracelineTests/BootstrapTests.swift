@@ -5,17 +5,7 @@ import TracelineTestSupport
 /// Runs the example executable in its own process: `Traceline.bootstrap` installs global state
 /// (InstrumentationSystem, LoggingSystem) that may be set only once per process.
 @Suite struct BootstrapTests {
-    static func examplePath() throws -> String {
-        let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
-        // XCTest bundles put the binary inside `<name>.xctest/`; the example sits beside the bundle.
-        while directory.pathComponents.count > 1 {
-            let candidate = directory.appendingPathComponent("traceline-example").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "traceline-example"])
-    }
+    static func examplePath() throws -> String { try builtExecutable("traceline-example") }
 
     /// Runs the example on its own thread: waiting for a child process must not hold a concurrency thread.
     static func run(environment: [String: String]) async throws -> (status: Int32, stdout: String, stderr: String) {

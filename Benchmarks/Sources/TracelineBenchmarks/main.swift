@@ -148,6 +148,11 @@ let provider = TracerProvider(
     processors: [processor]
 )
 let tracer = provider.tracer()
+// The same pipeline without the default cut of string values, to show what the cut costs.
+let unlimitedProvider = TracerProvider(resource: Resource(attributes: ["service.name": "bench"]),
+                                       limits: SpanLimits(attributeValueLengthLimit: nil),
+                                       processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
+let unlimitedTracer = unlimitedProvider.tracer()
 let spanMetrics = SpanMetricsProcessor()
 let metricsExporter = DiscardingExporter()
 let metricsProvider = TracerProvider(resource: Resource(attributes: ["service.name": "bench"]),
@@ -214,6 +219,7 @@ let allScenarios: [Scenario] = diagnostics ? (onlyIndex >= 0 ? [diagnosticScenar
     Scenario(name: "span: swift-otel 1.6.0", operations: iterations / 10) { spanLoop(otelTracer, count: iterations / 10) },
     Scenario(name: "span: Traceline", operations: iterations) { spanLoop(tracer, count: iterations) },
     Scenario(name: "span: Traceline + span metrics", operations: iterations) { spanLoop(metricsTracer, count: iterations) },
+    Scenario(name: "span: Traceline, no value-length limit", operations: iterations) { spanLoop(unlimitedTracer, count: iterations) },
     Scenario(name: "root+child pair: NoOpTracer", operations: iterations) { rootChildLoop(noop, count: iterations) },
     Scenario(name: "root+child pair: Traceline", operations: iterations) { rootChildLoop(tracer, count: iterations) },
     Scenario(name: "unsampled span: Traceline", operations: iterations) { spanLoop(unsampledTracer, count: iterations) },

@@ -21,6 +21,8 @@ import Tracing
 /// `shutdownGrace`, closes sessions with 1001, then stops its listeners.
 public final class ExaiDaemon: Service, Sendable {
     public static let version = "0.1.0"
+    /// The string attribute cut the daemon's executable sets when no `OTEL_*_VALUE_LENGTH_LIMIT` is given.
+    public static let spanAttributeValueLengthLimit = 4096
 
     public let configuration: DaemonConfiguration
     public let registry: MetricsRegistry

@@ -124,8 +124,7 @@ public struct TracelineConfiguration: Sendable {
         let generalLength = integer("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", minimum: 0)
         config.limits = SpanLimits(
             attributeCountLimit: integer("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", minimum: 0) ?? generalCount ?? 128,
-            attributeValueLengthLimit: integer("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", minimum: 0) ?? generalLength
-                ?? SpanLimits.defaultAttributeValueLengthLimit,
+            attributeValueLengthLimit: integer("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", minimum: 0) ?? generalLength,
             eventCountLimit: integer("OTEL_SPAN_EVENT_COUNT_LIMIT", minimum: 0) ?? 128,
             linkCountLimit: integer("OTEL_SPAN_LINK_COUNT_LIMIT", minimum: 0) ?? 128,
             eventAttributeCountLimit: integer("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", minimum: 0) ?? generalCount ?? 128,
