@@ -37,6 +37,14 @@ let package = Package(
                 .product(name: "OTel", package: "swift-otel"),
             ]
         ),
+        // One span scenario without the malloc interposer, for instruction counts under callgrind.
+        .executableTarget(
+            name: "SpanInstructions",
+            dependencies: [
+                .product(name: "Traceline", package: "Traceline"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
         // The exai-daemon under load: calls/s and latency with tracing on vs off (run-daemon.sh).
         .executableTarget(
             name: "DaemonBenchmark",
