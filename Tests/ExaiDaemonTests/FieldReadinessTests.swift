@@ -31,7 +31,8 @@ import TracelineTestSupport
             let marker = "PROMPTMARK\(index)"
             let prompt = marker + String(repeating: "review this line of code; ", count: size / 26)
             let model = index == 0 ? "glm-4.5-flash" : "kimi-k2-0905-preview"
-            let arguments = JSONValue.object([("prompt", .string(prompt)), ("model", .string(model))]).serialized
+            // 1.5 is outside both providers' range: the daemon clamps it rather than have the call refused.
+            let arguments = JSONValue.object([("prompt", .string(prompt)), ("model", .string(model)), ("temperature", 1.5)]).serialized
             let frames = try await client.call("long-\(index)", "chat", arguments)
             let result = try #require(frames.last)
             #expect(result["error"] == nil, "\(size)-byte prompt: \(result.serialized.prefix(300))")

@@ -67,7 +67,7 @@ struct ChatTool: DaemonTool {
                 ("prompt", .object([("type", "string"), ("description", "The user message.")])),
                 ("model", .object([("type", "string"), ("description", .string("Model name; default \(defaultModel)."))])),
                 ("system_prompt", .object([("type", "string")])),
-                ("temperature", .object([("type", "number"), ("minimum", 0), ("maximum", 2)])),
+                ("temperature", .object([("type", "number"), ("minimum", 0), ("maximum", 1)])),
                 ("max_tokens", .object([("type", "integer"), ("minimum", 1)])),
                 ("continuation_id", .object([("type", "string"), ("description", "Continue a conversation (the id a previous reply offered).")])),
             ])),
@@ -105,7 +105,8 @@ struct ChatTool: DaemonTool {
         if let system = arguments["system_prompt"]?.stringValue, !system.isEmpty { messages.append(("system", system)) }
         messages.append(contentsOf: thread.turns.suffix(maxTurnsSent).map { ($0.role, $0.content) })
         messages.append(("user", prompt))
-        let temperature = arguments["temperature"]?.numberValue.map { min(2, max(0, $0)) }
+        // Kimi and GLM both take temperature in [0, 1] and answer 400 outside it.
+        let temperature = arguments["temperature"]?.numberValue.map { min(1, max(0, $0)) }
         let maxTokens = arguments["max_tokens"]?.numberValue.map { Int(max(1, min(1_000_000, $0))) }
         let response = try await client.chat(
             ChatRequest(model: model, messages: messages, temperature: temperature ?? (kind == .kimi ? 0.6 : nil),
