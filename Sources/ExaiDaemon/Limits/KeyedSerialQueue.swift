@@ -39,7 +39,4 @@ final class KeyedSerialQueue: Sendable {
         }
         next?.resume()
     }
-
-    /// Keys with work running or waiting, for tests.
-    var activeKeys: Int { waiters.withLockedValue { $0.count } }
 }

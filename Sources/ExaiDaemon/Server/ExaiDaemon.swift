@@ -112,8 +112,7 @@ public final class ExaiDaemon: Service, Sendable {
                                                maxBytes: configuration.conversationMaxBytes, logger: logger)
         let catalog = ModelCatalog(kimi: configuration.kimi, glm: configuration.glm)
         let tools: [any DaemonTool] = [
-            ChatTool(providers: providers, catalog: catalog, defaultModel: configuration.defaultModel, conversations: conversations,
-                     maxTurnsSent: configuration.maxStoredTurns),
+            ChatTool(providers: providers, catalog: catalog, defaultModel: configuration.defaultModel, conversations: conversations),
             ListModelsTool(providers: providers, catalog: catalog, defaultModel: configuration.defaultModel),
             VersionTool(),
         ]

@@ -55,8 +55,6 @@ struct ChatTool: DaemonTool {
     let catalog: ModelCatalog
     let defaultModel: String
     let conversations: ConversationStore
-    /// Earlier turns sent to the provider (the newest ones).
-    let maxTurnsSent: Int
 
     var name: String { "chat" }
     var description: String { "Chat with a Kimi (Moonshot) or GLM (Zhipu) model; the model picks the provider." }
@@ -103,7 +101,7 @@ struct ChatTool: DaemonTool {
         }
         var messages: [(role: String, content: String)] = []
         if let system = arguments["system_prompt"]?.stringValue, !system.isEmpty { messages.append(("system", system)) }
-        messages.append(contentsOf: thread.turns.suffix(maxTurnsSent).map { ($0.role, $0.content) })
+        messages.append(contentsOf: thread.turns.suffix(conversations.maxTurns).map { ($0.role, $0.content) })
         messages.append(("user", prompt))
         // Kimi and GLM both take temperature in [0, 1] and answer 400 outside it.
         let temperature = arguments["temperature"]?.numberValue.map { min(1, max(0, $0)) }
