@@ -32,6 +32,13 @@ public struct DaemonConfiguration: Sendable {
     /// Bytes the in-memory conversation store holds (`EXAI_STORAGE=memory`).
     public var memoryStoreBytes = 256 * 1024 * 1024
     public var maxStoredTurns = 50
+    /// Text of one streamed call waiting to be sent to its client, in bytes; past it new text is
+    /// dropped from the `stream_chunk` frames (counted; the final result keeps all of it).
+    public var streamBufferBytes = 64 * 1024
+    /// At most one `stream_chunk` frame per call per interval; text arriving meanwhile is coalesced.
+    public var streamChunkInterval: Duration = .milliseconds(50)
+    /// A `stream_chunk` frame is sent at once when this much text is waiting.
+    public var streamChunkBytes = 1024
     public var pingInterval: Duration = .seconds(45)
     public var helloTimeout: Duration = .seconds(15)
     public var callTimeout: Duration = .seconds(67)
@@ -128,11 +135,20 @@ public struct DaemonConfiguration: Sendable {
         ("KIMI_API_KEY", "(empty)", "Kimi key (or MOONSHOT_API_KEY); never logged"),
         ("KIMI_DEFAULT_MODEL", "kimi-k2-0905-preview", "Kimi model for kimi_* tools"),
         ("KIMI_MODELS", "(empty)", "comma list of Kimi models accepted besides the built-in ones (listmodels shows all)"),
-        ("KIMI_TIMEOUT_SECS", "30", "Kimi request timeout"),
+        ("KIMI_TIMEOUT_SECS", "30", "Kimi: a non-streamed attempt's limit; streamed, the limit to the answer's first byte"),
+        ("KIMI_STREAM", "true", "stream Kimi chat answers (server-sent events)"),
+        ("KIMI_STREAM_IDLE_TIMEOUT_SECS", "30", "a streamed Kimi answer fails after this long without a byte"),
         ("GLM_API_URL", "https://api.z.ai/api/paas/v4", "GLM (Zhipu) OpenAI-compatible base URL"),
         ("GLM_API_KEY", "(empty)", "GLM key (or ZHIPUAI_API_KEY); never logged"),
-        ("GLM_TIMEOUT_SECS", "30", "GLM request timeout"),
+        ("GLM_TIMEOUT_SECS", "30", "GLM: a non-streamed attempt's limit; streamed, the limit to the answer's first byte"),
+        ("GLM_STREAM", "true", "stream GLM chat answers (server-sent events)"),
+        ("GLM_STREAM_IDLE_TIMEOUT_SECS", "30", "a streamed GLM answer fails after this long without a byte"),
         ("GLM_MODELS", "(empty)", "comma list of GLM models accepted besides the built-in ones"),
+        ("EXAI_CHAT_MAX_ANSWER_BYTES", "1048576", "bytes of answer text one chat call keeps; a longer answer fails the call"),
+        ("EXAI_STREAM_MAX_EVENT_BYTES", "262144", "bytes of one line or event of a streamed answer"),
+        ("EXAI_WS_STREAM_BUFFER_BYTES", "65536", "bytes of streamed text waiting for one client's call; past it stream_chunk text is dropped (counted)"),
+        ("EXAI_WS_STREAM_CHUNK_MS", "50", "at most one stream_chunk frame per call per this many milliseconds"),
+        ("EXAI_WS_STREAM_CHUNK_BYTES", "1024", "send a stream_chunk at once when this many bytes wait"),
         ("EXAI_STORAGE", "memory", "conversation store: memory or redis"),
         ("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for EXAI_STORAGE=redis (password and database index in the URL; never logged)"),
         ("REDIS_TIMEOUT_MS", "2000", "Redis command timeout"),
@@ -239,10 +255,26 @@ public struct DaemonConfiguration: Sendable {
         if let url = string("KIMI_API_URL") { configuration.kimi.baseURL = url }
         if let key = string("KIMI_API_KEY") ?? string("MOONSHOT_API_KEY") { configuration.kimi.apiKey = key }
         seconds("KIMI_TIMEOUT_SECS", &configuration.kimi.timeout, minimum: 0.1)
+        flag("KIMI_STREAM", &configuration.kimi.stream)
+        seconds("KIMI_STREAM_IDLE_TIMEOUT_SECS", &configuration.kimi.streamIdleTimeout, minimum: 0.05)
         models("KIMI_MODELS", &configuration.kimi)
         if let url = string("GLM_API_URL") { configuration.glm.baseURL = url }
         if let key = string("GLM_API_KEY") ?? string("ZHIPUAI_API_KEY") { configuration.glm.apiKey = key }
         seconds("GLM_TIMEOUT_SECS", &configuration.glm.timeout, minimum: 0.1)
+        flag("GLM_STREAM", &configuration.glm.stream)
+        seconds("GLM_STREAM_IDLE_TIMEOUT_SECS", &configuration.glm.streamIdleTimeout, minimum: 0.05)
+        var answerBytes = configuration.kimi.maxAnswerBytes, eventBytes = configuration.kimi.maxEventBytes
+        integer("EXAI_CHAT_MAX_ANSWER_BYTES", &answerBytes, minimum: 1024)
+        integer("EXAI_STREAM_MAX_EVENT_BYTES", &eventBytes, minimum: 1024)
+        configuration.kimi.maxAnswerBytes = answerBytes
+        configuration.glm.maxAnswerBytes = answerBytes
+        configuration.kimi.maxEventBytes = eventBytes
+        configuration.glm.maxEventBytes = eventBytes
+        integer("EXAI_WS_STREAM_BUFFER_BYTES", &configuration.streamBufferBytes, minimum: 1024)
+        var chunkMilliseconds = 50
+        integer("EXAI_WS_STREAM_CHUNK_MS", &chunkMilliseconds)
+        configuration.streamChunkInterval = .milliseconds(chunkMilliseconds)
+        integer("EXAI_WS_STREAM_CHUNK_BYTES", &configuration.streamChunkBytes, minimum: 1)
         models("GLM_MODELS", &configuration.glm)
         if let storage = string("EXAI_STORAGE")?.lowercased() {
             if storage == "memory" || storage == "redis" { configuration.storage = storage }

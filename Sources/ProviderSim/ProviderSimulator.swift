@@ -23,6 +23,14 @@ public final class ProviderSimulator: Service, Sendable {
         public var retryAfterSeconds = 1
         /// When set, requests without `Authorization: Bearer <key>` get 401.
         public var apiKey: String?
+        /// A `"stream": true` request is answered as server-sent events: the reply in this many
+        /// `chat.completion.chunk` events (at least one), then a last chunk with the finish reason
+        /// and usage, then `data: [DONE]`.
+        public var streamChunks = 8
+        /// Waited before each streamed chunk after the first.
+        public var streamChunkDelay: Duration = .zero
+        /// When set, a stream breaks off after this many chunks (the connection closes mid-body).
+        public var streamFailAfterChunks: Int?
 
         public init(host: String = "127.0.0.1", port: Int = 0, latency: Duration = .zero, errorRate: Double = 0,
                     rateLimitEvery: Int = 0, retryAfterSeconds: Int = 1, apiKey: String? = nil) {
@@ -53,6 +61,7 @@ public final class ProviderSimulator: Service, Sendable {
 
     private struct State {
         var configuration: Configuration
+        var firstChunks: [String: ContinuousClock.Instant] = [:]
         var count = 0
         var scripted: [Int] = []
         var received: [ReceivedRequest] = []
@@ -72,6 +81,12 @@ public final class ProviderSimulator: Service, Sendable {
 
     /// The next requests get these statuses (429s carry `Retry-After`), before the normal behaviour.
     public func script(_ statuses: [Int]) { state.withLockedValue { $0.scripted.append(contentsOf: statuses) } }
+
+    /// When the first chunk of the streamed answer to the request with this `X-Correlation-ID`
+    /// was written (the last 10 000 streamed requests).
+    public func firstChunkSent(correlationID: String) -> ContinuousClock.Instant? {
+        state.withLockedValue { $0.firstChunks[correlationID] }
+    }
 
     /// The last 1000 requests, oldest first.
     public var received: [ReceivedRequest] { state.withLockedValue { $0.received } }
@@ -156,8 +171,13 @@ public final class ProviderSimulator: Service, Sendable {
         let completionTokens = Self.tokens(reply)
         var completionCap = completionTokens
         if let maxTokens = json?["max_tokens"]?.numberValue { completionCap = min(completionTokens, Int(maxTokens)) }
+        let id = "chatcmpl-sim-\(UUID().uuidString.prefix(8).lowercased())"
+        if json?["stream"]?.boolValue == true {
+            return stream(reply, id: id, model: model, finishReason: completionCap < completionTokens ? "length" : "stop",
+                          usage: (promptTokens, completionCap), correlationID: header("x-correlation-id"), configuration: configuration)
+        }
         let answer = JSONValue.object([
-            ("id", .string("chatcmpl-sim-\(UUID().uuidString.prefix(8).lowercased())")),
+            ("id", .string(id)),
             ("object", "chat.completion"),
             ("created", .number(Double(Int(Date().timeIntervalSince1970)))),
             ("model", .string(model)),
@@ -170,6 +190,51 @@ public final class ProviderSimulator: Service, Sendable {
         ])
         return Self.json(answer, status: .ok)
     }
+
+    /// The reply as server-sent events, in `configuration.streamChunks` pieces.
+    private func stream(_ reply: String, id: String, model: String, finishReason: String, usage: (prompt: Int, completion: Int),
+                        correlationID: String?, configuration: Configuration) -> Response {
+        let count = max(1, configuration.streamChunks)
+        let characters = Array(reply)
+        let size = max(1, (characters.count + count - 1) / count)
+        let pieces = stride(from: 0, to: max(characters.count, 1), by: size).map { String(characters[$0..<min($0 + size, characters.count)]) }
+        let created = JSONValue.number(Double(Int(Date().timeIntervalSince1970)))
+        @Sendable func event(_ choice: [(String, JSONValue)], usage: JSONValue? = nil) -> ByteBuffer {
+            var members: [(String, JSONValue)] = [("id", .string(id)), ("object", "chat.completion.chunk"), ("created", created),
+                                                  ("model", .string(model)), ("choices", .array([.object([("index", 0)] + choice)]))]
+            if let usage { members.append(("usage", usage)) }
+            return ByteBuffer(string: "data: \(JSONValue.object(members).serialized)\n\n")
+        }
+        let usageValue = JSONValue.object([("prompt_tokens", .number(Double(usage.prompt))), ("completion_tokens", .number(Double(usage.completion))),
+                                           ("total_tokens", .number(Double(usage.prompt + usage.completion)))])
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let state = self.state
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            for (index, piece) in pieces.enumerated() {
+                if let failAfter = configuration.streamFailAfterChunks, index >= failAfter {
+                    throw SimulatedStreamFailure()
+                }
+                if index > 0, configuration.streamChunkDelay > .zero { try await Task.sleep(for: configuration.streamChunkDelay) }
+                let delta: JSONValue = index == 0 ? .object([("role", "assistant"), ("content", .string(piece))]) : .object([("content", .string(piece))])
+                try await writer.write(event([("delta", delta), ("finish_reason", .null)]))
+                if index == 0, let correlationID {
+                    let now = ContinuousClock.now
+                    state.withLockedValue { state in
+                        if state.firstChunks.count >= 10_000 { state.firstChunks.removeAll() }
+                        state.firstChunks[correlationID] = now
+                    }
+                }
+            }
+            if let failAfter = configuration.streamFailAfterChunks, failAfter >= pieces.count { throw SimulatedStreamFailure() }
+            try await writer.write(event([("delta", .object([])), ("finish_reason", .string(finishReason))], usage: usageValue))
+            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            try await writer.finish(nil)
+        })
+    }
+
+    private struct SimulatedStreamFailure: Error {}
 
     /// About four characters a token, as OpenAI's rule of thumb.
     static func tokens(_ text: String) -> Int { max(1, (text.utf8.count + 3) / 4) }

@@ -70,8 +70,17 @@ public struct ProviderConfiguration: Sendable {
     public var defaultModel: String
     /// Models this provider accepts: the built-in list plus `KIMI_MODELS` / `GLM_MODELS`.
     public var models: [String]
-    /// One HTTP attempt's limit.
+    /// Whether `chat` asks for a streamed answer (`"stream": true`, server-sent events). Both
+    /// providers support it; `KIMI_STREAM` / `GLM_STREAM` turn it off.
+    public var stream = true
+    /// A non-streamed attempt's limit; for a streamed attempt, the limit to the first byte of the answer.
     public var timeout: Duration = .seconds(30)
+    /// A streamed answer fails when no byte arrives for this long (the call's deadline still bounds the whole call).
+    public var streamIdleTimeout: Duration = .seconds(30)
+    /// The answer text one call keeps, in bytes; a longer answer fails the call (`EXAI_CHAT_MAX_ANSWER_BYTES`).
+    public var maxAnswerBytes = 1 << 20
+    /// One line, or one event, of a streamed answer, in bytes (`EXAI_STREAM_MAX_EVENT_BYTES`).
+    public var maxEventBytes = 256 << 10
     /// Waits between attempts (the reference's 1, 3, 5, 8 s: four retries); a `Retry-After` overrides one.
     public var retryBackoff: [Duration] = [.seconds(1), .seconds(3), .seconds(5), .seconds(8)]
     /// Consecutive failed calls that open the breaker, and how long it stays open (4, 120 s).

@@ -74,13 +74,23 @@ extension ExaiDaemon {
         await send([("op", "call_tool_ack"), ("request_id", .string(requestID)), ("accepted", true),
                     ("timeout", .number(timeoutSeconds)), ("name", .string(name))])
         let deadline = ContinuousClock.now + timeout
-        let context = ToolContext(sessionID: session.id, requestID: requestID, idempotencyKey: CallKey.idempotencyKey(),
+        // `_meta.stream: true` asks for the answer's text as it is generated, in stream_chunk frames.
+        let relay = message["_meta"]?["stream"]?.boolValue == true
+            ? StreamRelay(limitBytes: configuration.streamBufferBytes, flushBytes: configuration.streamChunkBytes,
+                          interval: configuration.streamChunkInterval, statistics: streamStatistics) { text in
+                await writer.send([("op", "stream_chunk"), ("request_id", .string(requestID)), ("chunk", .string(text))],
+                                  correlationID: correlationID)
+            }
+            : nil
+        var context = ToolContext(sessionID: session.id, requestID: requestID, idempotencyKey: CallKey.idempotencyKey(),
                                   deadline: deadline) { text in
             await writer.send([("op", "progress"), ("request_id", .string(requestID)), ("name", .string(name)),
                                ("message", .string(text)), ("level", "info"), ("t", epochSeconds())], correlationID: correlationID)
             await writer.send([("op", "progress"), ("request_id", .string(requestID)), ("name", .string(name)), ("t", epochSeconds())],
                               correlationID: correlationID)
         }
+        if let relay { context.onText = { relay.append($0) } }
+        let toolContext = context
         let heartbeat = configuration.progressInterval
         let compatText = configuration.compatText
         let timeoutText = timeoutSeconds == timeoutSeconds.rounded() ? String(Int(timeoutSeconds)) : String(timeoutSeconds)
@@ -89,14 +99,23 @@ extension ExaiDaemon {
         // past the deadline while the group waits for it to unwind.
         let (outcome, frame) = await withTaskGroup(of: RunOutcome?.self) { group -> (RunOutcome, [(String, JSONValue)]?) in
             group.addTask {
-                do {
-                    return .outputs(try await tool.run(arguments: arguments, context: context))
-                } catch is CancellationError {
-                    return .cancelled
-                } catch {
-                    // A provider timing out at the call's own deadline is the call timing out.
-                    if ContinuousClock.now >= deadline { return .timedOut }
-                    return .failed(SecretRedactor.redact(String(describing: error)))
+                await withTaskCancellationHandler {
+                    do {
+                        let outputs = try await tool.run(arguments: arguments, context: toolContext)
+                        // Every chunk goes before the result that ends the call.
+                        await relay?.finish()
+                        return .outputs(outputs)
+                    } catch is CancellationError {
+                        relay?.cancel()
+                        return .cancelled
+                    } catch {
+                        relay?.cancel()
+                        // A provider timing out at the call's own deadline is the call timing out.
+                        if ContinuousClock.now >= deadline { return .timedOut }
+                        return .failed(SecretRedactor.redact(String(describing: error)))
+                    }
+                } onCancel: {
+                    relay?.cancel()
                 }
             }
             group.addTask {
@@ -125,6 +144,7 @@ extension ExaiDaemon {
                 var members: [(String, JSONValue)] = [("op", "call_tool_res"), ("request_id", .string(requestID)),
                                                       ("outputs", .array(outputs.isEmpty ? [.object([("type", "text"), ("text", "")])] : outputs))]
                 if compatText { members.append(("text", .string(outputs.compactMap { $0["text"]?.stringValue }.joined(separator: "\n\n")))) }
+                if let dropped = relay?.droppedBytes, dropped > 0 { members.append(("stream_dropped_bytes", .number(Double(dropped)))) }
                 frame = members
             case .failed(let text):
                 frame = [("op", "call_tool_res"), ("request_id", .string(requestID)),

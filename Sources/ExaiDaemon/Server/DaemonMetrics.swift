@@ -26,6 +26,8 @@ final class DaemonMetrics: MetricsSource, Sendable {
         var memoryStoreEvicted: Int?
         var gates: [(String, Int, Int)]
         var breakers: [(String, CircuitBreaker)]
+        var stream: StreamStatistics.Snapshot
+        var streamBufferLimit: Int
     }
 
     private let state = NIOLockedValueBox(State())
@@ -62,6 +64,13 @@ final class DaemonMetrics: MetricsSource, Sendable {
             writer.counter("exai_memory_store_evicted", help: "Entries the in-memory store dropped before their TTL (EXAI_MEMORY_STORE_BYTES).",
                            [([], Double(evicted))])
         }
+        writer.counter("exai_stream_frames_sent", help: "stream_chunk frames sent to clients.", [([], Double(now.stream.framesSent))])
+        writer.counter("exai_stream_sent_bytes", help: "Bytes of answer text sent in stream_chunk frames.", [([], Double(now.stream.bytesSent))])
+        writer.counter("exai_stream_dropped_bytes", help: "Bytes of answer text left out of stream_chunk frames because a client read too slowly (EXAI_WS_STREAM_BUFFER_BYTES); the final result keeps them.",
+                       [([], Double(now.stream.droppedBytes))])
+        writer.gauge("exai_stream_buffered_bytes", help: "Bytes of answer text waiting to be sent to streaming clients, all calls.",
+                     [([], Double(now.stream.bufferedBytes))])
+        writer.gauge("exai_stream_buffer_limit_bytes", help: "EXAI_WS_STREAM_BUFFER_BYTES, per streamed call.", [([], Double(now.streamBufferLimit))])
         writer.gauge("exai_gate_in_use", help: "Concurrency gate slots in use.", now.gates.map { ([("gate", $0.0)], Double($0.1)) })
         writer.gauge("exai_gate_limit", help: "Concurrency gate sizes.", now.gates.map { ([("gate", $0.0)], Double($0.2)) })
         writer.counter("exai_connections_rejected", help: "Connections closed with 1008 by the connection limits.", [([], Double(now.rejected))])
@@ -83,6 +92,8 @@ extension ExaiDaemon {
     public static var metricViews: [SpanMetricView] {
         let requestBuckets = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
         let apiBuckets = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120]
+        // The GenAI conventions' boundaries for time to first chunk.
+        let ttftBuckets = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
         let isMessage: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.op")
         let isProviderCall: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.provider")
         let endpoint: SpanMetricView.LabelSource = .attribute("exai.tool")
@@ -109,6 +120,13 @@ extension ExaiDaemon {
                            instrument: .counter(value: "gen_ai.usage.output_tokens"),
                            labels: [("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model")), ("type", .constant("output"))],
                            filter: isProviderCall),
+            SpanMetricView(name: "mcp_api_time_to_first_token_seconds",
+                           help: "Streamed provider calls: time from the request to the first generated token (gen_ai.response.time_to_first_chunk).",
+                           instrument: .attributeHistogram(attribute: "gen_ai.response.time_to_first_chunk", buckets: ttftBuckets),
+                           labels: [("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model"))], filter: isProviderCall),
+            SpanMetricView(name: "mcp_stream_chunks_total", help: "Chunks of generated output the providers streamed.",
+                           instrument: .counter(value: "exai.stream.chunks"),
+                           labels: [("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model"))], filter: isProviderCall),
             SpanMetricView(name: "mcp_storage_operations_total", help: "Storage and database calls, by operation, backend (memory, redis, supabase) and result.",
                            instrument: .counter(), labels: [("operation", .attribute("exai.storage.operation")),
                                                            ("backend", .attribute("exai.storage.backend")), ("result", .attribute("exai.result"))],

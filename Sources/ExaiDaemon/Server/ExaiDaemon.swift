@@ -40,6 +40,7 @@ public final class ExaiDaemon: Service, Sendable {
     let rateLimiter: RateLimiter
     let callRegistry: CallRegistry
     let metrics: DaemonMetrics
+    let streamStatistics = StreamStatistics()
     let synthetic: SyntheticMonitor?
     let tracePages: (store: TraceStore, spanMetrics: SpanMetricsProcessor?, options: TracePagesOptions)?
     /// The conversation store (memory or Redis) and, when configured, Supabase persistence.
@@ -131,6 +132,7 @@ public final class ExaiDaemon: Service, Sendable {
         let gates = [globalGate] + ProviderKind.allCases.compactMap { providerGates[$0] }
         let callRegistry = self.callRegistry, connections = self.connections, rateLimiter = self.rateLimiter
         let conversations = self.conversations
+        let streamStatistics = self.streamStatistics, streamBufferLimit = configuration.streamBufferBytes
         let memoryStore = conversations.storage.backend as? MemoryStorage
         let breakers = ProviderKind.allCases.compactMap { kind in providers[kind].map { (kind.rawValue, $0.breaker) } }
             + [(conversations.storage.kind, conversations.storage.breaker)] + (supabase.map { [("supabase", $0.breaker)] } ?? [])
@@ -144,7 +146,8 @@ public final class ExaiDaemon: Service, Sendable {
                 rejected: connections.rejectedCount, trackedIPs: ips.messages, trackedFailedHelloIPs: ips.failedHellos,
                 evictedIPs: rateLimiter.evictedIPs, trimmedTurns: conversations.trimmedTurns,
                 memoryStoreBytes: memoryStore?.bytes, memoryStoreEvicted: memoryStore?.evictedCount,
-                gates: gates.map { ($0.name, $0.current, $0.limit) }, breakers: breakers)
+                gates: gates.map { ($0.name, $0.current, $0.limit) }, breakers: breakers,
+                stream: streamStatistics.snapshot, streamBufferLimit: streamBufferLimit)
         }
         if configuration.syntheticInterval > .zero {
             self.synthetic = SyntheticMonitor(probes: [

@@ -11,6 +11,9 @@ struct ToolContext: Sendable {
     let deadline: ContinuousClock.Instant
     /// Sends a `progress` frame with a message.
     let progress: @Sendable (String) async -> Void
+    /// Passes answer text to the client as it is generated, when the client asked for a stream
+    /// (`_meta.stream`); nil otherwise. Never waits on the client.
+    var onText: (@Sendable (String) async -> Void)? = nil
 }
 
 /// A tool clients call with `call_tool`.
@@ -106,11 +109,15 @@ struct ChatTool: DaemonTool {
         // Kimi and GLM both take temperature in [0, 1] and answer 400 outside it.
         let temperature = arguments["temperature"]?.numberValue.map { min(1, max(0, $0)) }
         let maxTokens = arguments["max_tokens"]?.numberValue.map { Int(max(1, min(1_000_000, $0))) }
-        let response = try await client.chat(
-            ChatRequest(model: model, messages: messages, temperature: temperature ?? (kind == .kimi ? 0.6 : nil),
-                        maxTokens: maxTokens, idempotencyKey: context.idempotencyKey),
-            deadline: context.deadline
-        )
+        let request = ChatRequest(model: model, messages: messages, temperature: temperature ?? (kind == .kimi ? 0.6 : nil),
+                                  maxTokens: maxTokens, idempotencyKey: context.idempotencyKey)
+        let response: ChatResponse
+        if client.configuration.stream {
+            response = try await client.chatStreaming(request, deadline: context.deadline, onText: context.onText)
+        } else {
+            response = try await client.chat(request, deadline: context.deadline)
+            if let onText = context.onText, !response.content.isEmpty { await onText(response.content) }
+        }
         let (saved, problems) = await conversations.append([
             ConversationTurn(role: "user", content: prompt),
             ConversationTurn(role: "assistant", content: response.content, provider: kind.rawValue, model: response.model,

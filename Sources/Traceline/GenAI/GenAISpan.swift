@@ -38,14 +38,15 @@ public protocol GenAIErrorTypeProviding: Error {
 
 /// The handle a ``withGenAISpan(operation:provider:model:serverAddress:serverPort:tracer:isolation:_:)`` body records through.
 public struct GenAISpanRecorder: Sendable {
-    let record: @Sendable (GenAIUsage) -> Void
-    let attribute: @Sendable (String, SpanAttribute) -> Void
+    let span: any Tracing.Span
+
+    init(_ span: any Tracing.Span) { self.span = span }
 
     /// Records the response's model, id, token usage and finish reasons.
-    public func record(_ usage: GenAIUsage) { record(usage) }
+    public func record(_ usage: GenAIUsage) { usage.apply(to: span) }
 
     /// Sets any other attribute (e.g. `http.request.resend_count`).
-    public func setAttribute(_ key: String, _ value: SpanAttribute) { attribute(key, value) }
+    public func setAttribute(_ key: String, _ value: SpanAttribute) { span.attributes[key] = value }
 }
 
 /// Runs `body` inside a CLIENT span for one generative-AI call, following the OpenTelemetry GenAI
@@ -75,27 +76,35 @@ public func withGenAISpan<Result>(
     isolation: isolated (any Actor)? = #isolation,
     _ body: (GenAISpanRecorder) async throws -> Result
 ) async throws -> Result {
+    let span = startGenAISpan(operation: operation, provider: provider, model: model, serverAddress: serverAddress,
+                              serverPort: serverPort, tracer: tracer)
+    return try await runGenAISpan(span) { try await body(GenAISpanRecorder(span)) }
+}
+
+/// Starts the span of one GenAI call with the attributes samplers see; the context inside drops baggage.
+func startGenAISpan(operation: String, provider: String, model: String, serverAddress: String?, serverPort: Int?,
+                    tracer: (any Tracer)?, stream: Bool? = nil) -> any Tracing.Span {
     var context = ServiceContext.current ?? .topLevel
     context.baggage = nil
     let span = (tracer ?? InstrumentationSystem.tracer).startAnySpan("\(operation) \(model)", context: context, ofKind: .client)
     span.attributes["gen_ai.operation.name"] = operation
     span.attributes["gen_ai.provider.name"] = provider
     span.attributes["gen_ai.request.model"] = model
+    if let stream { span.attributes["gen_ai.request.stream"] = stream }
     if let serverAddress { span.attributes["server.address"] = serverAddress }
     if let serverPort { span.attributes["server.port"] = serverPort }
-    let recorder = GenAISpanRecorder(
-        record: { usage in
-            if let value = usage.responseModel { span.attributes["gen_ai.response.model"] = value }
-            if let value = usage.responseID { span.attributes["gen_ai.response.id"] = value }
-            if let value = usage.inputTokens { span.attributes["gen_ai.usage.input_tokens"] = value }
-            if let value = usage.outputTokens { span.attributes["gen_ai.usage.output_tokens"] = value }
-            if !usage.finishReasons.isEmpty { span.attributes["gen_ai.response.finish_reasons"] = usage.finishReasons }
-        },
-        attribute: { key, value in span.attributes[key] = value }
-    )
+    return span
+}
+
+/// Runs `body` with `span` current, records a failure on it (a cancellation is not one) and ends it.
+func runGenAISpan<Result>(
+    _ span: any Tracing.Span,
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: () async throws -> Result
+) async throws -> Result {
     defer { span.end() }
     do {
-        return try await ServiceContext.withValue(span.context) { try await body(recorder) }
+        return try await ServiceContext.withValue(span.context) { try await body() }
     } catch is CancellationError {
         // Cancelled on purpose by the caller: not an error (status unset, no error.type).
         throw CancellationError()
@@ -104,6 +113,16 @@ public func withGenAISpan<Result>(
         span.recordError(error)
         span.setStatus(SpanStatus(code: .error))
         throw error
+    }
+}
+
+extension GenAIUsage {
+    func apply(to span: any Tracing.Span) {
+        if let value = responseModel { span.attributes["gen_ai.response.model"] = value }
+        if let value = responseID { span.attributes["gen_ai.response.id"] = value }
+        if let value = inputTokens { span.attributes["gen_ai.usage.input_tokens"] = value }
+        if let value = outputTokens { span.attributes["gen_ai.usage.output_tokens"] = value }
+        if !finishReasons.isEmpty { span.attributes["gen_ai.response.finish_reasons"] = finishReasons }
     }
 }
 

@@ -21,6 +21,9 @@ public struct SpanMetricView: Sendable {
         case counter(value: String? = nil)
         /// Span durations in seconds or milliseconds.
         case histogram(buckets: [Double], unit: DurationUnit)
+        /// The values of a numeric attribute (for example `gen_ai.response.time_to_first_chunk`);
+        /// spans without it are not counted.
+        case attributeHistogram(attribute: String, buckets: [Double])
         /// +1 when a matching span starts, −1 when it ends (matching by name only, since
         /// attributes are usually set after start).
         case upDownCounter
@@ -142,15 +145,21 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
                 update(index, labels: labels) { $0.value += amount }
             case .histogram(let buckets, let unit):
                 let seconds = Double(finished.durationNanoseconds) / 1e9
-                let value = unit == .seconds ? seconds : seconds * 1000
-                let bucket = buckets.firstIndex(where: { value <= $0 }) ?? buckets.count
-                update(index, labels: labels, bucketCount: buckets.count + 1) {
-                    $0.buckets[bucket] += 1
-                    $0.sum += value
-                }
+                observe(unit == .seconds ? seconds : seconds * 1000, buckets: buckets, view: index, labels: labels)
+            case .attributeHistogram(let attribute, let buckets):
+                guard let value = Self.number(finished.attributes.get(attribute)), value.isFinite else { continue }
+                observe(value, buckets: buckets, view: index, labels: labels)
             case .upDownCounter:
                 update(index, labels: []) { $0.value -= 1 }
             }
+        }
+    }
+
+    private func observe(_ value: Double, buckets: [Double], view index: Int, labels: [String]) {
+        let bucket = buckets.firstIndex(where: { value <= $0 }) ?? buckets.count
+        update(index, labels: labels, bucketCount: buckets.count + 1) {
+            $0.buckets[bucket] += 1
+            $0.sum += value
         }
     }
 
@@ -217,7 +226,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
                 writer.counter(key, help: view.help, rows.map { ($0.labels, $0.series.value) })
             case .upDownCounter:
                 writer.gauge(key, help: view.help, rows.map { ($0.labels, $0.series.value) })
-            case .histogram(let buckets, _):
+            case .histogram(let buckets, _), .attributeHistogram(_, let buckets):
                 writer.histogram(key, help: view.help, bounds: buckets, rows.map { ($0.labels, $0.series.buckets, $0.series.sum) })
             }
         }

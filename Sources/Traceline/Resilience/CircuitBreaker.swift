@@ -73,7 +73,8 @@ public final class CircuitBreaker: Sendable {
         self.now = now
     }
 
-    /// Whether a call may proceed now. Every `true` must be followed by `recordSuccess()` or `recordFailure()`.
+    /// Whether a call may proceed now. Every `true` must be followed by `recordSuccess()`,
+    /// `recordFailure()` or `recordCancelled()`.
     public func acquire() -> Bool {
         let now = self.now()
         return state.withLock { state in
@@ -127,6 +128,13 @@ public final class CircuitBreaker: Sendable {
                 state.statistics.timesOpened += 1
             }
         }
+    }
+
+    /// Reports that an acquired call was abandoned by its caller (cancelled, or past the caller's
+    /// deadline) before it said anything about the dependency: nothing is counted, and a half-open
+    /// breaker lets the next call probe.
+    public func recordCancelled() {
+        state.withLock { $0.probeInFlight = false }
     }
 
     /// The breaker's state now.
