@@ -233,25 +233,39 @@ public final class ProviderStandIn: @unchecked Sendable {
     }
 
     /// Starts a stand-in without blocking a concurrency thread while Python starts.
-    public static func start(apiKey: String, models: [String]? = nil) async throws -> ProviderStandIn {
-        try await offThreadThrowing { try ProviderStandIn(apiKey: apiKey, models: models) }
+    public static func start(apiKey: String, models: [String]? = nil, arguments: [String] = []) async throws -> ProviderStandIn {
+        try await offThreadThrowing { try ProviderStandIn(apiKey: apiKey, models: models, arguments: arguments) }
+    }
+
+    /// How one streamed answer ended, as the stand-in saw it.
+    public struct StreamOutcome: Sendable {
+        /// Deltas with text written before the end.
+        public let sent: Int
+        /// `complete`, `client_closed` or `failed`.
+        public let outcome: String
+        /// When it ended (Unix time, seconds).
+        public let endedAt: Double
     }
 
     public let port: Int
     public let apiKey: String
     private let process: Process
     private let recordPath: String
+    private let streamsPath: String
     private let lock = NSLock()
     private var stopped = false
 
     /// Starts `openai_standin.py` on a free port of 127.0.0.1 with the test venv's Python
     /// (aiohttp installed by Scripts/test.sh); `models` replaces its default list of model ids.
-    public init(apiKey: String, models: [String]? = nil) throws {
+    /// `arguments` are passed on (the stream-shaping flags, e.g. `--stream-delay-ms 50`).
+    public init(apiKey: String, models: [String]? = nil, arguments: [String] = []) throws {
         let record = NSTemporaryDirectory() + "provider-standin-\(UUID().uuidString).jsonl"
+        let streams = record + ".streams"
         let child = Process()
         child.executableURL = URL(fileURLWithPath: TestEnvironment.python)
         child.arguments = [TestEnvironment.root.appendingPathComponent("Tests/standin/openai_standin.py").path,
-                           "--api-key", apiKey, "--host", "127.0.0.1", "--port", "0", "--record", record]
+                           "--api-key", apiKey, "--host", "127.0.0.1", "--port", "0", "--record", record,
+                           "--record-streams", streams] + arguments
             + (models.map { ["--models", $0.joined(separator: ",")] } ?? [])
         let output = Pipe()
         child.standardOutput = output
@@ -278,6 +292,7 @@ public final class ProviderStandIn: @unchecked Sendable {
         self.apiKey = apiKey
         self.process = child
         self.recordPath = record
+        self.streamsPath = streams
     }
 
     deinit { stop() }
@@ -311,6 +326,17 @@ public final class ProviderStandIn: @unchecked Sendable {
             else { throw ReceiverError(description: "bad provider stand-in record: \(line)") }
             return RecordedRequest(method: method, path: path, headers: headers, headerBytes: headerBytes,
                                    bodyBytes: object["body_bytes"] as? Int, status: status)
+        }
+    }
+
+    /// Every streamed answer that has ended, in order.
+    public func streamOutcomes() throws -> [StreamOutcome] {
+        let text = (try? String(contentsOfFile: streamsPath, encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").dropLast(text.hasSuffix("\n") ? 0 : 1).map { line in
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let sent = object["sent"] as? Int, let outcome = object["outcome"] as? String, let endedAt = object["ended_at"] as? Double
+            else { throw ReceiverError(description: "bad provider stand-in stream record: \(line)") }
+            return StreamOutcome(sent: sent, outcome: outcome, endedAt: endedAt)
         }
     }
 

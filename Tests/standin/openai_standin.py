@@ -15,6 +15,10 @@ gateway refuses is refused here too. The documented facts it follows:
   With `"stream": true` it is `text/event-stream`: `data: <chat.completion.chunk>` events with
   `choices[0].delta`, a last chunk carrying `finish_reason` and `usage` (GLM always sends usage in
   its last chunk; Moonshot/OpenAI send it with `stream_options.include_usage`), then `data: [DONE]`.
+- Where usage goes in a stream follows each provider's documentation: GLM (a path under
+  /api/paas/) sends `usage` at the top level of its last chunk; Moonshot sends it in
+  `choices[0].usage` of its last chunk, and with `stream_options.include_usage` also OpenAI's
+  extra chunk with empty `choices` and a top-level `usage`.
 - Header limits are aiohttp's defaults (a request line or header field over 8190 bytes is refused
   by aiohttp itself, as real gateways refuse headers over about 8 KiB); they are not raised here.
 
@@ -22,6 +26,14 @@ The reply never echoes the client's text. Control paths, not part of the provide
 `GET /_standin/requests` lists every recorded request (headers, header bytes, body bytes, status;
 most recent last), `DELETE /_standin/requests` clears the list. With `--record FILE` each record
 is also appended to FILE as a JSON line before the response is sent.
+
+Stream shaping, for tests of slow, stalled and broken streams: --stream-chunks N splits the reply
+into N deltas, --stream-delay-ms waits between them, --stream-gap-after K --stream-gap-ms T adds
+one long pause after delta K, --stream-fail-after K sends an `error` event after K deltas and
+ends the stream, --answer-bytes N makes the reply N bytes long. With --record-streams FILE, each
+stream's end is appended to FILE as a JSON line: {"sent": deltas written, "outcome":
+"complete" | "client_closed" | "failed", "ended_at": Unix time}; a client that closes the
+connection is noticed at the next write (within one --stream-delay-ms).
 
 Usage: openai_standin.py --api-key KEY [--host 127.0.0.1] [--port 0] [--models a,b] [--record FILE]
 Prints exactly one line, `LISTENING <port>`, once bound; exits cleanly on SIGTERM.
@@ -123,6 +135,8 @@ async def chat(request):
     messages = payload["messages"]
     size = sum(content_bytes(message["content"]) for message in messages)
     reply = f"Stand-in reply to {len(messages)} messages, {size} bytes of content"
+    if config.answer_bytes:
+        reply = (reply + " " + "lorem ipsum dolor sit amet " * (config.answer_bytes // 27 + 1))[:config.answer_bytes]
     prompt_tokens = max(1, math.ceil(size / 4))
     completion_tokens = math.ceil(len(reply) / 4)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
@@ -134,19 +148,56 @@ async def chat(request):
 
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
+    glm = "/api/paas/" in request.path
+    include_usage = bool(payload.get("stream_options", {}).get("include_usage"))
+    sent, outcome = 0, "complete"
 
     async def send(data):
+        # aiohttp drops the transport when the peer closes; a write then fails.
+        if request.transport is None or request.transport.is_closing():
+            raise ConnectionResetError("client closed the connection")
         await response.write(f"data: {data}\n\n".encode())
 
-    words = reply.split(" ")
-    deltas = [{"role": "assistant", "content": ""}] + [{"content": w if i == 0 else " " + w} for i, w in enumerate(words)]
-    for delta in deltas:
-        await send(json.dumps({**common, "object": "chat.completion.chunk",
-                               "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
-    await send(json.dumps({**common, "object": "chat.completion.chunk", "usage": usage,
-                           "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
-    await send("[DONE]")
-    await response.write_eof()
+    if config.stream_chunks:
+        size = max(1, math.ceil(len(reply) / config.stream_chunks))
+        pieces = [reply[i:i + size] for i in range(0, len(reply), size)]
+    else:
+        words = reply.split(" ")
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+    deltas = [{"role": "assistant", "content": ""}] + [{"content": piece} for piece in pieces]
+    try:
+        for index, delta in enumerate(deltas):
+            if index > 1 and config.stream_delay_ms:
+                await asyncio.sleep(config.stream_delay_ms / 1000)
+            if config.stream_gap_ms and index == config.stream_gap_after + 1:
+                await asyncio.sleep(config.stream_gap_ms / 1000)
+            if config.stream_fail_after is not None and index > config.stream_fail_after:
+                outcome = "failed"
+                await send(json.dumps({"error": {"message": "The service is overloaded; generation stopped",
+                                                 "type": "server_error"}}))
+                break
+            await send(json.dumps({**common, "object": "chat.completion.chunk",
+                                   "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
+            sent += 1 if delta.get("content") else 0
+        if outcome == "complete":
+            last = {"index": 0, "delta": {}, "finish_reason": "stop"}
+            if glm:
+                await send(json.dumps({**common, "object": "chat.completion.chunk", "usage": usage, "choices": [last]}))
+            else:
+                await send(json.dumps({**common, "object": "chat.completion.chunk", "choices": [{**last, "usage": usage}]}))
+                if include_usage:
+                    await send(json.dumps({**common, "object": "chat.completion.chunk", "choices": [], "usage": usage}))
+            await send("[DONE]")
+            await response.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        outcome = "client_closed"
+    except asyncio.CancelledError:
+        outcome = "client_closed"
+        raise
+    finally:
+        if config.record_streams:
+            with open(config.record_streams, "a", encoding="utf-8") as file:
+                file.write(json.dumps({"sent": sent, "outcome": outcome, "ended_at": time.time()}) + "\n")
     return response
 
 
@@ -166,6 +217,13 @@ async def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--models", default=DEFAULT_MODELS)
     parser.add_argument("--record", help="also append each request's record to this JSON-lines file")
+    parser.add_argument("--record-streams", help="append each stream's end to this JSON-lines file")
+    parser.add_argument("--stream-chunks", type=int, default=0, help="deltas per streamed reply (default: one per word)")
+    parser.add_argument("--stream-delay-ms", type=float, default=0)
+    parser.add_argument("--stream-gap-after", type=int, default=0)
+    parser.add_argument("--stream-gap-ms", type=float, default=0)
+    parser.add_argument("--stream-fail-after", type=int, default=None)
+    parser.add_argument("--answer-bytes", type=int, default=0)
     config = parser.parse_args()
     config.models = {name.strip() for name in config.models.split(",") if name.strip()}
 

@@ -305,11 +305,15 @@ public final class ChatProviderClient: Sendable {
                 default: failure = .transport(kind, String(describing: error))
                 }
                 // Text already passed on cannot be taken back: a retry would send it twice.
-                if forwarded.withLockedValue({ $0 }) {
-                    if case .streamInterrupted = failure { throw failure }
-                    throw ProviderError.streamInterrupted(kind, failure.description)
+                let final = forwarded.withLockedValue { $0 }
+                switch failure {
+                case .stalled, .streamInterrupted:
+                    if final { throw failure }
+                case .transport:
+                    if final { throw ProviderError.streamInterrupted(kind, failure.description) }
+                default:
+                    throw failure  // not an answer this provider gives by chance: a retry would get the same
                 }
-                if error is ProviderError { throw failure }
                 return .failed(failure, retryAfter: backoff(attempt))
             }
         }
@@ -342,7 +346,7 @@ public final class ChatProviderClient: Sendable {
                 var parser = ServerSentEventParser(maxLineBytes: configuration.maxEventBytes)
                 var decoder = ChatStreamDecoder(kind: kind, requestedModel: requestedModel, maxAnswerBytes: configuration.maxAnswerBytes)
                 func apply(_ events: [String]) async throws -> Bool {
-                    for event in events {
+                    for event in events where !event.isEmpty {
                         switch try decoder.apply(event) {
                         case .text(let text):
                             span.chunkReceived()
