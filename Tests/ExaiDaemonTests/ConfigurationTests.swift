@@ -42,6 +42,29 @@ import Testing
         #expect(configuration.warnings.allSatisfy { !$0.contains("k1") && !$0.contains("k2") })
     }
 
+    @Test("streaming settings: on by default, per provider switches and idle timeouts, byte bounds")
+    func streaming() {
+        let defaults = DaemonConfiguration.fromEnvironment([:])
+        #expect(defaults.kimi.stream && defaults.glm.stream)
+        #expect(defaults.glm.streamIdleTimeout == .seconds(30) && defaults.kimi.maxAnswerBytes == 1 << 20)
+        #expect(defaults.streamBufferBytes == 65_536 && defaults.streamChunkInterval == .milliseconds(50) && defaults.streamChunkBytes == 1024)
+        let configuration = DaemonConfiguration.fromEnvironment([
+            "KIMI_STREAM": "false", "GLM_STREAM_IDLE_TIMEOUT_SECS": "2.5", "EXAI_CHAT_MAX_ANSWER_BYTES": "2048",
+            "EXAI_STREAM_MAX_EVENT_BYTES": "4096", "EXAI_WS_STREAM_BUFFER_BYTES": "8192", "EXAI_WS_STREAM_CHUNK_MS": "10",
+            "EXAI_WS_STREAM_CHUNK_BYTES": "100", "GLM_STREAM": "maybe",
+        ])
+        #expect(!configuration.kimi.stream && configuration.glm.stream)
+        #expect(configuration.glm.streamIdleTimeout == .milliseconds(2500) && configuration.kimi.streamIdleTimeout == .seconds(30))
+        #expect(configuration.kimi.maxAnswerBytes == 2048 && configuration.glm.maxAnswerBytes == 2048)
+        #expect(configuration.glm.maxEventBytes == 4096 && configuration.streamBufferBytes == 8192)
+        #expect(configuration.streamChunkInterval == .milliseconds(10) && configuration.streamChunkBytes == 100)
+        #expect(configuration.warnings.count == 1 && configuration.warnings[0].hasPrefix("GLM_STREAM=maybe"))
+        let help = DaemonConfiguration.helpText
+        for name in ["KIMI_STREAM", "GLM_STREAM_IDLE_TIMEOUT_SECS", "EXAI_CHAT_MAX_ANSWER_BYTES", "EXAI_WS_STREAM_BUFFER_BYTES"] {
+            #expect(help.contains(name), "\(name)")
+        }
+    }
+
     @Test("--help lists every variable the daemon reads")
     func help() {
         let help = DaemonConfiguration.helpText

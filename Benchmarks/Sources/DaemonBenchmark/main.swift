@@ -3,7 +3,13 @@
 // what OTEL_SDK_DISABLED=true gives the daemon), alternating in the same process. Reports calls/s
 // and client-side p50/p99 latency, medians over runs.
 //
-//   DaemonBenchmark [--sessions 16] [--calls 150] [--runs 5]
+// With --streaming, both arms are traced and the comparison is streamed vs non-streamed calls:
+// the provider streams (server-sent events, 8 chunks) and the client asks for stream_chunk frames,
+// against the provider answering in one piece. It also reports the time to first token the
+// daemon adds: from provider-sim writing its first chunk to the client receiving its first
+// stream_chunk (same process, same clock).
+//
+//   DaemonBenchmark [--sessions 16] [--calls 150] [--runs 5] [--streaming]
 
 import ExaiDaemon
 import Foundation
@@ -16,8 +22,13 @@ import Traceline
 import Tracing
 
 var sessions = 16, calls = 150, runs = 5
+var streaming = false
 var argumentIterator = CommandLine.arguments.dropFirst().makeIterator()
 while let flag = argumentIterator.next() {
+    if flag == "--streaming" {
+        streaming = true
+        continue
+    }
     let value = Int(argumentIterator.next() ?? "") ?? 0
     switch flag {
     case "--sessions": sessions = value
@@ -38,6 +49,8 @@ struct RunResult {
     var p50: Double
     var p99: Double
     var errors: Int
+    /// Provider first chunk written → client first stream_chunk received, ms (streamed runs).
+    var firstTokenOverheads: [Double] = []
 }
 
 let quiet = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -45,7 +58,11 @@ let simulator = ProviderSimulator(logger: quiet)
 Task { try await simulator.run() }
 guard let simulatorPort = await simulator.listeningPort() else { fatalError("provider-sim did not start") }
 
-func measure(traced: Bool, sessions: Int, calls: Int) async throws -> RunResult {
+func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000
+}
+
+func measure(traced: Bool, streamed: Bool = false, sessions: Int, calls: Int) async throws -> RunResult {
     var configuration = DaemonConfiguration()
     configuration.port = 0
     configuration.metricsPort = 0
@@ -60,6 +77,7 @@ func measure(traced: Bool, sessions: Int, calls: Int) async throws -> RunResult 
     }
     configuration.glm.baseURL = "http://127.0.0.1:\(simulatorPort)/api/paas/v4"
     configuration.glm.apiKey = "bench"
+    configuration.glm.stream = streamed
     let registry = MetricsRegistry()
     var provider: TracerProvider?
     var spanMetrics: SpanMetricsProcessor?
@@ -80,6 +98,7 @@ func measure(traced: Bool, sessions: Int, calls: Int) async throws -> RunResult 
 
     let latencies = NIOLockedValueBox<[Double]>([])
     let errors = NIOLockedValueBox(0)
+    let overheads = NIOLockedValueBox<[Double]>([])
     let warmup = 10
     let start = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     let begin = ContinuousClock.now
@@ -90,24 +109,37 @@ func measure(traced: Bool, sessions: Int, calls: Int) async throws -> RunResult 
                     var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
                     try await outbound.write(.text(#"{"op":"hello","token":""}"#))
                     _ = try await messages.next()
-                    var mine: [Double] = []
+                    var mine: [Double] = [], myOverheads: [Double] = []
                     for call in 0..<(warmup + calls) {
                         if call == warmup {
                             start.withLockedValue { if $0 == nil { $0 = .now } }
                         }
                         let sent = ContinuousClock.now
-                        try await outbound.write(.text(#"{"op":"call_tool","request_id":"\#(session)-\#(call)","name":"chat","arguments":{"prompt":"benchmark \#(session) \#(call)","model":"glm-4.5-flash"}}"#))
+                        let correlation = "bench-\(session)-\(call)"
+                        let meta = streamed ? #","_meta":{"stream":true,"correlation_id":"\#(correlation)"}"# : ""
+                        try await outbound.write(.text(#"{"op":"call_tool","request_id":"\#(session)-\#(call)","name":"chat","arguments":{"prompt":"benchmark \#(session) \#(call)","model":"glm-4.5-flash"}\#(meta)}"#))
+                        var firstChunk: ContinuousClock.Instant?
                         while let message = try await messages.next() {
-                            guard case .text(let text) = message, text.hasPrefix(#"{"op":"call_tool_res""#) else { continue }
+                            guard case .text(let text) = message else { continue }
+                            if firstChunk == nil, text.hasPrefix(#"{"op":"stream_chunk""#) { firstChunk = .now }
+                            guard text.hasPrefix(#"{"op":"call_tool_res""#) else { continue }
                             if text.contains(#""error""#) { errors.withLockedValue { $0 += 1 } }
                             break
                         }
                         if call >= warmup {
                             let elapsed = ContinuousClock.now - sent
-                            mine.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+                            mine.append(milliseconds(elapsed))
+                            if streamed {
+                                guard let firstChunk, let written = simulator.firstChunkSent(correlationID: correlation) else {
+                                    errors.withLockedValue { $0 += 1 }
+                                    continue
+                                }
+                                myOverheads.append(milliseconds(firstChunk - written))
+                            }
                         }
                     }
                     latencies.withLockedValue { $0.append(contentsOf: mine) }
+                    overheads.withLockedValue { $0.append(contentsOf: myOverheads) }
                     try await outbound.close(.normalClosure, reason: nil)
                 }
             }
@@ -124,12 +156,42 @@ func measure(traced: Bool, sessions: Int, calls: Int) async throws -> RunResult 
     if let provider { _ = await provider.shutdown(deadline: .now + .seconds(5)) }
     func percentile(_ q: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
     return RunResult(callsPerSecond: Double(sorted.count) / seconds, p50: percentile(0.5), p99: percentile(0.99),
-                     errors: errors.withLockedValue { $0 })
+                     errors: errors.withLockedValue { $0 }, firstTokenOverheads: overheads.withLockedValue { $0 })
 }
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+if streaming {
+    print("exai-daemon, traced, \(sessions) sessions × \(calls) sequential chat calls, zero-latency provider-sim, \(runs) runs (alternating order)")
+    var streamedRuns: [RunResult] = [], plainRuns: [RunResult] = []
+    for run in 0..<runs {
+        if run % 2 == 0 {
+            streamedRuns.append(try await measure(traced: true, streamed: true, sessions: sessions, calls: calls))
+            plainRuns.append(try await measure(traced: true, sessions: sessions, calls: calls))
+        } else {
+            plainRuns.append(try await measure(traced: true, sessions: sessions, calls: calls))
+            streamedRuns.append(try await measure(traced: true, streamed: true, sessions: sessions, calls: calls))
+        }
+        let overheads = streamedRuns.last!.firstTokenOverheads.sorted()
+        print(String(format: "  run %d: streamed %.0f calls/s p50 %.2f ms p99 %.2f ms, TTFT added p50 %.2f ms p99 %.2f ms | non-streamed %.0f calls/s p50 %.2f ms p99 %.2f ms",
+                     run + 1, streamedRuns.last!.callsPerSecond, streamedRuns.last!.p50, streamedRuns.last!.p99,
+                     overheads.isEmpty ? 0 : overheads[overheads.count / 2], overheads.isEmpty ? 0 : overheads[min(overheads.count - 1, overheads.count * 99 / 100)],
+                     plainRuns.last!.callsPerSecond, plainRuns.last!.p50, plainRuns.last!.p99))
+    }
+    print("| calls                   | calls/s | p50 ms | p99 ms | errors |")
+    print("|-------------------------|---------|--------|--------|--------|")
+    for (name, results) in [("streamed (8 chunks)", streamedRuns), ("non-streamed", plainRuns)] {
+        print(String(format: "| %-23@ | %7.0f | %6.2f | %6.2f | %6d |", name as NSString, median(results.map(\.callsPerSecond)),
+                     median(results.map(\.p50)), median(results.map(\.p99)), results.map(\.errors).reduce(0, +)))
+    }
+    let p50s = streamedRuns.map { $0.firstTokenOverheads.sorted() }.map { $0.isEmpty ? 0 : $0[$0.count / 2] }
+    let p99s = streamedRuns.map { $0.firstTokenOverheads.sorted() }.map { $0.isEmpty ? 0 : $0[min($0.count - 1, $0.count * 99 / 100)] }
+    print(String(format: "time to first token added by the daemon (provider-sim first chunk -> client first stream_chunk), medians over runs: p50 %.2f ms (runs %.2f-%.2f), p99 %.2f ms (runs %.2f-%.2f)",
+                 median(p50s), p50s.min() ?? 0, p50s.max() ?? 0, median(p99s), p99s.min() ?? 0, p99s.max() ?? 0))
+    exit(0)
 }
 
 print("exai-daemon, \(sessions) sessions × \(calls) sequential chat calls, zero-latency provider-sim, \(runs) runs (alternating order)")
