@@ -39,6 +39,9 @@ public struct DaemonConfiguration: Sendable {
     public var streamChunkInterval: Duration = .milliseconds(50)
     /// A `stream_chunk` frame is sent at once when this much text is waiting.
     public var streamChunkBytes = 1024
+    /// A connection whose frames wait this long without one being written (a client that stopped
+    /// reading) has its calls cancelled and is sent nothing more.
+    public var sendTimeout: Duration = .seconds(30)
     public var pingInterval: Duration = .seconds(45)
     public var helloTimeout: Duration = .seconds(15)
     public var callTimeout: Duration = .seconds(67)
@@ -149,6 +152,7 @@ public struct DaemonConfiguration: Sendable {
         ("EXAI_WS_STREAM_BUFFER_BYTES", "65536", "bytes of streamed text waiting for one client's call; past it stream_chunk text is dropped (counted)"),
         ("EXAI_WS_STREAM_CHUNK_MS", "50", "at most one stream_chunk frame per call per this many milliseconds"),
         ("EXAI_WS_STREAM_CHUNK_BYTES", "1024", "send a stream_chunk at once when this many bytes wait"),
+        ("EXAI_WS_SEND_TIMEOUT_SECS", "30", "a client whose frames wait this long unread has its calls cancelled (exai_protocol_errors_total{reason=\"send_timeout\"})"),
         ("EXAI_STORAGE", "memory", "conversation store: memory or redis"),
         ("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for EXAI_STORAGE=redis (password and database index in the URL; never logged)"),
         ("REDIS_TIMEOUT_MS", "2000", "Redis command timeout"),
@@ -275,6 +279,7 @@ public struct DaemonConfiguration: Sendable {
         integer("EXAI_WS_STREAM_CHUNK_MS", &chunkMilliseconds)
         configuration.streamChunkInterval = .milliseconds(chunkMilliseconds)
         integer("EXAI_WS_STREAM_CHUNK_BYTES", &configuration.streamChunkBytes, minimum: 1)
+        seconds("EXAI_WS_SEND_TIMEOUT_SECS", &configuration.sendTimeout, minimum: 0.1)
         models("GLM_MODELS", &configuration.glm)
         if let storage = string("EXAI_STORAGE")?.lowercased() {
             if storage == "memory" || storage == "redis" { configuration.storage = storage }

@@ -272,6 +272,39 @@ import TracelineTestSupport
     }
 }
 
+extension StreamingTests {
+    @Test("a client that stops reading has its calls cancelled after the send timeout: gates free, provider stream closed")
+    func stalledClient() async throws {
+        let standIn = try await ProviderStandIn.start(apiKey: RealProviderTests.standInKey,
+                                                      arguments: ["--answer-bytes", "8000000", "--stream-chunks", "2000", "--stream-delay-ms", "2"])
+        defer { standIn.stop() }
+        let harness = try await RealProviderTests.harness(standIn) { configuration in
+            configuration.glm.maxAnswerBytes = 32 << 20
+            configuration.sendTimeout = .seconds(1)
+        }
+        let socket = try await StalledClient.start(port: harness.port, call: #"{"op":"call_tool","request_id":"stuck","name":"chat","arguments":{"prompt":"hi","model":"glm-4.5-flash"},"_meta":{"stream":true}}"#)
+        defer { socket.close() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        var metrics = ""
+        while ContinuousClock.now < deadline {
+            metrics = try await Self.daemonMetrics(harness)
+            if Self.metric(metrics, #"exai_protocol_errors_total{reason="send_timeout"}"#) == 1,
+               Self.metric(metrics, #"exai_gate_in_use{gate="Global"}"#) == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(Self.metric(metrics, #"exai_protocol_errors_total{reason="send_timeout"}"#) == 1, "\(metrics.split(separator: "\n").filter { $0.contains("protocol_errors") })")
+        let gates = metrics.split(separator: "\n").filter { $0.hasPrefix("exai_gate_in_use{") }
+        #expect(!gates.isEmpty && gates.allSatisfy { Double($0.split(separator: " ").last ?? "") == 0 }, "\(gates)")
+        #expect(Self.metric(metrics, "exai_stream_buffered_bytes") == 0)
+        let end = try await Self.streamEnd(standIn, after: 0, limit: .seconds(20))
+        #expect(end.outcome == "client_closed" || end.outcome == "complete", "\(end.outcome)")
+        // The client is still connected and still not reading: shutdown must not wait for it.
+        let stopping = ContinuousClock.now
+        await harness.stop()
+        #expect(ContinuousClock.now - stopping < .seconds(15), "stopped in \(ContinuousClock.now - stopping)")
+    }
+}
+
 /// A WebSocket client on a plain socket with a tiny receive buffer that, after its hello and one
 /// message, never reads again.
 final class StalledClient: Sendable {

@@ -58,7 +58,7 @@ let simulator = ProviderSimulator(logger: quiet)
 Task { try await simulator.run() }
 guard let simulatorPort = await simulator.listeningPort() else { fatalError("provider-sim did not start") }
 
-func milliseconds(_ duration: Duration) -> Double {
+@Sendable func milliseconds(_ duration: Duration) -> Double {
     Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000
 }
 

@@ -362,7 +362,7 @@ public final class ChatProviderClient: Sendable {
                 do {
                     for try await buffer in response.body {
                         lastByte.withLockedValue { $0 = .now }
-                        if try await apply(try parser.feed(buffer.readableBytesView)) { return decoder.response }
+                        if try await apply(try parser.feed(buffer)) { return decoder.response }
                     }
                     if try await apply(try parser.finish()) { return decoder.response }
                 } catch let failure as ServerSentEventParser.Failure {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Splits a `text/event-stream` body into the `data` of its events, as bytes arrive.
@@ -24,20 +25,42 @@ struct ServerSentEventParser {
     }
 
     /// Feeds the next bytes; returns the data of every event they complete, in order.
-    mutating func feed(_ bytes: some Sequence<UInt8>) throws(Failure) -> [String] {
+    mutating func feed(_ buffer: ByteBuffer) throws(Failure) -> [String] {
+        var result: Result<[String], Failure> = .success([])
+        buffer.withUnsafeReadableBytes { raw in result = Result { () throws(Failure) in try self.feed(raw) } }
+        return try result.get()
+    }
+
+    /// Feeds the next bytes; returns the data of every event they complete, in order.
+    mutating func feed(_ bytes: some ContiguousBytes) throws(Failure) -> [String] {
+        var result: Result<[String], Failure> = .success([])
+        bytes.withUnsafeBytes { raw in result = Result { () throws(Failure) in try self.feed(raw) } }
+        return try result.get()
+    }
+
+    /// Copies whole runs between line ends (found with `memchr`), not byte by byte.
+    private mutating func feed(_ raw: UnsafeRawBufferPointer) throws(Failure) -> [String] {
         var events: [String] = []
-        for byte in bytes {
+        guard let base = raw.baseAddress else { return events }
+        var position = 0
+        while position < raw.count {
             if afterCR {
                 afterCR = false
-                if byte == 0x0A { continue }  // the LF of a CRLF
+                if raw[position] == 0x0A {  // the LF of a CRLF
+                    position += 1
+                    continue
+                }
             }
-            if byte == 0x0A || byte == 0x0D {
-                afterCR = byte == 0x0D
-                if let event = try endLine() { events.append(event) }
-                continue
-            }
-            guard line.count < maxLineBytes else { throw .lineTooLong(limit: maxLineBytes) }
-            line.append(byte)
+            let remaining = raw.count - position
+            let lf = memchr(base + position, 0x0A, remaining).map { $0 - UnsafeMutableRawPointer(mutating: base) }
+            let cr = memchr(base + position, 0x0D, lf.map { $0 - position } ?? remaining).map { $0 - UnsafeMutableRawPointer(mutating: base) }
+            let end = cr ?? lf ?? raw.count
+            guard line.count + (end - position) <= maxLineBytes else { throw .lineTooLong(limit: maxLineBytes) }
+            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[position..<end]))
+            guard end < raw.count else { break }
+            afterCR = raw[end] == 0x0D
+            if let event = try endLine() { events.append(event) }
+            position = end + 1
         }
         return events
     }

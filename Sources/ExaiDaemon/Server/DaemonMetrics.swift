@@ -74,7 +74,7 @@ final class DaemonMetrics: MetricsSource, Sendable {
         writer.gauge("exai_gate_in_use", help: "Concurrency gate slots in use.", now.gates.map { ([("gate", $0.0)], Double($0.1)) })
         writer.gauge("exai_gate_limit", help: "Concurrency gate sizes.", now.gates.map { ([("gate", $0.0)], Double($0.2)) })
         writer.counter("exai_connections_rejected", help: "Connections closed with 1008 by the connection limits.", [([], Double(now.rejected))])
-        writer.counter("exai_protocol_errors", help: "Frames answered with op=error, by reason.",
+        writer.counter("exai_protocol_errors", help: "Protocol errors, refused clients and clients that stopped reading (send_timeout), by reason.",
                        errors.sorted { $0.key < $1.key }.map { ([("reason", $0.key)], Double($0.value)) })
         writer.gauge("circuit_breaker_state", help: "Provider circuit breakers: 0 closed, 1 open, 2 half_open.", now.breakers.map {
             let value: Double = switch $0.1.currentState { case .closed: 0; case .open: 1; case .halfOpen: 2 }

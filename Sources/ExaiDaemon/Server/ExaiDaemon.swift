@@ -367,16 +367,16 @@ public final class ExaiDaemon: Service, Sendable {
         await drain()
         await group.triggerGracefulShutdown()
         // Bounded: a client that never closes its connection must not hold the process.
-        let stopped = await withTaskGroup(of: Bool.self) { race in
+        await withTaskGroup(of: Bool.self) { race in
             race.addTask { _ = await servers.result; return true }
             race.addTask { try? await Task.sleep(for: .seconds(5)); return false }
-            let first = await race.next() ?? false
+            if await race.next() == false {
+                // Cancelled here, before the group waits for its children: awaiting a task's
+                // result does not end when the waiter is cancelled.
+                logger.warning("listeners did not stop within 5 s of the graceful shutdown; cancelling them")
+                servers.cancel()
+            }
             race.cancelAll()
-            return first
-        }
-        if !stopped {
-            logger.warning("listeners did not stop within 5 s of the graceful shutdown; cancelling them")
-            servers.cancel()
         }
         let result = await servers.value
         port.fail()
@@ -401,9 +401,19 @@ public final class ExaiDaemon: Service, Sendable {
         }
         let sessions = state.withLockedValue { Array($0.sessions.values) }
         logger.info("closing sessions", metadata: ["sessions": "\(sessions.count)"])
-        for session in sessions {
-            session.cancelAll()
-            await session.writer.close(.goingAway, reason: "server shutting down")
+        for session in sessions { session.cancelAll() }
+        // Bounded: a close frame to a client that stopped reading would wait forever.
+        await withTaskGroup(of: Void.self) { race in
+            race.addTask {
+                await withTaskGroup(of: Void.self) { closes in
+                    for session in sessions {
+                        closes.addTask { await session.writer.close(.goingAway, reason: "server shutting down") }
+                    }
+                }
+            }
+            race.addTask { try? await Task.sleep(for: .seconds(2)) }
+            await race.next()
+            race.cancelAll()
         }
     }
 

@@ -28,6 +28,9 @@ final class StreamRelay: Sendable {
         var pending = ""
         var pendingBytes = 0
         var droppedBytes = 0
+        var finishing = false
+        /// The flusher, while it waits out the interval.
+        var coalescing: CheckedContinuation<Void, Never>?
     }
 
     private let state = NIOLockedValueBox(State())
@@ -52,12 +55,38 @@ final class StreamRelay: Sendable {
             if bytes > 0 { statistics.update { $0.bufferedBytes -= bytes } }
             return (text, bytes)
         }
-        @Sendable func waiting() -> Int { state.withLockedValue { $0.pendingBytes } }
+        /// Waits until `deadline`, or less when `finish()` is called: the answer's last text goes at once.
+        @Sendable func coalesce(until deadline: ContinuousClock.Instant) async {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await Task.sleep(until: deadline) }
+                group.addTask {
+                    await withTaskCancellationHandler {
+                        await withCheckedContinuation { continuation in
+                            let resumeNow = state.withLockedValue { state -> Bool in
+                                guard !state.finishing, !Task.isCancelled else { return true }
+                                state.coalescing = continuation
+                                return false
+                            }
+                            if resumeNow { continuation.resume() }
+                        }
+                    } onCancel: {
+                        state.withLockedValue { state in
+                            defer { state.coalescing = nil }
+                            return state.coalescing
+                        }?.resume()
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
         self.flusher = Task {
             var lastSent: ContinuousClock.Instant?
             for await _ in stream {
-                if let lastSent, waiting() < flushBytes {
-                    try? await Task.sleep(until: lastSent + interval)
+                let (waiting, finishing) = state.withLockedValue { ($0.pendingBytes, $0.finishing) }
+                guard waiting > 0 else { continue }
+                if let lastSent, waiting < flushBytes, !finishing {
+                    await coalesce(until: lastSent + interval)
                 }
                 let (text, bytes) = take()
                 guard bytes > 0, !Task.isCancelled else { continue }
@@ -99,6 +128,11 @@ final class StreamRelay: Sendable {
 
     /// Sends what still waits and returns once the last chunk frame is written.
     func finish() async {
+        state.withLockedValue { state in
+            state.finishing = true
+            defer { state.coalescing = nil }
+            return state.coalescing
+        }?.resume()
         wakes.finish()
         await flusher.value
     }
