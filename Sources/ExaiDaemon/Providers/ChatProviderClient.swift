@@ -149,11 +149,12 @@ public final class ChatProviderClient: Sendable {
         return try await withGenAIStreamSpan(provider: kind.semanticName, model: request.model,
                                              serverAddress: host, serverPort: port, tracer: tracer) { span in
             span.setAttribute("exai.provider", .string(kind.rawValue))
+            // Counted whatever the outcome: chunks of a broken or cancelled stream were generated too.
+            defer { span.setAttribute("exai.stream.chunks", .int64(Int64(span.chunks))) }
             let response = try await withBreaker(status: { span.setAttribute("exai.call.status", .string($0)) }) {
                 try await sendStreaming(request, deadline: deadline, span: span, onText: onText)
             }
             span.record(response.usage)
-            span.setAttribute("exai.stream.chunks", .int64(Int64(span.chunks)))
             return response
         }
     }
