@@ -343,6 +343,7 @@ public final class ExaiDaemon: Service, Sendable {
                 }
             }
         }
+        let stallSweeper = Task { await self.sweepStalledClients() }
         let syntheticTask = synthetic.map { monitor in
             Task.detached {
                 guard await self.listeningPort() != nil else { return }
@@ -364,6 +365,7 @@ public final class ExaiDaemon: Service, Sendable {
             metricsPort.fail()
         }
         syntheticTask?.cancel()
+        stallSweeper.cancel()
         await drain()
         await group.triggerGracefulShutdown()
         // Bounded: a client that never closes its connection must not hold the process.
@@ -390,6 +392,25 @@ public final class ExaiDaemon: Service, Sendable {
         logger.info("exai-daemon stopped")
         if let listenerFailure { throw listenerFailure }
         try result.get()
+    }
+
+    /// Once a second (or each send timeout, if shorter), finds sessions whose frames have waited
+    /// `sendTimeout` unwritten: a client that stopped reading would hold its calls' gates while
+    /// their frames wait. Their calls are cancelled; nothing more is sent to them or started for them.
+    /// One task for the daemon, so a session costs no timer of its own.
+    func sweepStalledClients() async {
+        let timeout = configuration.sendTimeout
+        while !Task.isCancelled {
+            try? await Task.sleep(for: min(timeout, .seconds(1)))
+            let sessions = state.withLockedValue { Array($0.sessions.values) }
+            for session in sessions where session.writer.watch.markStalled(timeout: timeout) {
+                metrics.protocolError("send_timeout")
+                logger.warning("client stopped reading; its calls are cancelled", metadata: [
+                    "session_id": "\(session.id)", "client": "\(session.connection.ip)", "send_timeout": "\(timeout)",
+                ])
+                session.cancelAll()
+            }
+        }
     }
 
     /// Stops taking calls, waits for running ones up to the grace period, then closes every session with 1001.

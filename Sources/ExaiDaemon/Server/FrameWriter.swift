@@ -55,11 +55,13 @@ final class WriteWatch: Sendable {
         }
     }
 
-    /// Marks the connection stalled, and returns true, when a write has waited `timeout` without progress.
-    func checkStalled(timeout: Duration) -> Bool {
+    /// Marks the connection stalled when a write has waited `timeout` without progress; true only
+    /// the time it does.
+    func markStalled(timeout: Duration) -> Bool {
         state.withLockedValue { state in
-            if !state.stalled, state.waiting > 0, ContinuousClock.now - state.lastProgress >= timeout { state.stalled = true }
-            return state.stalled
+            guard !state.stalled, state.waiting > 0, ContinuousClock.now - state.lastProgress >= timeout else { return false }
+            state.stalled = true
+            return true
         }
     }
 

@@ -141,21 +141,6 @@ extension ExaiDaemon {
         }
         session = started
         logger[metadataKey: "session_id"] = "\(started.id)"
-        // A client that stops reading would hold its calls' gates while their frames wait:
-        // past the send timeout its calls are cancelled and nothing more is sent or started.
-        let sendTimeout = configuration.sendTimeout
-        let stallWatch = Task { [metrics, logger] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: min(sendTimeout, .seconds(1)))
-                if writer.watch.checkStalled(timeout: sendTimeout) {
-                    metrics.protocolError("send_timeout")
-                    logger.warning("client stopped reading; its calls are cancelled", metadata: ["send_timeout": "\(sendTimeout)"])
-                    started.cancelAll()
-                    return
-                }
-            }
-        }
-        defer { stallWatch.cancel() }
         await writer.send([("op", "hello_ack"), ("ok", true), ("session_id", .string(started.id))], correlationID: correlationID)
         logger.info("session started")
 
