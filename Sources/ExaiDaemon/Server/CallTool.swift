@@ -48,8 +48,10 @@ extension ExaiDaemon {
         case .started:
             break
         }
-        var resultFrame: JSONValue?
-        defer { callRegistry.finish(session: session.id, requestID: requestID, callKey: callKey, result: resultFrame) }
+        // Finished before the reply goes out (below), so that a client sending the same call again
+        // as soon as it has the reply is not told DUPLICATE; here for every earlier return.
+        var finished = false
+        defer { if !finished { callRegistry.finish(session: session.id, requestID: requestID, callKey: callKey, result: nil) } }
 
         // Gates, without waiting: global, then the provider's, then the session's.
         let retryAfter: [(String, JSONValue)] = [("retry_after", .number(Double(configuration.retryAfterSeconds)))]
@@ -155,12 +157,14 @@ extension ExaiDaemon {
             case .cancelled:
                 frame = nil
             }
+            let cached: JSONValue? = if case .outputs = result { frame.map(JSONValue.object) } else { nil }
+            callRegistry.finish(session: session.id, requestID: requestID, callKey: callKey, result: cached)
+            finished = true
             if let frame { await writer.send(frame, correlationID: correlationID) }
             return (result, frame)
         }
         switch outcome {
         case .outputs:
-            resultFrame = frame.map(JSONValue.object)
             return .success
         case .failed(let text):
             logger.error("call_tool failed", metadata: ["code": "EXEC_ERROR", "tool": "\(name)", "request_id": "\(requestID)", "error": "\(text)"])
