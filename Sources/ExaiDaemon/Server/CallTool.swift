@@ -99,7 +99,7 @@ extension ExaiDaemon {
         // The final frame is sent from inside the group, as soon as the outcome is known: a tool
         // stuck in a call that ignores cancellation (a hung storage server) cannot hold the reply
         // past the deadline while the group waits for it to unwind.
-        let (outcome, frame) = await withTaskGroup(of: RunOutcome?.self) { group -> (RunOutcome, [(String, JSONValue)]?) in
+        let (outcome, _) = await withTaskGroup(of: RunOutcome?.self) { group -> (RunOutcome, [(String, JSONValue)]?) in
             group.addTask {
                 await withTaskCancellationHandler {
                     do {
