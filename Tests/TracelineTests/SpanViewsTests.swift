@@ -66,6 +66,31 @@ import Tracing
         #expect(findings.isEmpty, "\(findings)")
     }
 
+    /// Views of every kind, kept until the process exits, as a service keeps its views. Under
+    /// AddressSanitizer, LeakSanitizer then checks at exit that their buckets and attribute names
+    /// are still found through the processor (an enum payload's pointer with its case kept in the
+    /// pointer's spare bits was not, and the suite failed with a "leak").
+    static let keptForTheProcess = SpanViewsProcessor(views: [
+        SpanMetricView(name: "kept_total", help: "Counted.", instrument: .counter(value: String(repeating: "a", count: 40))),
+        SpanMetricView(name: "kept_seconds", help: "Durations.", instrument: .histogram(buckets: [0.1, 1, 10], unit: .seconds)),
+        SpanMetricView(name: "kept_ttft_seconds", help: "Observed values.",
+                       instrument: .attributeHistogram(attribute: String(repeating: "t", count: 40), buckets: [0.01, 0.1, 1])),
+    ])
+
+    @Test("views kept for the life of the process record counters, durations and attribute values")
+    func viewsKeptForTheProcess() throws {
+        let provider = TracerProvider(sampler: AlwaysOnSampler(), processors: [Self.keptForTheProcess])
+        let span = provider.tracer().startSpan("x", context: .topLevel)
+        span.attributes[String(repeating: "a", count: 40)] = 3
+        span.attributes[String(repeating: "t", count: 40)] = 0.05
+        span.end()
+        let text = Self.keptForTheProcess.renderFamilies(format: .prometheusText)
+        #expect(text.contains("kept_total 3"), "\(text)")
+        #expect(text.contains("kept_seconds_count 1"), "\(text)")
+        #expect(text.contains(#"kept_ttft_seconds_bucket{le="0.1"} 1"#), "\(text)")
+        #expect(text.contains(#"kept_ttft_seconds_bucket{le="0.01"} 0"#), "\(text)")
+    }
+
     @Test("mcp_active_connections goes up on start and down on end")
     func activeConnections() {
         let views = SpanViewsProcessor(views: Self.mcpViews())

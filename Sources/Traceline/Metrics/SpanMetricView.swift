@@ -15,18 +15,40 @@ public struct SpanMetricView: Sendable {
         case constant(String)
     }
 
-    /// What the metric is.
-    public enum Instrument: Sendable {
+    /// What the metric is: `.counter()`, `.histogram(buckets:unit:)`,
+    /// `.attributeHistogram(attribute:buckets:)` or `.upDownCounter`.
+    ///
+    /// A struct rather than an enum with payloads: a multi-payload enum may keep its case in the
+    /// spare high bits of a payload's pointer, which LeakSanitizer cannot follow, so buckets kept
+    /// for the life of the process were reported as leaked.
+    public struct Instrument: Sendable {
+        enum Kind: Sendable { case counter, histogram, attributeHistogram, upDownCounter }
+
+        let kind: Kind
+        /// The attribute a counter adds, or an attribute histogram observes.
+        let attribute: String?
+        let buckets: [Double]
+        let unit: DurationUnit
+
         /// Counts matching spans (`value: nil`), or adds a numeric attribute's value.
-        case counter(value: String? = nil)
+        public static func counter(value: String? = nil) -> Instrument {
+            Instrument(kind: .counter, attribute: value, buckets: [], unit: .seconds)
+        }
+
         /// Span durations in seconds or milliseconds.
-        case histogram(buckets: [Double], unit: DurationUnit)
+        public static func histogram(buckets: [Double], unit: DurationUnit) -> Instrument {
+            Instrument(kind: .histogram, attribute: nil, buckets: buckets, unit: unit)
+        }
+
         /// The values of a numeric attribute (for example `gen_ai.response.time_to_first_chunk`);
         /// spans without it are not counted.
-        case attributeHistogram(attribute: String, buckets: [Double])
+        public static func attributeHistogram(attribute: String, buckets: [Double]) -> Instrument {
+            Instrument(kind: .attributeHistogram, attribute: attribute, buckets: buckets, unit: .seconds)
+        }
+
         /// +1 when a matching span starts, −1 when it ends (matching by name only, since
         /// attributes are usually set after start).
-        case upDownCounter
+        public static let upDownCounter = Instrument(kind: .upDownCounter, attribute: nil, buckets: [], unit: .seconds)
     }
 
     /// The unit histogram durations are recorded in: seconds or milliseconds.
@@ -133,22 +155,24 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         let finished = span
         for (index, view) in views.enumerated() where view.filter(finished) {
             let labels = view.labels.map { Self.value(of: $0.source, in: finished) }
-            switch view.instrument {
-            case .counter(let attribute):
+            let instrument = view.instrument
+            switch instrument.kind {
+            case .counter:
                 let amount: Double
-                if let attribute {
+                if let attribute = instrument.attribute {
                     guard let number = Self.number(finished.attributes.get(attribute)) else { continue }
                     amount = number
                 } else {
                     amount = 1
                 }
                 update(index, labels: labels) { $0.value += amount }
-            case .histogram(let buckets, let unit):
+            case .histogram:
                 let seconds = Double(finished.durationNanoseconds) / 1e9
-                observe(unit == .seconds ? seconds : seconds * 1000, buckets: buckets, view: index, labels: labels)
-            case .attributeHistogram(let attribute, let buckets):
-                guard let value = Self.number(finished.attributes.get(attribute)), value.isFinite else { continue }
-                observe(value, buckets: buckets, view: index, labels: labels)
+                observe(instrument.unit == .seconds ? seconds : seconds * 1000, buckets: instrument.buckets, view: index, labels: labels)
+            case .attributeHistogram:
+                guard let attribute = instrument.attribute, let value = Self.number(finished.attributes.get(attribute)),
+                      value.isFinite else { continue }
+                observe(value, buckets: instrument.buckets, view: index, labels: labels)
             case .upDownCounter:
                 update(index, labels: []) { $0.value -= 1 }
             }
@@ -221,13 +245,13 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         }
         for key in order {
             let (view, rows) = grouped[key]!
-            switch view.instrument {
+            switch view.instrument.kind {
             case .counter:
                 writer.counter(key, help: view.help, rows.map { ($0.labels, $0.series.value) })
             case .upDownCounter:
                 writer.gauge(key, help: view.help, rows.map { ($0.labels, $0.series.value) })
-            case .histogram(let buckets, _), .attributeHistogram(_, let buckets):
-                writer.histogram(key, help: view.help, bounds: buckets, rows.map { ($0.labels, $0.series.buckets, $0.series.sum) })
+            case .histogram, .attributeHistogram:
+                writer.histogram(key, help: view.help, bounds: view.instrument.buckets, rows.map { ($0.labels, $0.series.buckets, $0.series.sum) })
             }
         }
         return writer.text
@@ -235,7 +259,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
 
     /// The family name: counters without their `_total` suffix (the writer adds it).
     static func familyName(_ view: SpanMetricView) -> String {
-        if case .counter = view.instrument, view.name.hasSuffix("_total") { return String(view.name.dropLast(6)) }
+        if view.instrument.kind == .counter, view.name.hasSuffix("_total") { return String(view.name.dropLast(6)) }
         return view.name
     }
 
