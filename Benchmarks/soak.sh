@@ -11,7 +11,8 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check "opentelemetry-proto==1.45.2" "protobuf>=5,<8"
 fi
 export TRACELINE_TEST_PYTHON="${TRACELINE_TEST_PYTHON:-$PWD/.venv/bin/python}"
-swift build -c release --package-path Benchmarks --product SoakTool 2>&1 | grep -v "unhandled; explicitly declare" || true
+# A failed build stops here (pipefail), rather than running an old binary.
+swift build -c release --package-path Benchmarks --product SoakTool 2>&1 | { grep -v "unhandled; explicitly declare" || true; }
 [ $# -gt 0 ] || { sed -n '2,6p' "$0"; exit 2; }
 scenario="$1"; shift
 exec Benchmarks/.build/release/SoakTool --scenario "$scenario" "$@"

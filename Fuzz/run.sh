@@ -26,7 +26,8 @@ done
 # lld: gold fails with an internal error on the libFuzzer-instrumented link.
 flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld)
 if [ "$build" = 1 ]; then
-  swift build "${flags[@]}" 2>&1 | grep -v -e "Cannot export local symbol" -e "unhandled; explicitly declare" || true
+  # The filter only hides the linker's and SwiftPM's noise; pipefail keeps the build's status.
+  swift build "${flags[@]}" 2>&1 | { grep -v -e "Cannot export local symbol" -e "unhandled; explicitly declare" || true; }
 fi
 binary="$(swift build "${flags[@]}" --show-bin-path)/TracelineFuzz"
 [ -x "$binary" ] || { echo "fuzz binary missing: $binary" >&2; exit 1; }

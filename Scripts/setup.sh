@@ -17,6 +17,7 @@ packages=(
   redis-server          # the Redis tests start their own redis-server processes
   postgresql            # the Supabase persistence tests run against a local PostgreSQL
   chromium              # the browser test of the trace pages (headless)
+  gdb                   # thread dumps of a test run that hangs (Scripts/test.sh)
 )
 
 # --build-only: just what building needs (the Dockerfile's build stage).
