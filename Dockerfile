@@ -4,9 +4,10 @@ FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN Scripts/setup.sh --build-only \
- && swift build -c release --product exai-daemon \
- && swift build -c release --product exai-client \
- && mkdir /out && cp "$(swift build -c release --show-bin-path)/exai-daemon" "$(swift build -c release --show-bin-path)/exai-client" /out/
+ && swift build -c release --package-path Daemon --product exai-daemon \
+ && swift build -c release --package-path Daemon --product exai-client \
+ && bin="$(swift build -c release --package-path Daemon --show-bin-path)" \
+ && mkdir /out && cp "$bin/exai-daemon" "$bin/exai-client" /out/
 
 FROM swift:6.3-bookworm-slim
 RUN apt-get update \

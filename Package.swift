@@ -1,38 +1,38 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// The core `Traceline` target depends only on swift-distributed-tracing, swift-log,
-// swift-service-lifecycle, swift-metrics (its API only) and three C libraries from the system (libprotobuf-c, libcurl, zlib):
-// a service that only wants tracing gets a light build with no SwiftNIO.
+// The Traceline SDK. A service that depends on this package resolves only swift-distributed-tracing,
+// swift-log, swift-service-lifecycle and swift-metrics, and links three C libraries from the system
+// (libprotobuf-c, libcurl, zlib): no SwiftNIO. The Hummingbird glue is behind the `Hummingbird`
+// trait, off by default, so a service that does not use it never resolves Hummingbird.
+//
+// The exai-daemon, its client, provider-sim and the W3C test service are a second package in
+// Daemon/, which depends on this one by path.
 let package = Package(
     name: "Traceline",
     products: [
         .library(name: "Traceline", targets: ["Traceline"]),
+        // Empty unless the `Hummingbird` trait is enabled.
         .library(name: "TracelineHummingbird", targets: ["TracelineHummingbird"]),
         .executable(name: "traceline-example", targets: ["traceline-example"]),
-        .library(name: "ExaiDaemon", targets: ["ExaiDaemon"]),
-        .library(name: "ExaiProtocol", targets: ["ExaiProtocol"]),
-        .library(name: "ProviderSim", targets: ["ProviderSim"]),
-        .executable(name: "exai-daemon", targets: ["exai-daemon"]),
-        .executable(name: "provider-sim", targets: ["provider-sim"]),
-        .executable(name: "exai-client", targets: ["exai-client"]),
-        .executable(name: "trace-context-service", targets: ["trace-context-service"]),
+        // Helpers for this repository's test targets (a real OTLP receiver, ports, off-pool waits);
+        // not part of the SDK's API.
+        .library(name: "TracelineTestSupport", targets: ["TracelineTestSupport"]),
+    ],
+    traits: [
+        .trait(name: "Hummingbird", description: "The TracelineHummingbird target: a /metrics route and a metrics server on Hummingbird 2."),
+        .default(enabledTraits: []),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
-        // Web-framework glue only (TracelineHummingbird); the core never imports it.
+        // Only with the `Hummingbird` trait (TracelineHummingbird).
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
-        // The exai-daemon only: WebSocket server and client, and the provider HTTP client.
-        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
-        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
-        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
-        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
-        // `swift package generate-documentation --target Traceline` (the DocC catalogue in Sources/Traceline/Traceline.docc).
+        // `swift package generate-documentation --target Traceline` (the DocC catalogue in
+        // Sources/Traceline/Traceline.docc); no target uses it, so a dependent never resolves it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
@@ -61,105 +61,15 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
-        // Hummingbird glue: the /metrics route and a standalone metrics server.
+        // Hummingbird glue: the /metrics route and a standalone metrics server (`Hummingbird` trait).
         .target(
             name: "TracelineHummingbird",
             dependencies: [
                 "Traceline",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "Logging", package: "swift-log"),
             ]
-        ),
-        // hiredis (Debian's libhiredis-dev) for the daemon's Redis storage backend.
-        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
-        // The exai-daemon's frame parser: untrusted text in, a checked message out (fuzzed on its own).
-        .target(
-            name: "ExaiProtocol",
-            dependencies: ["Traceline"]
-        ),
-        // The exai-daemon: WebSocket protocol, providers, health, metrics (a user of everything above).
-        .target(
-            name: "ExaiDaemon",
-            dependencies: [
-                "Traceline",
-                "ExaiProtocol",
-                "TracelineHummingbird",
-                "CHiredis",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
-        ),
-        // A local OpenAI-compatible chat-completions server standing in for Kimi and GLM.
-        .target(
-            name: "ProviderSim",
-            dependencies: [
-                "Traceline",
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
-        ),
-        .executableTarget(
-            name: "exai-daemon",
-            dependencies: [
-                "ExaiDaemon",
-                "ExaiClient",
-                "ProviderSim",
-                "Traceline",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
-        ),
-        // A client for the daemon's protocol (the demo's scripted session, and the exai-client tool).
-        .target(
-            name: "ExaiClient",
-            dependencies: [
-                "Traceline",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            ]
-        ),
-        .executableTarget(
-            name: "exai-client",
-            dependencies: ["ExaiClient", "Traceline"]
-        ),
-        // The service side of the W3C trace-context test harness, on our propagators.
-        .target(
-            name: "TraceContextService",
-            dependencies: [
-                "Traceline",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        .executableTarget(
-            name: "trace-context-service",
-            dependencies: ["TraceContextService", "Traceline", .product(name: "Logging", package: "swift-log")]
-        ),
-        .executableTarget(
-            name: "provider-sim",
-            dependencies: ["ProviderSim", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "traceline-example",
@@ -169,7 +79,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // Helpers shared by the test targets (a real OTLP receiver, ports, off-pool waits).
+        // Helpers shared by the test targets of both packages (a real OTLP receiver, ports, off-pool waits).
         .target(name: "TracelineTestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "TracelineTests",
@@ -183,28 +93,12 @@ let package = Package(
             ]
         ),
         .testTarget(
-            name: "ExaiDaemonTests",
-            dependencies: [
-                "ExaiDaemon",
-                "ExaiProtocol",
-                "ExaiClient",
-                "TraceContextService",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                "TracelineTestSupport",
-                "ProviderSim",
-                "Traceline",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        .testTarget(
             name: "TracelineHummingbirdTests",
             dependencies: [
                 "Traceline",
                 "TracelineTestSupport",
                 "TracelineHummingbird",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),

@@ -7,6 +7,7 @@ let package = Package(
     name: "TracelineBenchmarks",
     dependencies: [
         .package(name: "Traceline", path: ".."),
+        .package(name: "ExaiDaemon", path: "../Daemon"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -49,8 +50,8 @@ let package = Package(
         .executableTarget(
             name: "DaemonBenchmark",
             dependencies: [
-                .product(name: "ExaiDaemon", package: "Traceline"),
-                .product(name: "ProviderSim", package: "Traceline"),
+                .product(name: "ExaiDaemon", package: "ExaiDaemon"),
+                .product(name: "ProviderSim", package: "ExaiDaemon"),
                 .product(name: "Traceline", package: "Traceline"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

@@ -8,6 +8,7 @@ let package = Package(
     name: "TracelineFuzz",
     dependencies: [
         .package(name: "Traceline", path: ".."),
+        .package(name: "ExaiDaemon", path: "../Daemon"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
@@ -19,7 +20,7 @@ let package = Package(
             dependencies: [
                 "CLibFuzzer",
                 .product(name: "Traceline", package: "Traceline"),
-                .product(name: "ExaiProtocol", package: "Traceline"),
+                .product(name: "ExaiProtocol", package: "ExaiDaemon"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),

@@ -26,13 +26,13 @@ promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/alerts.yml
 
 # The Dockerfile's build command is the README's.
-build_line=$(grep -o 'swift build -c release --product exai-daemon[^&"\\]*' Dockerfile | head -1 | sed 's/ *$//')
+build_line=$(grep -o 'swift build -c release --package-path Daemon --product exai-daemon[^&"\\]*' Dockerfile | head -1 | sed 's/ *$//')
 grep -qF "$build_line" README.md || { echo "README does not show the Dockerfile's build command: $build_line" >&2; exit 1; }
 grep -q 'Scripts/setup.sh' Dockerfile || { echo "the Dockerfile does not install packages with Scripts/setup.sh" >&2; exit 1; }
 
 # .env.example covers every variable the daemon reads.
 missing=0
-for name in $(grep -oE '\("[A-Z_]+", "' Sources/ExaiDaemon/DaemonConfiguration.swift | sed -E 's/\("([A-Z_]+)".*/\1/'); do
+for name in $(grep -oE '\("[A-Z_]+", "' Daemon/Sources/ExaiDaemon/DaemonConfiguration.swift | sed -E 's/\("([A-Z_]+)".*/\1/'); do
   grep -q "^$name=" .env.example || { echo ".env.example lacks $name" >&2; missing=1; }
 done
 [ $missing -eq 0 ]

@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh --build-only
-swift run exai-daemon --demo-run
+swift run --package-path Daemon exai-daemon --demo-run

@@ -21,33 +21,53 @@ psql "$TRACELINE_TEST_POSTGRES_URL" -Atqc "SELECT datname FROM pg_database WHERE
   while read -r name; do psql "$TRACELINE_TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS \"$name\"" >/dev/null; done
 
 # Runs an already built test command under a watchdog. A run that hangs is stopped after $1
-# seconds, the test process's threads are printed (when gdb is installed) and it runs once more;
-# a second hang, or any failure, fails the script. Seen once in four AddressSanitizer runs on
-# 2026-11-27: two tests' tasks suspended for 20 min with every thread idle; not reproduced since.
+# seconds; the tests that started and never finished, and the test process's threads (when gdb is
+# installed), are printed; then it runs once more. A second hang, or any failure, fails the script.
+# Seen in about one AddressSanitizer run in four: tests' tasks suspended with every thread idle.
 watched() {
-  local limit=$1 attempt pid waited xctest
+  local limit=$1 attempt pid tailer waited xctest log
   shift
+  log=$(mktemp)
   for attempt in 1 2; do
-    "$@" &
+    "$@" >"$log" 2>&1 &
     pid=$!
+    tail -n +1 -f --pid="$pid" "$log" &
+    tailer=$!
     waited=0
     while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$limit" ]; do sleep 2; waited=$((waited + 2)); done
     if ! kill -0 "$pid" 2>/dev/null; then
-      wait "$pid"
-      return $?
+      local status=0
+      wait "$pid" || status=$?
+      wait "$tailer" 2>/dev/null || true
+      rm -f "$log"
+      return $status
     fi
     echo "!! still running after ${limit} s, attempt $attempt: a hang. $*" >&2
-    for xctest in $(pgrep -f 'TracelinePackageTests.xctest' || true); do
+    echo "!! tests started and not finished:" >&2
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | python3 -c '
+import re, sys
+started, ended = [], set()
+for line in sys.stdin:
+    if m := re.search(r"Test (.+?) started\.", line): started.append(m.group(1))
+    elif m := re.search(r"Test (.+?) (passed|failed|skipped)", line): ended.add(m.group(1))
+for name in started:
+    if name not in ended: print("!!   " + name)
+' >&2
+    for xctest in $(pgrep -f 'TracelinePackageTests.xctest|ExaiDaemonPackageTests.xctest' || true); do
       if command -v gdb >/dev/null; then
         gdb -p "$xctest" -batch -ex "thread apply all bt 30" 2>/dev/null | grep -E '^Thread|^#' | head -400 >&2 || true
       fi
     done
-    pkill -f 'TracelinePackageTests.xctest' || true
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    pkill -f 'TracelinePackageTests.xctest|ExaiDaemonPackageTests.xctest' || true
+    kill "$pid" "$tailer" 2>/dev/null || true
+    wait "$pid" "$tailer" 2>/dev/null || true
   done
+  rm -f "$log"
   return 124
 }
+
+# A sanitizer's build folder for a package: .build-tsan at the root, Daemon/.build-tsan for the daemon.
+scratch() { if [ "$1" = root ]; then echo ".build-$2"; else echo "Daemon/.build-$2"; fi; }
 
 echo "== Proto/ against the official OTLP descriptors"
 .venv/bin/python Tests/proto/compare_descriptors.py
@@ -62,12 +82,23 @@ echo "== alert rules (promtool)"
 promtool check rules deploy/prometheus/alerts.yml
 (cd deploy/prometheus && promtool test rules alerts_test.yml)
 
+# Two packages: the SDK at the root (its Hummingbird glue behind the `Hummingbird` trait, which the
+# tests turn on) and the daemon in Daemon/. Each stage runs both.
+root=(--traits Hummingbird)
+daemon=(--package-path Daemon)
+
 echo "== swift test"
 # Suites named *Timing* assert wall-clock bounds (a timeout plus 100 ms): they run on their own,
 # after the parallel run, so the other tests' CPU load cannot skew them.
-swift build --build-tests
-watched 900 swift test --skip-build --skip Timing
-watched 600 swift test --skip-build --filter Timing --no-parallel
+swift build --build-tests "${root[@]}"
+swift build --build-tests "${daemon[@]}"
+watched 900 swift test --skip-build "${root[@]}" --skip Timing
+watched 900 swift test --skip-build "${daemon[@]}" --skip Timing
+watched 600 swift test --skip-build "${root[@]}" --filter Timing --no-parallel
+watched 600 swift test --skip-build "${daemon[@]}" --filter Timing --no-parallel
+
+echo "== a service that depends on Traceline resolves none of the daemon's dependencies"
+Scripts/check-light-dependency.sh
 
 echo "== DocC catalogue of the Traceline target (warnings are errors)"
 docc_log=$(swift package generate-documentation --target Traceline --warnings-as-errors 2>&1) || { echo "$docc_log" | grep -v '^\[' >&2; exit 1; }
@@ -75,17 +106,26 @@ docc_log=$(swift package generate-documentation --target Traceline --warnings-as
 echo "== swift test --sanitize=thread"
 # A separate build folder keeps the sanitized objects from evicting the normal ones; serial, so the
 # timing of the network tests is not skewed by 160 others under the sanitizer's slowdown.
-swift build --build-tests --sanitize=thread --scratch-path .build-tsan
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/Tests/tsan-suppressions.txt" \
-  watched 900 swift test --skip-build --sanitize=thread --scratch-path .build-tsan --skip Timing --no-parallel
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/Tests/tsan-suppressions.txt"
+for package in root daemon; do
+  declare -n flags=$package
+  swift build --build-tests --sanitize=thread --scratch-path "$(scratch "$package" tsan)" "${flags[@]}"
+  watched 900 swift test --skip-build --sanitize=thread --scratch-path "$(scratch "$package" tsan)" "${flags[@]}" --skip Timing --no-parallel
+done
+unset TSAN_OPTIONS
 
 echo "== swift test --sanitize=address"
 # Heap and stack misuse in our Swift, our C (HTTP, gzip, protobuf-c glue) and the hiredis/libcurl
 # calls; LeakSanitizer is on, so a leak fails the run too (except the third-party ones listed,
 # with reasons, in Tests/lsan-suppressions.txt).
-swift build --build-tests --sanitize=address --scratch-path .build-asan
-ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" LSAN_OPTIONS="suppressions=$PWD/Tests/lsan-suppressions.txt print_suppressions=0" \
-  watched 900 swift test --skip-build --sanitize=address --scratch-path .build-asan --skip Timing
+export ASAN_OPTIONS="halt_on_error=1 detect_leaks=1"
+export LSAN_OPTIONS="suppressions=$PWD/Tests/lsan-suppressions.txt print_suppressions=0"
+for package in root daemon; do
+  declare -n flags=$package
+  swift build --build-tests --sanitize=address --scratch-path "$(scratch "$package" asan)" "${flags[@]}"
+  watched 900 swift test --skip-build --sanitize=address --scratch-path "$(scratch "$package" asan)" "${flags[@]}" --skip Timing
+done
+unset ASAN_OPTIONS LSAN_OPTIONS
 
 echo "== fuzz targets (libFuzzer + AddressSanitizer)"
 Fuzz/run.sh --seconds "${TRACELINE_FUZZ_SECONDS:-20}"

@@ -1,3 +1,5 @@
+// Compiled only with the package's `Hummingbird` trait.
+#if Hummingbird
 import Hummingbird
 import Traceline
 
@@ -77,3 +79,4 @@ private func healthResponse(status: Int, contentType: String, body: String) -> R
     return Response(status: HTTPResponse.Status(code: status), headers: headers,
                     body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
 }
+#endif

@@ -1,3 +1,5 @@
+// Compiled only with the package's `Hummingbird` trait.
+#if Hummingbird
 import Hummingbird
 import Logging
 import Traceline
@@ -39,3 +41,4 @@ public func makeMetricsServer(
         logger: Logger(label: "traceline.metrics-server")
     )
 }
+#endif

@@ -1,3 +1,5 @@
+// Compiled only with the package's `Hummingbird` trait.
+#if Hummingbird
 import HTTPTypes
 import Hummingbird
 import Traceline
@@ -303,3 +305,4 @@ extension String {
         return String(slice)
     }
 }
+#endif

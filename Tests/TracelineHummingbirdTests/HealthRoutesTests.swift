@@ -1,3 +1,5 @@
+// Compiled only with the package's `Hummingbird` trait.
+#if Hummingbird
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -107,3 +109,4 @@ import TracelineHummingbird
         }
     }
 }
+#endif

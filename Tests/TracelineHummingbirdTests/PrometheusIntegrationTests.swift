@@ -1,3 +1,5 @@
+// Compiled only with the package's `Hummingbird` trait.
+#if Hummingbird
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -146,3 +148,4 @@ func httpGet(_ url: String, accept: String? = nil) async throws -> (status: Int,
         }
     }
 }
+#endif

@@ -1,3 +1,5 @@
+// Compiled only with the package's `Hummingbird` trait.
+#if Hummingbird
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -131,3 +133,4 @@ func runBrowser(_ path: String, _ arguments: [String]) async throws -> String {
         return String(decoding: data, as: UTF8.self)
     }
 }
+#endif

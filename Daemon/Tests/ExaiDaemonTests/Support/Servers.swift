@@ -1,4 +1,5 @@
 import Foundation
+import TracelineTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -263,7 +264,7 @@ public final class ProviderStandIn: @unchecked Sendable {
         let streams = record + ".streams"
         let child = Process()
         child.executableURL = URL(fileURLWithPath: TestEnvironment.python)
-        child.arguments = [TestEnvironment.root.appendingPathComponent("Tests/standin/openai_standin.py").path,
+        child.arguments = [TestEnvironment.root.appendingPathComponent("Daemon/Tests/standin/openai_standin.py").path,
                            "--api-key", apiKey, "--host", "127.0.0.1", "--port", "0", "--record", record,
                            "--record-streams", streams] + arguments
             + (models.map { ["--models", $0.joined(separator: ",")] } ?? [])
