@@ -24,7 +24,7 @@ import Tracing
     let server = #"service_name="svc",span_name="GET /x",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET""#
 
     @Test("exact cumulative bucket counts, sum and count for known durations")
-    func buckets() {
+    func buckets() throws {
         let (metrics, tracer) = pipeline()
         for milliseconds in [1.0, 2.0, 3.0, 5.0, 50.0, 20_000.0] { span(tracer, "GET /x", milliseconds: milliseconds) }
         let text = metrics.render(format: .prometheusText)
@@ -40,7 +40,7 @@ import Tracing
         #expect(!text.contains(" # {"), "no exemplars in text 0.0.4")
         #expect(!text.contains("# EOF"))
         #expect(text.hasSuffix("\n"))
-        try? checkStructure(text)
+        try checkStructure(text)
     }
 
     @Test("kind and status labels; errors are their own series, as SPM's error ratio needs")
