@@ -87,6 +87,7 @@ let package = Package(
                 "Traceline",
                 "TracelineTestSupport",
                 "COTLPProto",
+                "CTracelineHTTP",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

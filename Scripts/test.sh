@@ -125,6 +125,18 @@ for package in root daemon; do
   swift build --build-tests --sanitize=address --scratch-path "$(scratch "$package" asan)" "${flags[@]}"
   watched 900 swift test --skip-build --sanitize=address --scratch-path "$(scratch "$package" asan)" "${flags[@]}" --skip Timing
 done
+echo "== LeakSanitizer, with those suppressions, reports a curl handle of ours that is never freed"
+if probe=$(TRACELINE_LSAN_PROBE=1 swift test --skip-build --sanitize=address --scratch-path .build-asan "${root[@]}" \
+    --filter LeakProbeTests 2>&1); then
+  echo "error: the leak probe passed: LeakSanitizer did not report the leaked curl handle" >&2
+  exit 1
+fi
+if ! grep -q "Direct leak" <<<"$probe" || ! grep -q "libcurl" <<<"$probe"; then
+  echo "error: the leak probe failed without a LeakSanitizer report of the curl handle:" >&2
+  tail -40 <<<"$probe" >&2
+  exit 1
+fi
+echo "reported: $(grep -m1 'Direct leak' <<<"$probe")"
 unset ASAN_OPTIONS LSAN_OPTIONS
 
 echo "== fuzz targets (libFuzzer + AddressSanitizer)"

@@ -1,9 +1,6 @@
 // Compiled only with the package's `Hummingbird` trait.
 #if Hummingbird
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Hummingbird
 import Logging
 import Testing

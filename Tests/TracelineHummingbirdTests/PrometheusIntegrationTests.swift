@@ -1,9 +1,6 @@
 // Compiled only with the package's `Hummingbird` trait.
 #if Hummingbird
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Hummingbird
 import Testing
 import Traceline
@@ -16,11 +13,8 @@ import Glibc
 #endif
 
 func httpGet(_ url: String, accept: String? = nil) async throws -> (status: Int, contentType: String, body: String) {
-    var request = URLRequest(url: URL(string: url)!)
-    if let accept { request.setValue(accept, forHTTPHeaderField: "Accept") }
-    let (data, response) = try await URLSession.shared.data(for: request)
-    let http = response as! HTTPURLResponse
-    return (http.statusCode, http.value(forHTTPHeaderField: "Content-Type") ?? "", String(decoding: data, as: UTF8.self))
+    let response = try await httpExchange(url, headers: accept.map { ["Accept": $0] } ?? [:])
+    return (response.status, response.headers["content-type"] ?? "", response.body)
 }
 
 @Suite(.serialized, .timeLimit(.minutes(2))) struct PrometheusIntegrationTests {

@@ -1,8 +1,5 @@
 import ExaiDaemon
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import ProviderSim
 import Testing
 import Traceline
@@ -10,8 +7,8 @@ import TracelineTestSupport
 import Tracing
 
 func httpGet(_ url: String) async throws -> (status: Int, body: String) {
-    let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
-    return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+    let response = try await httpExchange(url)
+    return (response.status, response.body)
 }
 
 /// A span as the real OTLP receiver decoded it.

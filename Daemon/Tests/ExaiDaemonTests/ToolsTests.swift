@@ -1,15 +1,13 @@
 import ExaiClient
 import ExaiDaemon
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import TraceContextService
 import Testing
 import Traceline
+import TracelineTestSupport
 import Tracing
 
 @Suite(.timeLimit(.minutes(2))) struct ExaiClientTests {
@@ -76,12 +74,9 @@ import Tracing
 
         func test(_ headers: [String: String]) async throws -> [String: String] {
             callbacks.received.withLockedValue { $0.removeAll() }
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/test")!)
-            request.httpMethod = "POST"
-            for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-            request.httpBody = Data(#"[{"url":"http://127.0.0.1:\#(callbackPort)/callback","arguments":[]}]"#.utf8)
-            let (_, response) = try await URLSession.shared.data(for: request)
-            #expect((response as? HTTPURLResponse)?.statusCode == 200)
+            let response = try await httpExchange("http://127.0.0.1:\(port)/test", method: "POST", headers: headers,
+                                                  body: #"[{"url":"http://127.0.0.1:\#(callbackPort)/callback","arguments":[]}]"#)
+            #expect(response.status == 200)
             return try #require(callbacks.received.withLockedValue { $0.first })
         }
         let traceID = "4bf92f3577b34da6a3ce929d0e0e4736", parentID = "00f067aa0ba902b7"
