@@ -8,6 +8,10 @@ import Logging
 import Traceline
 import Tracing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct HeaderExtractor: Extractor {
     func extract(key: String, from carrier: [String: String]) -> String? {
         carrier.first(where: { $0.key.lowercased() == key.lowercased() })?.value
@@ -22,8 +26,8 @@ struct HeaderInjector: Injector {
 
 var configuration = TracelineConfiguration.fromEnvironment()
 // With no exporter chosen and no collector configured, print spans so there is something to see.
-if Environment.value("OTEL_TRACES_EXPORTER") == nil && configuration.exporter == .none { configuration.exporter = .console }
-if Environment.value("OTEL_SERVICE_NAME") == nil {
+if getenv("OTEL_TRACES_EXPORTER") == nil && configuration.exporter == .none { configuration.exporter = .console }
+if getenv("OTEL_SERVICE_NAME") == nil {
     configuration.resource.attributes.set("service.name", value: "traceline-example")
 }
 configuration.batch.scheduleDelay = .milliseconds(200)
@@ -46,7 +50,8 @@ for (index, headers) in incomingRequests.enumerated() {
         await withSpan("chat kimi-k2", ofKind: .client) { client in
             client.attributes["gen_ai.provider.name"] = "moonshot_ai"
             var outgoing: [String: String] = [:]
-            InstrumentationSystem.instrument.inject(ServiceContext.current ?? .topLevel, into: &outgoing, using: HeaderInjector())
+            InstrumentationSystem.instrument.inject(
+                ServiceContext.current ?? .topLevel, into: &outgoing, using: HeaderInjector())
             logger.info("calling provider", metadata: ["traceparent": "\(outgoing["traceparent"] ?? "-")"])
             try? await Task.sleep(for: .milliseconds(5))
         }

@@ -11,7 +11,9 @@ import ExaiClient
 import Foundation
 import Traceline
 
-var url = ProcessInfo.processInfo.environment["EXAI_URL"] ?? "ws://127.0.0.1:\(ProcessInfo.processInfo.environment["EXAI_WS_PORT"] ?? "8079")/"
+var url =
+    ProcessInfo.processInfo.environment["EXAI_URL"]
+    ?? "ws://127.0.0.1:\(ProcessInfo.processInfo.environment["EXAI_WS_PORT"] ?? "8079")/"
 var token = ProcessInfo.processInfo.environment["EXAI_WS_TOKEN"] ?? ""
 var model: String?
 var continuation: String?
@@ -22,7 +24,9 @@ var words: [String] = []
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     func value() -> String {
-        guard let value = arguments.next() else { FileHandle.standardError.write(Data("\(argument) needs a value\n".utf8)); exit(2) }
+        guard let value = arguments.next() else {
+            FileHandle.standardError.write(Data("\(argument) needs a value\n".utf8)); exit(2)
+        }
         return value
     }
     switch argument {
@@ -34,7 +38,9 @@ while let argument = arguments.next() {
     case "--list": list = true
     case "--verbose", "-v": verbose = true
     case "--help", "-h":
-        print("usage: exai-client [--url ws://127.0.0.1:8079/] [--token T] [--model M] [--continue ID] [--correlation-id ID] [--list] [--verbose] [prompt…]")
+        print(
+            "usage: exai-client [--url ws://127.0.0.1:8079/] [--token T] [--model M] [--continue ID] [--correlation-id ID] [--list] [--verbose] [prompt…]"
+        )
         exit(0)
     default: words.append(argument)
     }
@@ -42,7 +48,9 @@ while let argument = arguments.next() {
 let prompt = words.isEmpty ? (list ? nil : "Hello from exai-client") : words.joined(separator: " ")
 
 var tracing = TracelineConfiguration.fromEnvironment()
-if Environment.value("OTEL_SERVICE_NAME") == nil { tracing.resource.attributes.set("service.name", value: "exai-client") }
+if ProcessInfo.processInfo.environment["OTEL_SERVICE_NAME"] == nil {
+    tracing.resource.attributes.set("service.name", value: "exai-client")
+}
 let provider = Traceline.makeProvider(configuration: tracing)
 let chatModel = model
 let chatContinuation = continuation
@@ -50,8 +58,10 @@ let show = verbose
 let listTools = list
 let chatPrompt = prompt
 do {
-    try await ExaiClient.withSession(url: url, token: token, correlationID: correlationID, tracer: provider.tracer(),
-                                     printFrame: { direction, text in if show { print("\(direction) \(text)") } }) { client in
+    try await ExaiClient.withSession(
+        url: url, token: token, correlationID: correlationID, tracer: provider.tracer(),
+        printFrame: { direction, text in if show { print("\(direction) \(text)") } }
+    ) { client in
         if listTools {
             for tool in try await client.listTools() { print("\(tool.name): \(tool.description)") }
         }

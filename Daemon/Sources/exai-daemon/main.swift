@@ -42,17 +42,18 @@ var tracing = TracelineConfiguration.fromEnvironment()
 if tracing.limits.attributeValueLengthLimit == nil {
     tracing.limits.attributeValueLengthLimit = ExaiDaemon.spanAttributeValueLengthLimit
 }
-if Environment.value("OTEL_SERVICE_NAME") == nil {
+if ProcessInfo.processInfo.environment["OTEL_SERVICE_NAME"] == nil {
     tracing.resource.attributes.set("service.name", value: "exai-daemon")
 }
-if demoRun && Environment.value("OTEL_TRACES_EXPORTER") == nil && tracing.exporter == .none {
+if demoRun && ProcessInfo.processInfo.environment["OTEL_TRACES_EXPORTER"] == nil && tracing.exporter == .none {
     tracing.exporter = .console
 }
 let spanMetrics = SpanMetricsProcessor()
 let views = SpanViewsProcessor(views: ExaiDaemon.metricViews)
 // The trace pages' store only exists when the pages are on (they are off outside demo mode by default).
 let traceStore = configuration.tracePages ? TraceStore() : nil
-let tracingService = Traceline.bootstrap(configuration: tracing, processors: [spanMetrics, views] + (traceStore.map { [$0] } ?? []))
+let tracingService = Traceline.bootstrap(
+    configuration: tracing, processors: [spanMetrics, views] + (traceStore.map { [$0] } ?? []))
 let logger = Logger(label: "exai-daemon")
 let registry = MetricsRegistry([spanMetrics, views, ProcessMetrics()])
 let batch = tracingService.provider?.processors.compactMap { $0 as? BatchSpanProcessor }.first
@@ -61,7 +62,9 @@ if let provider = tracingService.provider { registry.register(PipelineMetrics(pr
 var services: [any Service] = [tracingService]
 if configuration.demo {
     var needsSimulator = false
-    for kind in ProviderKind.allCases where (kind == .kimi ? configuration.kimi : configuration.glm).apiKey.isEmpty { needsSimulator = true }
+    for kind in ProviderKind.allCases where (kind == .kimi ? configuration.kimi : configuration.glm).apiKey.isEmpty {
+        needsSimulator = true
+    }
     if needsSimulator {
         let simulator = ProviderSimulator(configuration: .init(latency: .milliseconds(40)))
         Task { try await simulator.run() }
@@ -74,24 +77,29 @@ if configuration.demo {
             configuration.glm.baseURL = "http://127.0.0.1:\(port)/api/paas/v4"
             configuration.glm.apiKey = "demo-key"
         }
-        logger.notice("demo mode: providers without a key use the in-process provider-sim", metadata: ["port": "\(port)"])
+        logger.notice(
+            "demo mode: providers without a key use the in-process provider-sim", metadata: ["port": "\(port)"])
     }
 }
 
-let daemon = ExaiDaemon(configuration: configuration, tracer: tracingService.provider?.tracer() ?? NoOpTracer(),
-                        registry: registry, spanMetrics: spanMetrics, batchProcessor: batch,
-                        exporter: batch?.exporter as? OTLPHTTPExporter, traceStore: traceStore, logger: logger)
+let daemon = ExaiDaemon(
+    configuration: configuration, tracer: tracingService.provider?.tracer() ?? NoOpTracer(),
+    registry: registry, spanMetrics: spanMetrics, batchProcessor: batch,
+    exporter: batch?.exporter as? OTLPHTTPExporter, traceStore: traceStore, logger: logger)
 services.append(daemon)
 // Graceful shutdown runs in reverse order: the daemon drains first, then the spans are flushed.
-let group = ServiceGroup(configuration: .init(
-    services: services.map { .init(service: $0) },
-    gracefulShutdownSignals: [.sigterm, .sigint],
-    logger: logger
-))
+let group = ServiceGroup(
+    configuration: .init(
+        services: services.map { .init(service: $0) },
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    ))
 if demoRun {
     Task {
         guard let port = await daemon.listeningPort() else { return }
-        await DemoClient.run(port: port, token: configuration.token, daemon: daemon, tracer: tracingService.provider?.tracer() ?? NoOpTracer())
+        await DemoClient.run(
+            port: port, token: configuration.token, daemon: daemon,
+            tracer: tracingService.provider?.tracer() ?? NoOpTracer())
         await group.triggerGracefulShutdown()
     }
 }

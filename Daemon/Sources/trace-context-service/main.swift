@@ -21,7 +21,9 @@ while let flag = arguments.next() {
     }
 }
 var configuration = TracelineConfiguration.fromEnvironment()
-if Environment.value("OTEL_SERVICE_NAME") == nil { configuration.resource.attributes.set("service.name", value: "trace-context-service") }
+if ProcessInfo.processInfo.environment["OTEL_SERVICE_NAME"] == nil {
+    configuration.resource.attributes.set("service.name", value: "trace-context-service")
+}
 // The harness checks headers only; spans go wherever OTEL_* says (nowhere by default).
 let provider = Traceline.makeProvider(configuration: configuration)
 let listenHost = host

@@ -6,10 +6,11 @@ import Musl
 import Darwin
 #endif
 
-/// Reads the process environment without Foundation.
-public enum Environment {
+/// Reads the process environment without Foundation. Internal: a public `Environment` would
+/// collide with Hummingbird's in every app that imports both.
+enum Environment {
     /// The whole process environment.
-    public static func current() -> [String: String] {
+    static func current() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ
         while let entry = pointer.pointee {
@@ -25,8 +26,9 @@ public enum Environment {
 
 /// Parses the `key1=value1,key2=value2` lists of `OTEL_RESOURCE_ATTRIBUTES` and
 /// `OTEL_EXPORTER_OTLP_HEADERS`: keys and values are trimmed and percent-decoded.
-/// Any malformed member rejects the whole list, as the specification requires.
-public enum KeyValueListParser {
+/// Any malformed member rejects the whole list, as the specification requires. Not part of the
+/// API: `@_spi(Fuzzing)` lets the fuzz targets reach it.
+@_spi(Fuzzing) public enum KeyValueListParser {
     /// Why a list was rejected; `index` counts members from 0.
     public enum Failure: Error, Equatable, CustomStringConvertible {
         /// Member number `index` (0-based) has no `=`.
@@ -79,7 +81,9 @@ public enum KeyValueListParser {
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
             guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                return nil
+            }
             bytes.append(high << 4 | low)
         }
         return String(validating: bytes, as: UTF8.self)
@@ -97,7 +101,7 @@ public enum KeyValueListParser {
 
 extension Environment {
     /// One variable, or nil.
-    public static func value(_ name: String) -> String? {
+    static func value(_ name: String) -> String? {
         guard let raw = getenv(name) else { return nil }
         return String(cString: raw)
     }
