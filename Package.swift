@@ -20,7 +20,9 @@ let package = Package(
         .library(name: "TracelineTestSupport", targets: ["TracelineTestSupport"]),
     ],
     traits: [
-        .trait(name: "Hummingbird", description: "The TracelineHummingbird target: a /metrics route and a metrics server on Hummingbird 2."),
+        .trait(
+            name: "Hummingbird",
+            description: "The TracelineHummingbird target: a /metrics route and a metrics server on Hummingbird 2."),
         .default(enabledTraits: []),
     ],
     dependencies: [

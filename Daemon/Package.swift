@@ -114,7 +114,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "trace-context-service",
-            dependencies: ["TraceContextService", .product(name: "Traceline", package: "Traceline"), .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "TraceContextService", .product(name: "Traceline", package: "Traceline"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "provider-sim",

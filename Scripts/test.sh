@@ -100,6 +100,13 @@ watched 600 swift test --skip-build "${daemon[@]}" --filter Timing --no-parallel
 echo "== a service that depends on Traceline resolves none of the daemon's dependencies"
 Scripts/check-light-dependency.sh
 
+echo "== the SDK's public API is the committed baseline (api/)"
+Scripts/check-public-api.sh
+
+echo "== Swift sources follow .swift-format"
+# Every committed Swift file but the Benchmarks' generated swift-protobuf code.
+git ls-files -z '*.swift' | grep -zv '/SwiftProtobufOTLP/' | xargs -0 swift format lint --strict
+
 echo "== DocC catalogue of the Traceline target (warnings are errors)"
 docc_log=$(swift package generate-documentation --target Traceline --warnings-as-errors 2>&1) || { echo "$docc_log" | grep -v '^\[' >&2; exit 1; }
 

@@ -18,7 +18,7 @@ let package = Package(
                 .product(name: "Traceline", package: "Traceline"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
-        ),
+        )
     ],
     swiftLanguageModes: [.v6]
 )

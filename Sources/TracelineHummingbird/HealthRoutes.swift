@@ -33,36 +33,57 @@ extension RouterMethods {
     /// `/livez` and `/readyz` accept Kubernetes' `?verbose` (plain text, one line per check) and
     /// `?exclude=<check>` (repeatable). Responses carry `Cache-Control: no-store`.
     @discardableResult
-    public func addHealthRoutes(_ aggregator: HealthAggregator, options: HealthRoutesOptions = HealthRoutesOptions()) -> Self {
+    public func addHealthRoutes(
+        _ aggregator: HealthAggregator, options: HealthRoutesOptions = HealthRoutesOptions()
+    ) -> Self {
         let traced = options.traceRequests
         get(RouterPath(options.healthPath)) { request, _ -> Response in
-            let style = request.uri.queryParameters.get("format").flatMap(HealthReport.StatusStyle.init(rawValue:)) ?? options.statusStyle
+            let style =
+                request.uri.queryParameters.get("format").flatMap(HealthReport.StatusStyle.init(rawValue:))
+                ?? options.statusStyle
             let report = await suppressingUnless(traced) { await aggregator.report() }
-            return healthResponse(status: report.httpStatus, contentType: report.contentType(style: style), body: report.json(style: style))
+            return healthResponse(
+                status: report.httpStatus, contentType: report.contentType(style: style),
+                body: report.json(style: style))
         }
         get(RouterPath(options.livenessPath)) { request, _ -> Response in
             let uptime = Double(aggregator.uptime.components.seconds)
             if request.uri.queryParameters.has("verbose") {
-                return healthResponse(status: 200, contentType: "text/plain; charset=utf-8", body: "[+]ping ok\nlivez check passed\n")
+                return healthResponse(
+                    status: 200, contentType: "text/plain; charset=utf-8", body: "[+]ping ok\nlivez check passed\n")
             }
             let body = JSONValue.object([
                 ("status", "pass"),
-                ("checks", .object([("uptime", .array([.object([
-                    ("componentType", "system"), ("observedValue", .number(uptime)), ("observedUnit", "s"), ("status", "pass"),
-                ])]))])),
+                (
+                    "checks",
+                    .object([
+                        (
+                            "uptime",
+                            .array([
+                                .object([
+                                    ("componentType", "system"), ("observedValue", .number(uptime)),
+                                    ("observedUnit", "s"), ("status", "pass"),
+                                ])
+                            ])
+                        )
+                    ])
+                ),
             ]).serialized
             return healthResponse(status: 200, contentType: "application/health+json", body: body)
         }
         get(RouterPath(options.readinessPath)) { request, _ -> Response in
             let parameters = request.uri.queryParameters
             let excluded = Set(parameters.getAll("exclude").map { String($0) })
-            let report = await suppressingUnless(traced) { await aggregator.report(criticalOnly: true, excluding: excluded) }
+            let report = await suppressingUnless(traced) {
+                await aggregator.report(criticalOnly: true, excluding: excluded)
+            }
             if parameters.has("verbose") {
                 var text = report.verboseText(title: "readyz")
                 for key in excluded.sorted() { text = "[+]\(key) excluded: ok\n" + text }
                 return healthResponse(status: report.httpStatus, contentType: "text/plain; charset=utf-8", body: text)
             }
-            return healthResponse(status: report.httpStatus, contentType: "application/health+json", body: report.json())
+            return healthResponse(
+                status: report.httpStatus, contentType: "application/health+json", body: report.json())
         }
         return self
     }
@@ -76,7 +97,8 @@ private func healthResponse(status: Int, contentType: String, body: String) -> R
     var headers = HTTPFields()
     headers[.contentType] = contentType
     headers[.cacheControl] = "no-store"
-    return Response(status: HTTPResponse.Status(code: status), headers: headers,
-                    body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    return Response(
+        status: HTTPResponse.Status(code: status), headers: headers,
+        body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
 }
 #endif

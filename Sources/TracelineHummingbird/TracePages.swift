@@ -29,8 +29,10 @@ extension RouterMethods {
     /// escaped and passed through the secret redactor. Off unless you call this: add it to an
     /// internal listener in production.
     @discardableResult
-    public func addTracePages(store: TraceStore, spanMetrics: SpanMetricsProcessor? = nil,
-                              options: TracePagesOptions = TracePagesOptions()) -> Self {
+    public func addTracePages(
+        store: TraceStore, spanMetrics: SpanMetricsProcessor? = nil,
+        options: TracePagesOptions = TracePagesOptions()
+    ) -> Self {
         let renderer = TracePageRenderer(store: store, spanMetrics: spanMetrics, options: options)
         let prefix = options.prefix.hasSuffix("/") ? String(options.prefix.dropLast()) : options.prefix
         get(RouterPath(prefix)) { _, _ in htmlResponse(renderer.summaryPage()) }
@@ -58,7 +60,8 @@ private func htmlResponse(_ body: String, status: HTTPResponse.Status = .ok) -> 
     headers[.contentType] = "text/html; charset=utf-8"
     headers[.cacheControl] = "no-store"
     // The pages carry their own inline script and style only.
-    headers[HTTPField.Name("Content-Security-Policy")!] = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"
+    headers[HTTPField.Name("Content-Security-Policy")!] =
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"
     return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
 }
 
@@ -116,10 +119,13 @@ struct TracePageRenderer: Sendable {
     func traceLink(_ trace: TraceStore.Trace) -> String {
         let root = trace.root
         let name = root.map(\.name) ?? "(no root)"
-        var html = "<a href=\"\(prefix)/trace/\(trace.traceID)\">\(Self.escape(name))</a> \(Self.milliseconds(trace.durationNanoseconds))"
+        var html =
+            "<a href=\"\(prefix)/trace/\(trace.traceID)\">\(Self.escape(name))</a> \(Self.milliseconds(trace.durationNanoseconds))"
         html += ", \(trace.spans.count) spans"
         if trace.hasError { html += " <span class=\"err\">error</span>" }
-        if let correlation = trace.correlationIDs.sorted().first { html += " · correlation <code>\(Self.escape(correlation))</code>" }
+        if let correlation = trace.correlationIDs.sorted().first {
+            html += " · correlation <code>\(Self.escape(correlation))</code>"
+        }
         return html
     }
 
@@ -128,30 +134,40 @@ struct TracePageRenderer: Sendable {
         let stats = spanMetrics?.recentStatistics() ?? []
         let durations = store.durationsByName()
         body += "<h2>Span names (last \(spanMetrics.map { "\($0.configuration.window)" } ?? "window"))</h2>"
-        body += "<table id=\"summary\"><tr><th>span name</th><th>calls/s</th><th>error %</th><th>p50</th><th>p95</th><th>p99</th><th>latency (stored spans)</th></tr>"
+        body +=
+            "<table id=\"summary\"><tr><th>span name</th><th>calls/s</th><th>error %</th><th>p50</th><th>p95</th><th>p99</th><th>latency (stored spans)</th></tr>"
         let names = Set(stats.map(\.spanName)).union(durations.keys).sorted()
         for name in names {
             let stat = stats.first { $0.spanName == name }
             body += "<tr><td>\(Self.escape(name))</td>"
             if let stat {
-                body += "<td class=\"num\">\(Self.format2(stat.rate))</td><td class=\"num\(stat.errors > 0 ? " err" : "")\">\(Self.format2(stat.errorRate * 100))</td>"
-                body += "<td class=\"num\">\(Self.format2(stat.p50)) ms</td><td class=\"num\">\(Self.format2(stat.p95)) ms</td><td class=\"num\">\(Self.format2(stat.p99)) ms</td>"
+                body +=
+                    "<td class=\"num\">\(Self.format2(stat.rate))</td><td class=\"num\(stat.errors > 0 ? " err" : "")\">\(Self.format2(stat.errorRate * 100))</td>"
+                body +=
+                    "<td class=\"num\">\(Self.format2(stat.p50)) ms</td><td class=\"num\">\(Self.format2(stat.p95)) ms</td><td class=\"num\">\(Self.format2(stat.p99)) ms</td>"
             } else {
                 body += "<td></td><td></td><td></td><td></td><td></td>"
             }
             body += "<td>\(Self.latencyChart(durations[name] ?? []))</td></tr>"
         }
         body += "</table>"
-        body += "<h2>Recent traces</h2><ul id=\"recent\">" + store.recent().map { "<li>\(traceLink($0))</li>" }.joined() + "</ul>"
+        body +=
+            "<h2>Recent traces</h2><ul id=\"recent\">" + store.recent().map { "<li>\(traceLink($0))</li>" }.joined()
+            + "</ul>"
         body += "<h2>Slowest per span name</h2><ul id=\"slowest\">"
         for entry in store.slowest() where !entry.traces.isEmpty {
-            body += "<li>\(Self.escape(entry.name)): " + entry.traces.map {
-                "<a href=\"\(prefix)/trace/\($0.trace)\">\(Self.milliseconds($0.durationNanoseconds))</a>"
-            }.joined(separator: ", ") + "</li>"
+            body +=
+                "<li>\(Self.escape(entry.name)): "
+                + entry.traces.map {
+                    "<a href=\"\(prefix)/trace/\($0.trace)\">\(Self.milliseconds($0.durationNanoseconds))</a>"
+                }.joined(separator: ", ") + "</li>"
         }
-        body += "</ul><h2>Traces with errors</h2><ul id=\"errors\">" + store.errors().map { "<li>\(traceLink($0))</li>" }.joined() + "</ul>"
+        body +=
+            "</ul><h2>Traces with errors</h2><ul id=\"errors\">"
+            + store.errors().map { "<li>\(traceLink($0))</li>" }.joined() + "</ul>"
         let statistics = store.statistics
-        body += "<p>Store: \(statistics.traces) traces, \(statistics.spans) spans, ~\(statistics.bytes / 1024) KiB of \(store.configuration.maxBytes / 1024) KiB; \(statistics.evicted) traces evicted.</p>"
+        body +=
+            "<p>Store: \(statistics.traces) traces, \(statistics.spans) spans, ~\(statistics.bytes / 1024) KiB of \(store.configuration.maxBytes / 1024) KiB; \(statistics.evicted) traces evicted.</p>"
         return page(title: "Traces", body)
     }
 
@@ -164,10 +180,12 @@ struct TracePageRenderer: Sendable {
             counts[bounds.firstIndex { ms <= $0 } ?? bounds.count] += 1
         }
         let peak = max(1, counts.max() ?? 1)
-        var svg = "<svg class=\"chart\" width=\"\(counts.count * 10)\" height=\"24\" role=\"img\"><title>≤1 ms … >10 s</title>"
+        var svg =
+            "<svg class=\"chart\" width=\"\(counts.count * 10)\" height=\"24\" role=\"img\"><title>≤1 ms … >10 s</title>"
         for (index, count) in counts.enumerated() where count > 0 {
             let height = max(1, Int((Double(count) / Double(peak) * 24).rounded()))
-            svg += "<rect x=\"\(index * 10)\" y=\"\(24 - height)\" width=\"8\" height=\"\(height)\" fill=\"#4a90d9\"><title>\(count)</title></rect>"
+            svg +=
+                "<rect x=\"\(index * 10)\" y=\"\(24 - height)\" width=\"8\" height=\"\(height)\" fill=\"#4a90d9\"><title>\(count)</title></rect>"
         }
         return svg + "</svg>"
     }
@@ -179,22 +197,35 @@ struct TracePageRenderer: Sendable {
         var children: [SpanID: [FinishedSpan]] = [:]
         var roots: [FinishedSpan] = []
         for span in trace.spans {
-            if let parent = span.parentSpanID, ids.contains(parent) { children[parent, default: []].append(span) } else { roots.append(span) }
+            if let parent = span.parentSpanID, ids.contains(parent) {
+                children[parent, default: []].append(span)
+            } else {
+                roots.append(span)
+            }
         }
         var ordered: [(FinishedSpan, Int)] = []
         func visit(_ span: FinishedSpan, _ depth: Int) {
             ordered.append((span, depth))
-            for child in (children[span.spanContext.spanID] ?? []).sorted(by: { $0.startTimeNanosecondsSinceEpoch < $1.startTimeNanosecondsSinceEpoch }) {
+            for child in (children[span.spanContext.spanID] ?? []).sorted(by: {
+                $0.startTimeNanosecondsSinceEpoch < $1.startTimeNanosecondsSinceEpoch
+            }) {
                 visit(child, depth + 1)
             }
         }
-        for root in roots.sorted(by: { $0.startTimeNanosecondsSinceEpoch < $1.startTimeNanosecondsSinceEpoch }) { visit(root, 0) }
+        for root in roots.sorted(by: { $0.startTimeNanosecondsSinceEpoch < $1.startTimeNanosecondsSinceEpoch }) {
+            visit(root, 0)
+        }
 
         let total = max(1, trace.end - trace.start)
         let width = 1000.0, row = 24
-        var body = "<h1>Trace <code>\(trace.traceID)</code></h1><p>\(Self.milliseconds(trace.durationNanoseconds)), \(trace.spans.count) spans"
+        var body =
+            "<h1>Trace <code>\(trace.traceID)</code></h1><p>\(Self.milliseconds(trace.durationNanoseconds)), \(trace.spans.count) spans"
         if !trace.correlationIDs.isEmpty {
-            body += " · correlation " + trace.correlationIDs.sorted().map { "<a href=\"\(prefix)/search?q=\(Self.escape(percentEncode($0)))\"><code>\(Self.escape($0))</code></a>" }.joined(separator: ", ")
+            body +=
+                " · correlation "
+                + trace.correlationIDs.sorted().map {
+                    "<a href=\"\(prefix)/search?q=\(Self.escape(percentEncode($0)))\"><code>\(Self.escape($0))</code></a>"
+                }.joined(separator: ", ")
         }
         if let jaeger = options.jaegerURL {
             body += " · <a href=\"\(Self.escape(jaeger))/trace/\(trace.traceID)\">open in Jaeger</a>"
@@ -209,13 +240,17 @@ struct TracePageRenderer: Sendable {
             body += " data-parent-id=\"\(span.parentSpanID.map { "\($0)" } ?? "")\" data-depth=\"\(depth)\""
             body += " x=\"\(Int(x) + 300)\" y=\"\(y)\" width=\"\(Int(w.rounded(.up)))\" height=\"16\">"
             body += "<title>\(Self.escape(span.name)) \(Self.milliseconds(span.durationNanoseconds))</title></rect>"
-            body += "<text class=\"lbl\" x=\"\(4 + depth * 12)\" y=\"\(y + 13)\">\(Self.escape(String(span.name.prefix(36)))) \(Self.milliseconds(span.durationNanoseconds))</text></g>"
+            body +=
+                "<text class=\"lbl\" x=\"\(4 + depth * 12)\" y=\"\(y + 13)\">\(Self.escape(String(span.name.prefix(36)))) \(Self.milliseconds(span.durationNanoseconds))</text></g>"
         }
         body += "</svg><h2>Spans</h2>"
         for (span, depth) in ordered {
-            body += "<details id=\"span-\(span.spanContext.spanID)\" style=\"margin-left:\(depth * 16)px\"><summary>\(Self.escape(span.name))"
+            body +=
+                "<details id=\"span-\(span.spanContext.spanID)\" style=\"margin-left:\(depth * 16)px\"><summary>\(Self.escape(span.name))"
             body += " · \(span.kind.displayName) · \(Self.milliseconds(span.durationNanoseconds))"
-            if span.status?.code == .error { body += " <span class=\"err\">error\(span.status?.message.map { ": " + Self.escape($0) } ?? "")</span>" }
+            if span.status?.code == .error {
+                body += " <span class=\"err\">error\(span.status?.message.map { ": " + Self.escape($0) } ?? "")</span>"
+            }
             body += "</summary><table>"
             var rows: [(String, String)] = []
             span.attributes.forEach { key, value in rows.append((key, Self.text(value.toSpanAttribute()))) }
@@ -224,27 +259,32 @@ struct TracePageRenderer: Sendable {
             }
             body += "</table>"
             if !span.events.isEmpty {
-                body += "<ul>" + span.events.map { event in
-                    "<li>+\(Self.milliseconds(event.timeNanosecondsSinceEpoch &- span.startTimeNanosecondsSinceEpoch)) \(Self.escape(event.name))</li>"
-                }.joined() + "</ul>"
+                body +=
+                    "<ul>"
+                    + span.events.map { event in
+                        "<li>+\(Self.milliseconds(event.timeNanosecondsSinceEpoch &- span.startTimeNanosecondsSinceEpoch)) \(Self.escape(event.name))</li>"
+                    }.joined() + "</ul>"
             }
             body += "</details>"
         }
         body += """
-        <script>
-        document.querySelectorAll('.span-bar').forEach(function (bar) {
-          bar.addEventListener('click', function () {
-            var details = document.getElementById('span-' + bar.getAttribute('data-span-id'));
-            if (details) { details.open = true; details.scrollIntoView(); }
-          });
-        });
-        </script>
-        """
+            <script>
+            document.querySelectorAll('.span-bar').forEach(function (bar) {
+              bar.addEventListener('click', function () {
+                var details = document.getElementById('span-' + bar.getAttribute('data-span-id'));
+                if (details) { details.open = true; details.scrollIntoView(); }
+              });
+            });
+            </script>
+            """
         return page(title: "Trace \(trace.traceID)", body)
     }
 
     func notFoundPage(_ id: String) -> String {
-        page(title: "Trace not found", "<h1>Trace not found</h1><p>No stored trace <code>\(Self.escape(String(id.prefix(64))))</code>: it was never sampled here, or it was evicted.</p>")
+        page(
+            title: "Trace not found",
+            "<h1>Trace not found</h1><p>No stored trace <code>\(Self.escape(String(id.prefix(64))))</code>: it was never sampled here, or it was evicted.</p>"
+        )
     }
 
     /// A trace ID that is stored goes straight to its page.
@@ -258,7 +298,9 @@ struct TracePageRenderer: Sendable {
         let trimmed = query.trimmingSpaces
         let traces = trimmed.isEmpty ? [] : store.traces(correlationID: trimmed)
         var body = "<h1>Search: <code>\(Self.escape(String(trimmed.prefix(128))))</code></h1>"
-        body += traces.isEmpty ? "<p>No stored trace has this trace ID or correlation ID.</p>"
+        body +=
+            traces.isEmpty
+            ? "<p>No stored trace has this trace ID or correlation ID.</p>"
             : "<ul id=\"results\">" + traces.map { "<li>\(traceLink($0))</li>" }.joined() + "</ul>"
         return page(title: "Search", body)
     }
@@ -287,7 +329,9 @@ struct TracePageRenderer: Sendable {
 private func percentEncode(_ text: String) -> String {
     var out = ""
     for byte in text.utf8 {
-        if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F || byte == 0x2E {
+        if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+            || byte == 0x2D || byte == 0x5F || byte == 0x2E
+        {
             out.append(Character(UnicodeScalar(byte)))
         } else {
             out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)

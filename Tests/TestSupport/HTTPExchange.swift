@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,13 +16,16 @@ public struct HTTPExchangeResponse: Sendable {
 /// `Connection: close`, and reads the response to the end (Content-Length, chunked, or until
 /// the server closes). The tests' HTTP client: unlike URLSession it holds no libcurl state, so
 /// LeakSanitizer needs no suppression for it and still sees the exporter's own curl handles.
-public func httpExchange(_ url: String, method: String = "GET", headers: [String: String] = [:], body: String? = nil,
-                         timeout: Duration = .seconds(30)) async throws -> HTTPExchangeResponse {
+public func httpExchange(
+    _ url: String, method: String = "GET", headers: [String: String] = [:], body: String? = nil,
+    timeout: Duration = .seconds(30)
+) async throws -> HTTPExchangeResponse {
     guard let parsed = URLComponents(string: url), parsed.scheme == "http", let port = parsed.port else {
         throw ReceiverError(description: "httpExchange takes http://HOST:PORT/path, not \(url)")
     }
     let host = parsed.host ?? "127.0.0.1"
-    let target = (parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath)
+    let target =
+        (parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath)
         + (parsed.percentEncodedQuery.map { "?\($0)" } ?? "")
     var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
     for (name, value) in headers { head += "\(name): \(value)\r\n" }
@@ -45,7 +49,9 @@ private func exchange(host: String, port: Int, request: [UInt8], timeout: Durati
         throw ReceiverError(description: "httpExchange takes an IPv4 address, not \(host)")
     }
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard connected == 0 else { throw ReceiverError(description: "connect to \(host):\(port): errno \(errno)") }
     var sent = 0
@@ -85,8 +91,9 @@ private func parseResponse(_ raw: [UInt8]) throws -> HTTPExchangeResponse {
         var decoded: [UInt8] = []
         var index = 0
         while let lineEnd = body[index...].firstIndex(of: UInt8(ascii: "\r")),
-              let size = String(decoding: body[index..<lineEnd], as: UTF8.self).split(separator: ";").first
-                  .flatMap({ Int($0.trimmingCharacters(in: .whitespaces), radix: 16) }) {
+            let size = String(decoding: body[index..<lineEnd], as: UTF8.self).split(separator: ";").first
+                .flatMap({ Int($0.trimmingCharacters(in: .whitespaces), radix: 16) })
+        {
             let start = lineEnd + 2
             guard size > 0, start + size <= body.count else { break }
             decoded += body[start..<(start + size)]

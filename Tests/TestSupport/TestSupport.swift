@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,9 +10,11 @@ import Glibc
 
 /// Paths of the repository and of the test venv's Python (made by Scripts/test.sh).
 public enum TestEnvironment {
-    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     public static var python: String {
-        ProcessInfo.processInfo.environment["TRACELINE_TEST_PYTHON"] ?? root.appendingPathComponent(".venv/bin/python").path
+        ProcessInfo.processInfo.environment["TRACELINE_TEST_PYTHON"]
+            ?? root.appendingPathComponent(".venv/bin/python").path
     }
     public static func script(_ name: String) -> String { root.appendingPathComponent("Tests/proto/\(name)").path }
 }
@@ -25,7 +28,9 @@ public struct ReceiverError: Error, CustomStringConvertible {
 /// official opentelemetry-proto package and answering by a script.
 public final class OTLPReceiver: @unchecked Sendable {
     /// Starts a receiver without blocking a concurrency thread while Python starts.
-    public static func start(script: String = "200", port: Int = 0, tls: (certificate: String, key: String)? = nil) async throws -> OTLPReceiver {
+    public static func start(
+        script: String = "200", port: Int = 0, tls: (certificate: String, key: String)? = nil
+    ) async throws -> OTLPReceiver {
         try await offThreadThrowing { try OTLPReceiver(script: script, port: port, tls: tls) }
     }
 
@@ -33,11 +38,16 @@ public final class OTLPReceiver: @unchecked Sendable {
     private let process: Process
     private let recordPath: String
 
-    public init(script: String = "200", port requested: Int = 0, tls: (certificate: String, key: String)? = nil) throws {
+    public init(script: String = "200", port requested: Int = 0, tls: (certificate: String, key: String)? = nil) throws
+    {
         recordPath = NSTemporaryDirectory() + "otlp-receiver-\(UUID().uuidString).jsonl"
         process = Process()
         process.executableURL = URL(fileURLWithPath: TestEnvironment.python)
-        process.arguments = [TestEnvironment.script("otlp_receiver.py"), "--record", recordPath, "--script", script, "--port", String(requested)]
+        process.arguments =
+            [
+                TestEnvironment.script("otlp_receiver.py"), "--record", recordPath, "--script", script, "--port",
+                String(requested),
+            ]
             + (tls.map { ["--tls-cert", $0.certificate, "--tls-key", $0.key] } ?? [])
         let output = Pipe()
         process.standardOutput = output
@@ -50,7 +60,9 @@ public final class OTLPReceiver: @unchecked Sendable {
             line.append(chunk)
         }
         let text = String(decoding: line, as: UTF8.self)
-        guard let portText = text.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines), let port = Int(portText) else {
+        guard let portText = text.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines),
+            let port = Int(portText)
+        else {
             throw ReceiverError(description: "unexpected receiver output: \(text)")
         }
         self.port = port
@@ -122,9 +134,13 @@ public func boundSocket(listening: Bool) -> (descriptor: Int32, port: Int) {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
     if listening { _ = listen(fd, 1) }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
     return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
@@ -140,4 +156,3 @@ public func builtExecutable(_ name: String) throws -> String {
     }
     throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: name])
 }
-

@@ -16,14 +16,17 @@ import TracelineHummingbird
         func set(_ newValue: Bool) { lock.withLock { value = newValue } }
     }
 
-    static func withHealthServer(_ aggregator: HealthAggregator, options: HealthRoutesOptions = HealthRoutesOptions(),
-                          _ body: (Int) async throws -> Void) async throws {
+    static func withHealthServer(
+        _ aggregator: HealthAggregator, options: HealthRoutesOptions = HealthRoutesOptions(),
+        _ body: (Int) async throws -> Void
+    ) async throws {
         let router = Router()
         router.addHealthRoutes(aggregator, options: options)
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) },
-                              logger: Logger(label: "health-test"))
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) },
+            logger: Logger(label: "health-test"))
         let server = Task { try await app.run() }
         defer { server.cancel() }
         var iterator = portStream.makeAsyncIterator()
@@ -34,11 +37,13 @@ import TracelineHummingbird
     @Test("/health, /livez and /readyz over real HTTP, with a critical dependency going down and up")
     func endpoints() async throws {
         let databaseUp = Flag(true)
-        let aggregator = HealthAggregator(configuration: .init(cacheInterval: .zero, version: "1.2.3"), checks: [
-            .ping("database") { if !databaseUp.get() { throw CocoaError(.fileNoSuchFile) } },
-            .ping("cache", critical: false) {},
-            .memory(warnAbove: 1, failAbove: 1),
-        ])
+        let aggregator = HealthAggregator(
+            configuration: .init(cacheInterval: .zero, version: "1.2.3"),
+            checks: [
+                .ping("database") { if !databaseUp.get() { throw CocoaError(.fileNoSuchFile) } },
+                .ping("cache", critical: false) {},
+                .memory(warnAbove: 1, failAbove: 1),
+            ])
         try await HealthRoutesTests.withHealthServer(aggregator) { port in
             let base = "http://127.0.0.1:\(port)"
             var health = try await httpGet("\(base)/health")
@@ -47,7 +52,10 @@ import TracelineHummingbird
             var root = try #require(JSONSerialization.jsonObject(with: Data(health.body.utf8)) as? [String: Any])
             #expect(root["status"] as? String == "pass")
             #expect(root["version"] as? String == "1.2.3")
-            #expect(Set((root["checks"] as? [String: Any])?.keys ?? [:].keys) == ["database:responseTime", "cache:responseTime", "memory:utilization"])
+            #expect(
+                Set((root["checks"] as? [String: Any])?.keys ?? [:].keys) == [
+                    "database:responseTime", "cache:responseTime", "memory:utilization",
+                ])
 
             let live = try await httpGet("\(base)/livez")
             #expect(live.status == 200)
@@ -90,9 +98,10 @@ import TracelineHummingbird
             .ping("stuck", timeout: .milliseconds(300)) {
                 // Ignores cancellation (a detached task is not cancelled with its waiter), holds no thread.
                 await Task.detached { try? await Task.sleep(for: .seconds(30)) }.value
-            },
+            }
         ])
-        try await HealthRoutesTests.withHealthServer(aggregator, options: HealthRoutesOptions(statusStyle: .seed)) { port in
+        try await HealthRoutesTests.withHealthServer(aggregator, options: HealthRoutesOptions(statusStyle: .seed)) {
+            port in
             let start = ContinuousClock.now
             let health = try await httpGet("http://127.0.0.1:\(port)/health")
             let elapsed = ContinuousClock.now - start

@@ -21,7 +21,9 @@ func httpGet(_ url: String, accept: String? = nil) async throws -> (status: Int,
     /// Runs `body` with a metrics server for `registry` on 127.0.0.1; returns the port to it.
     func withMetricsServer(_ registry: MetricsRegistry, _ body: (Int) async throws -> Void) async throws {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        let app = makeMetricsServer(host: "127.0.0.1", port: 0, registry: registry) { port in portContinuation.yield(port) }
+        let app = makeMetricsServer(host: "127.0.0.1", port: 0, registry: registry) { port in
+            portContinuation.yield(port)
+        }
         let server = Task { try await app.run() }
         defer { server.cancel() }
         var iterator = portStream.makeAsyncIterator()
@@ -32,15 +34,17 @@ func httpGet(_ url: String, accept: String? = nil) async throws -> (status: Int,
     @Test("the /metrics route negotiates its format by Accept")
     func route() async throws {
         let metrics = SpanMetricsProcessor()
-        let provider = TracerProvider(resource: Resource(attributes: ["service.name": "route-test"]), processors: [metrics])
+        let provider = TracerProvider(
+            resource: Resource(attributes: ["service.name": "route-test"]), processors: [metrics])
         provider.tracer().startSpan("GET /", context: .topLevel, ofKind: .server).end()
         try await withMetricsServer(MetricsRegistry([metrics])) { port in
             let text = try await httpGet("http://127.0.0.1:\(port)/metrics", accept: "text/plain;version=0.0.4")
             #expect(text.status == 200)
             #expect(text.contentType.hasPrefix("text/plain; version=0.0.4"))
             #expect(text.body.contains("traces_span_metrics_calls_total{service_name=\"route-test\""))
-            let openMetrics = try await httpGet("http://127.0.0.1:\(port)/metrics",
-                                                accept: "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+            let openMetrics = try await httpGet(
+                "http://127.0.0.1:\(port)/metrics",
+                accept: "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
             #expect(openMetrics.contentType.hasPrefix("application/openmetrics-text; version=1.0.0"))
             #expect(openMetrics.body.hasSuffix("# EOF\n"))
         }
@@ -49,21 +53,22 @@ func httpGet(_ url: String, accept: String? = nil) async throws -> (status: Int,
     @Test("a real Prometheus scrapes us and Jaeger SPM's PromQL answers with the right values")
     func spmQueries() async throws {
         let metrics = SpanMetricsProcessor()
-        let provider = TracerProvider(resource: Resource(attributes: ["service.name": "spm-test"]), processors: [metrics])
+        let provider = TracerProvider(
+            resource: Resource(attributes: ["service.name": "spm-test"]), processors: [metrics])
         let tracer = provider.tracer()
         let registry = MetricsRegistry([metrics, ProcessMetrics()])
         try await withMetricsServer(registry) { port in
             let directory = NSTemporaryDirectory() + "prometheus-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let config = """
-            global:
-              scrape_interval: 1s
-              evaluation_interval: 1s
-            scrape_configs:
-              - job_name: traceline
-                static_configs:
-                  - targets: ['127.0.0.1:\(port)']
-            """
+                global:
+                  scrape_interval: 1s
+                  evaluation_interval: 1s
+                scrape_configs:
+                  - job_name: traceline
+                    static_configs:
+                      - targets: ['127.0.0.1:\(port)']
+                """
             try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
             let prometheusPort = freePort()
             let prometheus = Process()
@@ -114,8 +119,9 @@ func httpGet(_ url: String, accept: String? = nil) async throws -> (status: Int,
             while ContinuousClock.now - start < .seconds(8) {
                 for index in 0..<20 {
                     let begin = DefaultTracerClock.now.nanosecondsSinceEpoch
-                    let span = tracer.startSpan("POST /chat", context: .topLevel, ofKind: .server,
-                                                at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: begin))
+                    let span = tracer.startSpan(
+                        "POST /chat", context: .topLevel, ofKind: .server,
+                        at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: begin))
                     if index % 10 == 0 { span.setStatus(SpanStatus(code: .error)) }
                     span.end(at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: begin + 20_000_000))
                     emitted += 1
@@ -124,21 +130,27 @@ func httpGet(_ url: String, accept: String? = nil) async throws -> (status: Int,
             }
 
             let filter = #"service_name=~"spm-test", span_kind=~"SPAN_KIND_SERVER""#
-            let calls = try await query("sum(rate(traces_span_metrics_calls_total{\(filter)}[10s])) by (service_name, span_name)")
+            let calls = try await query(
+                "sum(rate(traces_span_metrics_calls_total{\(filter)}[10s])) by (service_name, span_name)")
             #expect(calls.count == 1)
             #expect(calls.first?.labels["span_name"] == "POST /chat")
-            #expect((calls.first?.value ?? 0) > 2, "about 20 calls per second, less rate()'s extrapolation at the edges: \(calls)")
+            #expect(
+                (calls.first?.value ?? 0) > 2,
+                "about 20 calls per second, less rate()'s extrapolation at the edges: \(calls)")
             let errors = try await query(
                 "sum(rate(traces_span_metrics_calls_total{\(filter), status_code=\"STATUS_CODE_ERROR\"}[10s])) by (service_name)"
                     + " / sum(rate(traces_span_metrics_calls_total{\(filter)}[10s])) by (service_name)")
             #expect(abs((errors.first?.value ?? 0) - 0.1) < 0.03, "one in ten is an error: \(errors)")
             let latency = try await query(
-                "histogram_quantile(0.95, sum(rate(traces_span_metrics_duration_milliseconds_bucket{\(filter)}[10s])) by (service_name, le))")
+                "histogram_quantile(0.95, sum(rate(traces_span_metrics_duration_milliseconds_bucket{\(filter)}[10s])) by (service_name, le))"
+            )
             let p95 = latency.first?.value ?? .nan
             #expect(p95 > 10 && p95 <= 50, "20 ms spans land in the (10, 50] bucket: p95 \(p95)")
             let total = try await query(#"sum(traces_span_metrics_calls_total{service_name="spm-test"})"#)
             #expect((total.first?.value ?? 0) <= Double(emitted))
-            #expect((total.first?.value ?? 0) >= Double(emitted - 40), "the last scrape saw (almost) every span: \(total) of \(emitted)")
+            #expect(
+                (total.first?.value ?? 0) >= Double(emitted - 40),
+                "the last scrape saw (almost) every span: \(total) of \(emitted)")
         }
     }
 }

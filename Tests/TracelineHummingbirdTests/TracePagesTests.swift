@@ -14,7 +14,9 @@ import Tracing
     func makeStore() -> (TraceStore, SpanMetricsProcessor, TraceID) {
         let store = TraceStore()
         let metrics = SpanMetricsProcessor()
-        let tracer = TracerProvider(resource: Resource(attributes: ["service.name": "pages-test"]), processors: [metrics, store]).tracer()
+        let tracer = TracerProvider(
+            resource: Resource(attributes: ["service.name": "pages-test"]), processors: [metrics, store]
+        ).tracer()
         var context = ServiceContext.topLevel
         context.correlationID = CorrelationID("corr-page-1")
         let root = tracer.startSpan("GET /orders", context: context, ofKind: .server)
@@ -30,13 +32,18 @@ import Tracing
         return (store, metrics, root.context.spanContext!.traceID)
     }
 
-    func withServer(_ store: TraceStore, _ metrics: SpanMetricsProcessor, _ body: (Int) async throws -> Void) async throws {
+    func withServer(
+        _ store: TraceStore, _ metrics: SpanMetricsProcessor, _ body: (Int) async throws -> Void
+    ) async throws {
         let router = Router()
-        router.addTracePages(store: store, spanMetrics: metrics, options: .init(jaegerURL: "http://localhost:16686", serviceName: "pages-test"))
+        router.addTracePages(
+            store: store, spanMetrics: metrics,
+            options: .init(jaegerURL: "http://localhost:16686", serviceName: "pages-test"))
         let (ports, port) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { port.yield($0.localAddress?.port ?? 0) },
-                              logger: Logger(label: "pages", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { port.yield($0.localAddress?.port ?? 0) },
+            logger: Logger(label: "pages", factory: { _ in SwiftLogNoOpLogHandler() }))
         let server = Task { try await app.run() }
         defer { server.cancel() }
         var iterator = ports.makeAsyncIterator()
@@ -78,7 +85,9 @@ import Tracing
     /// screenshot is saved under `.build/artifacts/`.
     @Test("browser: Chromium renders the summary and the waterfall with the spans nested")
     func browser() async throws {
-        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         let browser = try #require(chromium, "Chromium is not installed (Scripts/setup.sh installs Debian's chromium)")
         let (store, metrics, traceID) = makeStore()
         try await withServer(store, metrics) { port in
@@ -86,11 +95,14 @@ import Tracing
             let dom = try await runBrowser(browser, ["--dump-dom", url])
             let bars = dom.components(separatedBy: "class=\"span-bar").count - 1
             #expect(bars == 3, "three span bars in the waterfall")
-            #expect(dom.contains("data-depth=\"0\"") && dom.contains("data-depth=\"1\"") && dom.contains("data-depth=\"2\""))
+            #expect(
+                dom.contains("data-depth=\"0\"") && dom.contains("data-depth=\"1\"") && dom.contains("data-depth=\"2\"")
+            )
             // The nesting: each bar's parent is the bar one level up.
-            let ids = dom.matches(of: /data-span-id="([0-9a-f]{16})" data-parent-id="([0-9a-f]*)" data-depth="(\d)"/).map {
-                (String($0.1), String($0.2), Int($0.3)!)
-            }
+            let ids = dom.matches(of: /data-span-id="([0-9a-f]{16})" data-parent-id="([0-9a-f]*)" data-depth="(\d)"/)
+                .map {
+                    (String($0.1), String($0.2), Int($0.3)!)
+                }
             #expect(ids.count == 3)
             if ids.count == 3 {
                 #expect(ids[0].2 == 0 && ids[1].1 == ids[0].0 && ids[2].1 == ids[1].0, "root → child → grandchild")
@@ -115,8 +127,11 @@ func runBrowser(_ path: String, _ arguments: [String]) async throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         let profile = NSTemporaryDirectory() + "chromium-\(UUID().uuidString)"
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                             "--user-data-dir=\(profile)", "--virtual-time-budget=3000"] + arguments
+        process.arguments =
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--user-data-dir=\(profile)", "--virtual-time-budget=3000",
+            ] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -1,6 +1,7 @@
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 @Suite struct BaggageTests {
     @Test("56: members with properties and OWS")

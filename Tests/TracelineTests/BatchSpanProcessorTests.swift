@@ -1,7 +1,8 @@
 import Synchronization
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 #if canImport(Glibc)
 import Glibc
@@ -52,8 +53,11 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
 }
 
 @Suite struct BatchSpanProcessorTests {
-    func pipeline(_ configuration: BatchSpanProcessor.Configuration, exporter: ControllableExporter)
-        -> (BatchSpanProcessor, TracelineTracer) {
+    func pipeline(
+        _ configuration: BatchSpanProcessor.Configuration, exporter: ControllableExporter
+    )
+        -> (BatchSpanProcessor, TracelineTracer)
+    {
         let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration)
         let provider = TracerProvider(processors: [processor])
         return (processor, provider.tracer())
@@ -67,7 +71,8 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     func fullQueueDropsNewest() async throws {
         let exporter = ControllableExporter()
         exporter.setBlocked(true)
-        let (processor, tracer) = pipeline(.init(scheduleDelay: .seconds(3600), maxQueueSize: 10, maxExportBatchSize: 5), exporter: exporter)
+        let (processor, tracer) = pipeline(
+            .init(scheduleDelay: .seconds(3600), maxQueueSize: 10, maxExportBatchSize: 5), exporter: exporter)
         endSpans(tracer, count: 5, prefix: "first")
         #expect(await eventually { exporter.inExport }, "the export thread took the first batch")
         endSpans(tracer, count: 15, prefix: "second")
@@ -88,11 +93,14 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     @Test("forceFlush exports everything once; a second flush exports nothing again")
     func flushExportsOnce() async throws {
         let exporter = ControllableExporter()
-        let (processor, tracer) = pipeline(.init(scheduleDelay: .seconds(3600), maxQueueSize: 2048, maxExportBatchSize: 512), exporter: exporter)
+        let (processor, tracer) = pipeline(
+            .init(scheduleDelay: .seconds(3600), maxQueueSize: 2048, maxExportBatchSize: 512), exporter: exporter)
         endSpans(tracer, count: 1000)
         let report = await processor.forceFlush(deadline: .now + .seconds(10))
         // Full batches may leave before the flush; what is left goes in it. All 1000 are out when it returns.
-        #expect(processor.statistics.exported == 1000, "exported \(processor.statistics.exported) by the time forceFlush returned")
+        #expect(
+            processor.statistics.exported == 1000,
+            "exported \(processor.statistics.exported) by the time forceFlush returned")
         #expect(report.exported > 0 && report.exported <= 1000, "the flush exported \(report.exported)")
         let second = await processor.forceFlush(deadline: .now + .seconds(10))
         #expect(second.exported == 0)
@@ -106,7 +114,8 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     @Test("a full batch is exported without waiting for the schedule")
     func batchSizeTriggers() async {
         let exporter = ControllableExporter()
-        let (processor, tracer) = pipeline(.init(scheduleDelay: .seconds(3600), maxQueueSize: 100, maxExportBatchSize: 10), exporter: exporter)
+        let (processor, tracer) = pipeline(
+            .init(scheduleDelay: .seconds(3600), maxQueueSize: 100, maxExportBatchSize: 10), exporter: exporter)
         endSpans(tracer, count: 10)
         #expect(await eventually { exporter.spans.count == 10 })
         #expect(exporter.batchSizes == [10])
@@ -116,7 +125,8 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     @Test("the schedule delay exports a partial batch")
     func scheduleTriggers() async {
         let exporter = ControllableExporter()
-        let (processor, tracer) = pipeline(.init(scheduleDelay: .milliseconds(50), maxQueueSize: 100, maxExportBatchSize: 50), exporter: exporter)
+        let (processor, tracer) = pipeline(
+            .init(scheduleDelay: .milliseconds(50), maxQueueSize: 100, maxExportBatchSize: 50), exporter: exporter)
         endSpans(tracer, count: 3)
         #expect(await eventually { exporter.spans.count == 3 })
         _ = await processor.shutdown(deadline: .now + .seconds(5))
@@ -141,11 +151,13 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
 
     /// Five spans stuck in a blocked export, seven queued, then shutdown with a 300 ms deadline.
     static func shutdownWithStuckExporter() async
-        -> (BatchSpanProcessor, ControllableExporter, TracelineTracer, FlushReport, Duration) {
+        -> (BatchSpanProcessor, ControllableExporter, TracelineTracer, FlushReport, Duration)
+    {
         let exporter = ControllableExporter()
         exporter.setBlocked(true)
         let test = BatchSpanProcessorTests()
-        let (processor, tracer) = test.pipeline(.init(scheduleDelay: .seconds(3600), maxQueueSize: 100, maxExportBatchSize: 5), exporter: exporter)
+        let (processor, tracer) = test.pipeline(
+            .init(scheduleDelay: .seconds(3600), maxQueueSize: 100, maxExportBatchSize: 5), exporter: exporter)
         test.endSpans(tracer, count: 5)
         #expect(await eventually { exporter.inExport })
         test.endSpans(tracer, count: 7)
@@ -173,7 +185,8 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     func failedExports() async {
         let exporter = ControllableExporter()
         exporter.setFailing(true)
-        let (processor, tracer) = pipeline(.init(scheduleDelay: .seconds(3600), maxQueueSize: 100, maxExportBatchSize: 10), exporter: exporter)
+        let (processor, tracer) = pipeline(
+            .init(scheduleDelay: .seconds(3600), maxQueueSize: 100, maxExportBatchSize: 10), exporter: exporter)
         endSpans(tracer, count: 25)
         let report = await processor.forceFlush(deadline: .now + .seconds(5))
         let stats = processor.statistics
@@ -188,7 +201,8 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     @Test("concurrent producers: every span is exported or counted as dropped", arguments: [2048, 65536])
     func concurrentProducers(queueSize: Int) async {
         let exporter = ControllableExporter()
-        let (processor, tracer) = pipeline(.init(scheduleDelay: .seconds(3600), maxQueueSize: queueSize, maxExportBatchSize: 512), exporter: exporter)
+        let (processor, tracer) = pipeline(
+            .init(scheduleDelay: .seconds(3600), maxQueueSize: queueSize, maxExportBatchSize: 512), exporter: exporter)
         let producers = 4
         let perProducer = 10_000
         await withTaskGroup(of: Void.self) { group in

@@ -1,6 +1,7 @@
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 @Suite struct ConfigurationTests {
     @Test("defaults with an empty environment")
@@ -29,12 +30,16 @@ import Tracing
         #expect(config.resource.serviceName == "from-env")
         #expect(config.resource.attributes.get("deployment.environment") == .string("prod,eu"))
         #expect(config.resource.attributes.get("team") == .string("a=b"))
-        #expect(TracelineConfiguration.fromEnvironment(["OTEL_RESOURCE_ATTRIBUTES": "service.name=svc"]).resource.serviceName == "svc")
+        #expect(
+            TracelineConfiguration.fromEnvironment(["OTEL_RESOURCE_ATTRIBUTES": "service.name=svc"]).resource
+                .serviceName == "svc")
     }
 
-    @Test("a malformed OTEL_RESOURCE_ATTRIBUTES is reported and ignored whole", arguments: [
-        "a=1,broken", "a=1,=2", "a=%zz", "a=%C3", "a=1,b=%G0",
-    ])
+    @Test(
+        "a malformed OTEL_RESOURCE_ATTRIBUTES is reported and ignored whole",
+        arguments: [
+            "a=1,broken", "a=1,=2", "a=%zz", "a=%C3", "a=1,b=%G0",
+        ])
     func badResource(value: String) {
         let config = TracelineConfiguration.fromEnvironment(["OTEL_RESOURCE_ATTRIBUTES": value])
         #expect(config.resource.attributes.get("a") == nil)
@@ -52,7 +57,9 @@ import Tracing
         #expect(sampler("always_on").sampler.description == "AlwaysOnSampler")
         #expect(sampler("always_off").sampler.description == "AlwaysOffSampler")
         #expect(sampler("traceidratio", "0.25").sampler.description == "TraceIdRatioBased{0.25}")
-        #expect(sampler("parentbased_traceidratio", "0.5").sampler.description.hasPrefix("ParentBased{root:TraceIdRatioBased{0.5}"))
+        #expect(
+            sampler("parentbased_traceidratio", "0.5").sampler.description.hasPrefix(
+                "ParentBased{root:TraceIdRatioBased{0.5}"))
         #expect(sampler("parentbased_always_off").sampler.description.hasPrefix("ParentBased{root:AlwaysOffSampler"))
         let badArgument = sampler("traceidratio", "1.5")
         #expect(badArgument.sampler.description == "TraceIdRatioBased{1.0}")
@@ -97,7 +104,9 @@ import Tracing
 
     @Test("propagators: de-duplicated, unknown and unsupported names warn, none disables")
     func propagators() {
-        let config = TracelineConfiguration.fromEnvironment(["OTEL_PROPAGATORS": "tracecontext, tracecontext,b3,foo\u{1b}bar"])
+        let config = TracelineConfiguration.fromEnvironment([
+            "OTEL_PROPAGATORS": "tracecontext, tracecontext,b3,foo\u{1b}bar"
+        ])
         #expect(config.propagators == ["tracecontext", "correlationid"])
         #expect(config.warnings.count == 2)
         #expect(!config.warnings.joined().contains("\u{1b}"), "untrusted text is sanitised")
@@ -110,7 +119,9 @@ import Tracing
     func exporterAndDisabled() {
         #expect(TracelineConfiguration.fromEnvironment(["OTEL_TRACES_EXPORTER": "console"]).exporter == .console)
         #expect(TracelineConfiguration.fromEnvironment(["OTEL_TRACES_EXPORTER": "none"]).exporter == .none)
-        #expect(TracelineConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318"]).exporter == .otlp)
+        #expect(
+            TracelineConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318"]).exporter
+                == .otlp)
         let unknown = TracelineConfiguration.fromEnvironment(["OTEL_TRACES_EXPORTER": "zipkin"])
         #expect(unknown.exporter == .none)
         #expect(unknown.warnings.count == 1)
@@ -121,7 +132,9 @@ import Tracing
 
     @Test("makeProvider wires the configuration into a working pipeline")
     func makeProvider() async {
-        var config = TracelineConfiguration.fromEnvironment(["OTEL_SERVICE_NAME": "wired", "OTEL_TRACES_SAMPLER": "always_on"])
+        var config = TracelineConfiguration.fromEnvironment([
+            "OTEL_SERVICE_NAME": "wired", "OTEL_TRACES_SAMPLER": "always_on",
+        ])
         config.batch = .init(scheduleDelay: .seconds(3600))
         let exporter = InMemorySpanExporter()
         let spanMetrics = SpanMetricsProcessor()
@@ -130,6 +143,8 @@ import Tracing
         let report = await provider.shutdown(deadline: .now + .seconds(5))
         #expect(report.exported == 1)
         #expect(exporter.spans.first?.resource.serviceName == "wired")
-        #expect(spanMetrics.render(format: .prometheusText).contains("span_name=\"configured\""), "extra processors see the spans")
+        #expect(
+            spanMetrics.render(format: .prometheusText).contains("span_name=\"configured\""),
+            "extra processors see the spans")
     }
 }

@@ -1,14 +1,17 @@
 import Logging
 import Synchronization
 import Testing
-@testable import Traceline
 import Tracing
 
+@testable import Traceline
+
 @Suite struct CorrelationIDTests {
-    @Test("valid IDs are accepted as they are", arguments: [
-        "order-42", "a", "550e8400-e29b-41d4-a716-446655440000", "user@host:8080/path+x=y_z.v",
-        String(repeating: "a", count: 128),
-    ])
+    @Test(
+        "valid IDs are accepted as they are",
+        arguments: [
+            "order-42", "a", "550e8400-e29b-41d4-a716-446655440000", "user@host:8080/path+x=y_z.v",
+            String(repeating: "a", count: 128),
+        ])
     func accepted(value: String) {
         let context = extract([("X-Correlation-ID", value)])
         #expect(context.correlationID?.value == value)
@@ -19,15 +22,18 @@ import Tracing
         #expect(extract([(name, "abc")]).correlationID?.value == "abc")
     }
 
-    @Test("hostile values are replaced by a generated ID", arguments: [
-        "abc\r\nX-Injected: 1", "abc\n", "tab\there", "nul\u{0}byte", "esc\u{1b}[31m",
-        String(repeating: "a", count: 129), String(repeating: "b", count: 10_000),
-        "ünïcödé", "emoji😀", "space in", "semi;colon", "<script>", "\"quoted\"", "",
-    ])
+    @Test(
+        "hostile values are replaced by a generated ID",
+        arguments: [
+            "abc\r\nX-Injected: 1", "abc\n", "tab\there", "nul\u{0}byte", "esc\u{1b}[31m",
+            String(repeating: "a", count: 129), String(repeating: "b", count: 10_000),
+            "ünïcödé", "emoji😀", "space in", "semi;colon", "<script>", "\"quoted\"", "",
+        ])
     func rejected(value: String) throws {
         let propagator = CorrelationIDPropagator()
         var context = ServiceContext.topLevel
-        CompositePropagator([propagator]).extract(HeaderList([("X-Correlation-ID", value)]), into: &context, using: HeaderListExtractor())
+        CompositePropagator([propagator]).extract(
+            HeaderList([("X-Correlation-ID", value)]), into: &context, using: HeaderListExtractor())
         let id = try #require(context.correlationID)
         #expect(id.value != value)
         #expect(id.value.count == 36, "a UUID-form replacement")
@@ -42,7 +48,8 @@ import Tracing
         let propagator = CorrelationIDPropagator(logger: logger)
         var context = ServiceContext.topLevel
         let hostile = "SECRET-TOKEN\r\nInjected: yes"
-        CompositePropagator([propagator]).extract(HeaderList([("x-correlation-id", hostile)]), into: &context, using: HeaderListExtractor())
+        CompositePropagator([propagator]).extract(
+            HeaderList([("x-correlation-id", hostile)]), into: &context, using: HeaderListExtractor())
         let lines = recorder.lines
         #expect(!lines.isEmpty, "the rejection is reported")
         #expect(!lines.joined().contains("SECRET-TOKEN"))
@@ -55,7 +62,8 @@ import Tracing
         #expect(context.correlationID != nil)
         var existing = ServiceContext.topLevel
         existing.correlationID = CorrelationID("kept")
-        CompositePropagator([CorrelationIDPropagator()]).extract(HeaderList(), into: &existing, using: HeaderListExtractor())
+        CompositePropagator([CorrelationIDPropagator()]).extract(
+            HeaderList(), into: &existing, using: HeaderListExtractor())
         #expect(existing.correlationID?.value == "kept")
     }
 

@@ -1,18 +1,24 @@
 import Testing
-@testable import Traceline
 import Tracing
 
+@testable import Traceline
+
 @Suite struct GenAIStreamSpanTests {
-    @Test("a streamed call's span: stream flag, time to first chunk, its event, usage; a histogram view reads the attribute")
+    @Test(
+        "a streamed call's span: stream flag, time to first chunk, its event, usage; a histogram view reads the attribute"
+    )
     func streamSpan() async throws {
         let exporter = InMemorySpanExporter()
         let views = SpanViewsProcessor(views: [
-            SpanMetricView(name: "ttft_seconds", help: "time to first chunk",
-                           instrument: .attributeHistogram(attribute: "gen_ai.response.time_to_first_chunk", buckets: [0.01, 0.05, 1]),
-                           labels: [("model", .attribute("gen_ai.request.model"))]),
+            SpanMetricView(
+                name: "ttft_seconds", help: "time to first chunk",
+                instrument: .attributeHistogram(
+                    attribute: "gen_ai.response.time_to_first_chunk", buckets: [0.01, 0.05, 1]),
+                labels: [("model", .attribute("gen_ai.request.model"))])
         ])
         let provider = TracerProvider(processors: [views, SimpleSpanProcessor(exporter: exporter)])
-        let text = try await withGenAIStreamSpan(provider: "moonshot_ai", model: "kimi-k2", tracer: provider.tracer()) { span in
+        let text = try await withGenAIStreamSpan(provider: "moonshot_ai", model: "kimi-k2", tracer: provider.tracer()) {
+            span in
             try await Task.sleep(for: .milliseconds(20))
             var text = ""
             for piece in ["a", "b", "c"] {
@@ -24,7 +30,8 @@ import Tracing
             return text
         }
         // Not streamed: no chunks, so no time to first chunk, and the view skips the span.
-        _ = try await withGenAIStreamSpan(provider: "moonshot_ai", model: "kimi-k2", tracer: provider.tracer()) { _ in 0 }
+        _ = try await withGenAIStreamSpan(provider: "moonshot_ai", model: "kimi-k2", tracer: provider.tracer()) { _ in 0
+        }
         #expect(text == "abc")
         let spans = exporter.spans
         #expect(spans.count == 2)
@@ -49,7 +56,9 @@ import Tracing
         let exporter = InMemorySpanExporter()
         let provider = TracerProvider(processors: [SimpleSpanProcessor(exporter: exporter)])
         await #expect(throws: CancellationError.self) {
-            try await withGenAIStreamSpan(provider: "p", model: "m", tracer: provider.tracer()) { _ in throw CancellationError() }
+            try await withGenAIStreamSpan(provider: "p", model: "m", tracer: provider.tracer()) { _ in
+                throw CancellationError()
+            }
         }
         struct Broken: Error {}
         await #expect(throws: Broken.self) {

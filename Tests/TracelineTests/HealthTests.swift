@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 import TracelineTestSupport
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 /// Counts probe runs and fails or hangs on demand.
 final class ProbeScript: Sendable {
@@ -13,7 +14,10 @@ final class ProbeScript: Sendable {
     var count: Int { runs.withLock { $0 } }
 
     func check(_ name: String, critical: Bool = true, timeout: Duration = .seconds(2)) -> HealthCheck {
-        HealthCheck(component: name, measurement: "responseTime", componentType: "datastore", critical: critical, timeout: timeout) {
+        HealthCheck(
+            component: name, measurement: "responseTime", componentType: "datastore", critical: critical,
+            timeout: timeout
+        ) {
             self.runs.withLock { $0 += 1 }
             switch self.mode.withLock({ $0 }) {
             case .pass: return .pass(1, unit: "ms")
@@ -52,8 +56,11 @@ func validateShape(_ json: String, style: HealthReport.StatusStyle = .ietf) thro
         #expect(["pass", "warn", "fail"].contains(checkStatus))
         #expect(iso.date(from: try #require(check["time"] as? String)) != nil)
         if check["observedValue"] != nil { #expect(check["observedUnit"] is String, "\(key): a value has a unit") }
-        if checkStatus == "pass" { #expect(check["output"] == nil, "\(key): no output when passing") }
-        else { #expect(check["output"] is String, "\(key): output when not passing") }
+        if checkStatus == "pass" {
+            #expect(check["output"] == nil, "\(key): no output when passing")
+        } else {
+            #expect(check["output"] is String, "\(key): output when not passing")
+        }
     }
     let memory = try #require(root["memory"] as? [String: Any])
     #expect(((memory["usage_mb"] as? Double) ?? 0) > 0)
@@ -63,11 +70,17 @@ func validateShape(_ json: String, style: HealthReport.StatusStyle = .ietf) thro
     @Test("all checks pass: 200, status pass, the documented shape")
     func allPass() async throws {
         let a = ProbeScript(), b = ProbeScript()
-        let aggregator = HealthAggregator(checks: [a.check("redis"), b.check("postgres", critical: false), .memory(warnAbove: 1, failAbove: 1), .disk(warnAbove: nil, failAbove: 1)])
+        let aggregator = HealthAggregator(checks: [
+            a.check("redis"), b.check("postgres", critical: false), .memory(warnAbove: 1, failAbove: 1),
+            .disk(warnAbove: nil, failAbove: 1),
+        ])
         let report = await aggregator.report()
         #expect(report.status == .pass)
         #expect(report.httpStatus == 200)
-        #expect(report.entries.map(\.key) == ["redis:responseTime", "postgres:responseTime", "memory:utilization", "disk:utilization"])
+        #expect(
+            report.entries.map(\.key) == [
+                "redis:responseTime", "postgres:responseTime", "memory:utilization", "disk:utilization",
+            ])
         try validateShape(report.json())
         let root = try parse(report.json())
         #expect(root["status"] as? String == "pass")
@@ -116,13 +129,18 @@ func validateShape(_ json: String, style: HealthReport.StatusStyle = .ietf) thro
         let third = await aggregator.report()
         #expect(third.entries[0].lastTransition > firstTransition)
         let text = aggregator.renderFamilies(format: .prometheusText)
-        #expect(text.contains("health_check_status{check=\"redis:responseTime\",component_type=\"datastore\",critical=\"true\"} 0"))
+        #expect(
+            text.contains(
+                "health_check_status{check=\"redis:responseTime\",component_type=\"datastore\",critical=\"true\"} 0"))
         #expect(text.contains("health_check_probes_total{check=\"redis:responseTime\"} 3"))
         #expect(text.contains("health_check_last_transition_timestamp_seconds{check=\"redis:responseTime\"}"))
         script.mode.withLock { $0 = .pass }
         _ = await aggregator.report()
-        #expect(aggregator.renderFamilies(format: .prometheusText)
-            .contains("health_check_status{check=\"redis:responseTime\",component_type=\"datastore\",critical=\"true\"} 1"))
+        #expect(
+            aggregator.renderFamilies(format: .prometheusText)
+                .contains(
+                    "health_check_status{check=\"redis:responseTime\",component_type=\"datastore\",critical=\"true\"} 1"
+                ))
     }
 
     @Test("a thrown error fails the check, and no secret-looking value reaches any output")
@@ -134,12 +152,18 @@ func validateShape(_ json: String, style: HealthReport.StatusStyle = .ietf) thro
             }
         }
         let aggregator = HealthAggregator(checks: [
-            .ping("postgres", summary: (name: "supabase", fields: [("enabled", true)])) { throw ConnectionError() },
+            .ping("postgres", summary: (name: "supabase", fields: [("enabled", true)])) { throw ConnectionError() }
         ])
         let report = await aggregator.report()
         #expect(report.httpStatus == 503)
-        for body in [report.json(), report.json(style: .seed), report.verboseText(title: "readyz"), aggregator.renderFamilies(format: .openMetrics)] {
-            for secret in ["hunter2", "sk-live0123456789abcdef", "eyJhbGciOiJIUzI1NiJ9", "AbCdEf0123456789AbCdEf0123456789XyZ", "admin:"] {
+        for body in [
+            report.json(), report.json(style: .seed), report.verboseText(title: "readyz"),
+            aggregator.renderFamilies(format: .openMetrics),
+        ] {
+            for secret in [
+                "hunter2", "sk-live0123456789abcdef", "eyJhbGciOiJIUzI1NiJ9", "AbCdEf0123456789AbCdEf0123456789XyZ",
+                "admin:",
+            ] {
                 #expect(!body.contains(secret), "\(secret) leaked")
             }
         }
@@ -154,7 +178,7 @@ func validateShape(_ json: String, style: HealthReport.StatusStyle = .ietf) thro
     @Test("the seed's fields: status healthy/degraded, timestamp, storage, supabase, memory.usage_mb")
     func seedFields() async throws {
         let aggregator = HealthAggregator(checks: [
-            .ping("storage", summary: (name: "storage", fields: [("type", "memory")])) {},
+            .ping("storage", summary: (name: "storage", fields: [("type", "memory")])) {}
         ])
         aggregator.setSummaryField("supabase", .object([("enabled", false), ("status", "disabled")]))
         let report = await aggregator.report()
@@ -196,8 +220,9 @@ func validateShape(_ json: String, style: HealthReport.StatusStyle = .ietf) thro
 /// VmRSS of this process in MiB, read independently of the code under test.
 func residentMiB() -> Double? {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kilobytes = Double(line.filter(\.isNumber)) else { return nil }
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kilobytes = Double(line.filter(\.isNumber))
+    else { return nil }
     return kilobytes / 1024
 }
 
@@ -207,10 +232,15 @@ func residentMiB() -> Double? {
     @Test("memory: resident set against the cgroup or machine limit, from real values")
     func memory() async throws {
         let result = try await run(.memory())
-        let observed = try #require({ if case .number(let n)? = result.observedValue { return n }; return nil }())
-        let limitText = (try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let observed = try #require(
+            {
+                if case .number(let n)? = result.observedValue { return n }; return nil
+            }())
+        let limitText = (try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8))?.trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let meminfo = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
-        let total = Double(meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }!.filter(\.isNumber))! * 1024
+        let total =
+            Double(meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }!.filter(\.isNumber))! * 1024
         let limit = limitText.flatMap(Double.init) ?? total
         let expected = try #require(residentMiB()) * 1_048_576 / limit * 100
         #expect(abs(observed - expected) < 0.5, "observed \(observed) % vs \(expected) %")
@@ -226,7 +256,10 @@ func residentMiB() -> Double? {
     @Test("disk: used fraction as df computes it, and the thresholds")
     func disk() async throws {
         let result = try await run(.disk(path: "/"))
-        let observed = try #require({ if case .number(let n)? = result.observedValue { return n }; return nil }())
+        let observed = try #require(
+            {
+                if case .number(let n)? = result.observedValue { return n }; return nil
+            }())
         let text = try await offThreadThrowing { () -> String in
             let df = Process()
             df.executableURL = URL(fileURLWithPath: "/bin/df")
@@ -254,7 +287,8 @@ func residentMiB() -> Double? {
         var configuration = SpanMetricsProcessor.Configuration()
         configuration.window = .seconds(60)
         let metrics = SpanMetricsProcessor(configuration: configuration, now: { clock.now() })
-        let tracer = TracerProvider(resource: Resource(attributes: ["service.name": "svc"]), processors: [metrics]).tracer()
+        let tracer = TracerProvider(resource: Resource(attributes: ["service.name": "svc"]), processors: [metrics])
+            .tracer()
         func spans(_ name: String, count: Int, milliseconds: Double = 5, error: Bool = false) {
             for _ in 0..<count { RecentStatisticsTests().span(tracer, name, milliseconds: milliseconds, error: error) }
         }
@@ -284,8 +318,9 @@ func residentMiB() -> Double? {
         // instant exporter a fast export thread could keep up with all 50 spans: a flaky test).
         let exporter = ControllableExporter()
         exporter.setBlocked(true)
-        let processor = BatchSpanProcessor(exporter: exporter,
-                                           configuration: .init(scheduleDelay: .seconds(60), maxQueueSize: 4, maxExportBatchSize: 4))
+        let processor = BatchSpanProcessor(
+            exporter: exporter,
+            configuration: .init(scheduleDelay: .seconds(60), maxQueueSize: 4, maxExportBatchSize: 4))
         let tracer = TracerProvider(processors: [processor]).tracer()
         let check = HealthCheck.spanPipeline(processor: processor)
         #expect(try await run(check).status == .pass)
@@ -301,18 +336,22 @@ func residentMiB() -> Double? {
 }
 
 @Suite struct SyntheticMonitorTests {
-    @Test("the scheduler runs the probe as its own synthetic trace, records metrics, and fails the check after K failures")
+    @Test(
+        "the scheduler runs the probe as its own synthetic trace, records metrics, and fails the check after K failures"
+    )
     func synthetic() async throws {
         let exporter = InMemorySpanExporter()
         let tracer = TracerProvider(processors: [SimpleSpanProcessor(exporter: exporter)]).tracer()
         let failing = LockedValue(false)
-        let monitor = SyntheticMonitor(probes: [
-            .init(name: "hello", interval: .milliseconds(50), failureThreshold: 3) {
-                try await Task.sleep(for: .milliseconds(5))
-                if failing.withLock({ $0 }) { throw CancellationError() }
-            },
-        ], tracer: tracer)
-        let aggregator = HealthAggregator(configuration: .init(cacheInterval: .zero), checks: [monitor.healthCheck("hello", critical: true)])
+        let monitor = SyntheticMonitor(
+            probes: [
+                .init(name: "hello", interval: .milliseconds(50), failureThreshold: 3) {
+                    try await Task.sleep(for: .milliseconds(5))
+                    if failing.withLock({ $0 }) { throw CancellationError() }
+                }
+            ], tracer: tracer)
+        let aggregator = HealthAggregator(
+            configuration: .init(cacheInterval: .zero), checks: [monitor.healthCheck("hello", critical: true)])
 
         let runner = Task { try await monitor.run() }
         let giveUp = ContinuousClock.now + .seconds(10)
@@ -362,8 +401,9 @@ func residentMiB() -> Double? {
     @Test("a check hanging for 30 s fails within its timeout plus 100 ms, and is not started again while hung")
     func hangingCheck() async throws {
         let hung = ProbeScript(.hang), healthy = ProbeScript()
-        let aggregator = HealthAggregator(configuration: .init(cacheInterval: .zero),
-                                          checks: [hung.check("db", timeout: .milliseconds(300)), healthy.check("redis")])
+        let aggregator = HealthAggregator(
+            configuration: .init(cacheInterval: .zero),
+            checks: [hung.check("db", timeout: .milliseconds(300)), healthy.check("redis")])
         let start = ContinuousClock.now
         let report = await aggregator.report()
         let elapsed = ContinuousClock.now - start
@@ -377,10 +417,13 @@ func residentMiB() -> Double? {
         let again = ContinuousClock.now
         let second = await aggregator.report()
         #expect(ContinuousClock.now - again < .milliseconds(100), "a hung probe is not waited for again")
-        #expect(second.entries.first { $0.key == "db:responseTime" }?.result.output?.contains("has not returned") == true)
+        #expect(
+            second.entries.first { $0.key == "db:responseTime" }?.result.output?.contains("has not returned") == true)
         #expect(hung.count == 1, "no second probe while the first is stuck")
         #expect(healthy.count == 2)
-        #expect(aggregator.renderFamilies(format: .prometheusText).contains("health_check_timeouts_total{check=\"db:responseTime\"} 1"))
+        #expect(
+            aggregator.renderFamilies(format: .prometheusText).contains(
+                "health_check_timeouts_total{check=\"db:responseTime\"} 1"))
     }
 
     @Test("results are cached within the interval and shared by concurrent callers")
@@ -408,7 +451,7 @@ func residentMiB() -> Double? {
     @Test("a probe that hangs fails at its timeout")
     func probeTimeout() async throws {
         let monitor = SyntheticMonitor(probes: [
-            .init(name: "stuck", timeout: .milliseconds(100)) { try await Task.sleep(for: .seconds(30)) },
+            .init(name: "stuck", timeout: .milliseconds(100)) { try await Task.sleep(for: .seconds(30)) }
         ])
         let start = ContinuousClock.now
         #expect(await monitor.runOnce("stuck") == false)

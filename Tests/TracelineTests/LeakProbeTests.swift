@@ -6,8 +6,9 @@ import Testing
 /// suppressions, and requires the run to fail with a report of the curl handle leaked here: proof
 /// that the suppressions do not hide a leak of the exporter's own curl handles. Off otherwise.
 @Suite struct LeakProbeTests {
-    @Test("leak probe: a curl handle of ours that is never cleaned up",
-          .enabled(if: ProcessInfo.processInfo.environment["TRACELINE_LSAN_PROBE"] == "1"))
+    @Test(
+        "leak probe: a curl handle of ours that is never cleaned up",
+        .enabled(if: ProcessInfo.processInfo.environment["TRACELINE_LSAN_PROBE"] == "1"))
     func leakedCurlHandle() throws {
         let client = try #require(traceline_http_client_create())
         // Frees our wrapper and not the easy handle inside it: the handle is now unreachable.

@@ -1,7 +1,8 @@
 import Logging
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 @Suite struct LogCorrelationTests {
     @Test("log lines inside a span carry trace_id, span_id, trace_flags and correlation_id")
@@ -9,7 +10,9 @@ import Tracing
         let recorder = LogRecorder()
         let logger = Logger(label: "app") { _ in recorder.handler(metadataProvider: .traceline) }
         let (_, tracer, _) = makeTestPipeline()
-        let context = extract([("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-01"), ("X-Correlation-ID", "corr-1")])
+        let context = extract([
+            ("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-01"), ("X-Correlation-ID", "corr-1"),
+        ])
         var spanID = ""
         tracer.withSpan("handler", context: context, ofKind: .server) { span in
             spanID = span.spanContext.spanID.hexString

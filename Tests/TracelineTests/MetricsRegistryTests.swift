@@ -1,27 +1,34 @@
 import Foundation
 import Testing
 import TracelineTestSupport
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 @Suite(.serialized) struct MetricsRegistryTests {
     func value(_ text: String, _ series: String) -> Double? {
-        text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap {
+            Double($0.split(separator: " ").last ?? "")
+        }
     }
 
     @Test("SDK self-metrics follow the pipeline's statistics")
     func pipelineMetrics() async throws {
         let receiver = try await OTLPReceiver.start(script: "partial:1:one bad")
         let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: receiver.endpoint))
-        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 8, maxExportBatchSize: 8))
+        let processor = BatchSpanProcessor(
+            exporter: exporter,
+            configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 8, maxExportBatchSize: 8))
         let provider = TracerProvider(processors: [processor])
         let tracer = provider.tracer()
         for index in 0..<5 { tracer.startSpan("s\(index)", context: .topLevel).end() }
         let report = await processor.forceFlush(deadline: .now + .seconds(10))
         #expect(report.exported == 5)
         let text = MetricsRegistry([PipelineMetrics(provider: provider)]).render(format: .prometheusText)
-        let processorLabels = #"{otel_component_type="batching_span_processor",otel_component_name="batching_span_processor/0"}"#
-        let exporterLabels = #"otel_component_type="otlp_http_span_exporter",otel_component_name="otlp_http_span_exporter/0""#
+        let processorLabels =
+            #"{otel_component_type="batching_span_processor",otel_component_name="batching_span_processor/0"}"#
+        let exporterLabels =
+            #"otel_component_type="otlp_http_span_exporter",otel_component_name="otlp_http_span_exporter/0""#
         #expect(value(text, "otel_sdk_span_started_total") == 5)
         #expect(value(text, "otel_sdk_span_ended_total") == 5)
         #expect(value(text, "otel_sdk_processor_span_queue_capacity\(processorLabels)") == 8)
@@ -39,11 +46,13 @@ import Tracing
     func processMetrics() {
         let text = ProcessMetrics().renderFamilies(format: .prometheusText)
         #expect((value(text, "process_resident_memory_bytes") ?? 0) > 1_000_000)
-        #expect((value(text, "process_virtual_memory_bytes") ?? 0) > (value(text, "process_resident_memory_bytes") ?? 0))
+        #expect(
+            (value(text, "process_virtual_memory_bytes") ?? 0) > (value(text, "process_resident_memory_bytes") ?? 0))
         #expect((value(text, "process_open_fds") ?? 0) >= 3)
         #expect((value(text, "process_max_fds") ?? 0) >= (value(text, "process_open_fds") ?? 0))
         #expect(value(text, "process_cpu_seconds_total") != nil)
-        #expect((value(text, "traceline_memory_limit_bytes") ?? 0) > (value(text, "process_resident_memory_bytes") ?? 0))
+        #expect(
+            (value(text, "traceline_memory_limit_bytes") ?? 0) > (value(text, "process_resident_memory_bytes") ?? 0))
         let disk = value(text, "traceline_disk_usage_ratio{path=\"/\"}") ?? -1
         #expect(disk > 0 && disk < 1, "root file system usage \(disk)")
         let start = value(text, "process_start_time_seconds") ?? 0
@@ -67,7 +76,8 @@ import Tracing
         #expect(text.contains("process_resident_memory_bytes "))
         let (status, findings) = try await promtoolCheckMetrics(text)
         #expect(status == 0 || status == 3)
-        #expect(findings.allSatisfy { $0.contains("use base unit \"seconds\" instead of \"milliseconds\"") }, "\(findings)")
+        #expect(
+            findings.allSatisfy { $0.contains("use base unit \"seconds\" instead of \"milliseconds\"") }, "\(findings)")
         let names = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
         #expect(Set(names).count == names.count, "one TYPE per family")
         _ = await provider.shutdown(deadline: .now + .seconds(5))

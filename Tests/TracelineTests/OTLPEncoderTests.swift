@@ -2,21 +2,24 @@ import COTLPProto
 import Foundation
 import Testing
 import TracelineTestSupport
-@_spi(Fuzzing) @testable import Traceline
 import Tracing
+
+@_spi(Fuzzing) @testable import Traceline
 
 @Suite struct OTLPEncoderTests {
     /// Spans that use every field the encoder writes.
     func richSpans() -> [FinishedSpan] {
-        let (_, tracer, exporter) = makeTestPipeline(limits: SpanLimits(attributeCountLimit: 10, eventCountLimit: 1, linkCountLimit: 1))
+        let (_, tracer, exporter) = makeTestPipeline(
+            limits: SpanLimits(attributeCountLimit: 10, eventCountLimit: 1, linkCountLimit: 1))
         let remoteParent = extract([
             ("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-03"),
             ("tracestate", "vendor=a,other=b"),
             ("x-correlation-id", "corr-9"),
         ])
         let linked = tracer.startSpan("linked", context: .topLevel)
-        let span = tracer.startSpan("rich\u{0}name", context: remoteParent, ofKind: .server,
-                                    at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_001))
+        let span = tracer.startSpan(
+            "rich\u{0}name", context: remoteParent, ofKind: .server,
+            at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_001))
         span.attributes["string"] = "with\u{0}nul and ünïcode"
         span.attributes.set("int", value: .int64(-42))
         span.attributes.set("int32", value: .int32(7))
@@ -27,7 +30,10 @@ import Tracing
         span.attributes.set("doubles", value: .doubleArray([0.5]))
         span.attributes.set("bools", value: .boolArray([false, true]))
         span.attributes.set("over-limit", value: .string("dropped"))  // the 11th with correlation_id
-        span.addEvent(SpanEvent(name: "event", at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_500), attributes: ["e": 1]))
+        span.addEvent(
+            SpanEvent(
+                name: "event", at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_500),
+                attributes: ["e": 1]))
         span.addEvent("dropped event")
         span.addLink(SpanLink(context: linked.context, attributes: ["l": "x"]))
         span.addLink(SpanLink(context: remoteParent, attributes: [:]))  // over the link limit
@@ -41,9 +47,11 @@ import Tracing
     func protobufCRoundTrip() throws {
         let spans = richSpans()
         let bytes = OTLPTraceEncoder().encode(spans)
-        let request = try #require(bytes.withUnsafeBufferPointer {
-            opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(nil, $0.count, $0.baseAddress)
-        })
+        let request = try #require(
+            bytes.withUnsafeBufferPointer {
+                opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+                    nil, $0.count, $0.baseAddress)
+            })
         defer { opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(request, nil) }
         #expect(request.pointee.n_resource_spans == 1)
         let resourceSpans = try #require(request.pointee.resource_spans[0])
@@ -57,8 +65,9 @@ import Tracing
         #expect(resourceKeys == ["service.name"])
         #expect(scopeSpans.pointee.n_spans == 2)
 
-        let rich = try #require((0..<scopeSpans.pointee.n_spans).map { scopeSpans.pointee.spans[$0]! }
-            .first { OTLPResponseDecoder.string($0.pointee.name) == "rich\u{0}name" })
+        let rich = try #require(
+            (0..<scopeSpans.pointee.n_spans).map { scopeSpans.pointee.spans[$0]! }
+                .first { OTLPResponseDecoder.string($0.pointee.name) == "rich\u{0}name" })
         let original = try #require(spans.first { $0.name == "rich\u{0}name" })
         let p = rich.pointee
         #expect(bytesOf(p.trace_id) == original.spanContext.traceID.bytes)
@@ -105,8 +114,9 @@ import Tracing
         #expect(link.flags == 0x03 | 0x100, "a local link: remote known, not remote")
         #expect(link.n_attributes == 1)
 
-        let root = try #require((0..<scopeSpans.pointee.n_spans).map { scopeSpans.pointee.spans[$0]! }
-            .first { OTLPResponseDecoder.string($0.pointee.name) == "linked" })
+        let root = try #require(
+            (0..<scopeSpans.pointee.n_spans).map { scopeSpans.pointee.spans[$0]! }
+                .first { OTLPResponseDecoder.string($0.pointee.name) == "linked" })
         #expect(root.pointee.parent_span_id.len == 0, "a root span has no parent bytes")
         #expect(root.pointee.status == nil, "unset status is absent")
         #expect(root.pointee.flags & 0x300 == 0x100)
@@ -173,16 +183,22 @@ import Tracing
     @Test("spans of several scopes and resources are grouped")
     func grouping() throws {
         let exporter = InMemorySpanExporter()
-        let providerA = TracerProvider(resource: Resource(attributes: ["service.name": "a"]), processors: [SimpleSpanProcessor(exporter: exporter)])
-        let providerB = TracerProvider(resource: Resource(attributes: ["service.name": "b"]), processors: [SimpleSpanProcessor(exporter: exporter)])
+        let providerA = TracerProvider(
+            resource: Resource(attributes: ["service.name": "a"]), processors: [SimpleSpanProcessor(exporter: exporter)]
+        )
+        let providerB = TracerProvider(
+            resource: Resource(attributes: ["service.name": "b"]), processors: [SimpleSpanProcessor(exporter: exporter)]
+        )
         providerA.tracer(scope: InstrumentationScope(name: "x")).startSpan("a-x", context: .topLevel).end()
         providerA.tracer(scope: InstrumentationScope(name: "y")).startSpan("a-y", context: .topLevel).end()
         providerB.tracer(scope: InstrumentationScope(name: "x")).startSpan("b-x", context: .topLevel).end()
         providerA.tracer(scope: InstrumentationScope(name: "x")).startSpan("a-x-2", context: .topLevel).end()
         let bytes = OTLPTraceEncoder().encode(exporter.spans)
-        let request = try #require(bytes.withUnsafeBufferPointer {
-            opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(nil, $0.count, $0.baseAddress)
-        })
+        let request = try #require(
+            bytes.withUnsafeBufferPointer {
+                opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+                    nil, $0.count, $0.baseAddress)
+            })
         defer { opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(request, nil) }
         #expect(request.pointee.n_resource_spans == 2)
         let first = request.pointee.resource_spans[0]!.pointee
@@ -199,7 +215,8 @@ private func bytesOf(_ data: ProtobufCBinaryData) -> [UInt8] {
 
 private func describe(_ value: Opentelemetry__Proto__Common__V1__AnyValue) -> String {
     switch value.value_case {
-    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE: return "s:" + OTLPResponseDecoder.string(value.string_value)
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
+        return "s:" + OTLPResponseDecoder.string(value.string_value)
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE: return "i:\(value.int_value)"
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE: return "d:\(value.double_value)"
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE: return "b:\(value.bool_value != 0)"

@@ -1,16 +1,19 @@
-import Logging
 import Foundation
+import Logging
 import Synchronization
 import Testing
 import TracelineTestSupport
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 /// Transport behaviour against a real local receiver (Tests/proto/otlp_receiver.py on 127.0.0.1).
 @Suite(.serialized) struct OTLPExporterTests {
-    @Test("gzip off and on: every span arrives, decoded by the official package; headers are right", arguments: [
-        OTLPExporterConfiguration.Compression.none, .gzip,
-    ])
+    @Test(
+        "gzip off and on: every span arrives, decoded by the official package; headers are right",
+        arguments: [
+            OTLPExporterConfiguration.Compression.none, .gzip,
+        ])
     func delivery(compression: OTLPExporterConfiguration.Compression) async throws {
         let receiver = try await OTLPReceiver.start()
         var configuration = fastConfiguration(endpoint: receiver.endpoint, compression: compression)
@@ -128,7 +131,8 @@ import Tracing
     @Test("connection refused, then the receiver comes up: delivered within the retry budget")
     func refusedThenUp() async throws {
         let port = try await offThreadThrowing { try unusedPort() }
-        let exporter = OTLPHTTPExporter(configuration: fastConfiguration(endpoint: "http://127.0.0.1:\(port)/v1/traces"))
+        let exporter = OTLPHTTPExporter(
+            configuration: fastConfiguration(endpoint: "http://127.0.0.1:\(port)/v1/traces"))
         let spans = makeFinishedSpans(10)
         let export = Task { await offThread { exporter.export(spans, deadline: .now + .seconds(15)) } }
         try await Task.sleep(for: .milliseconds(700))
@@ -188,9 +192,13 @@ import Tracing
         var configuration = fastConfiguration(endpoint: receiver.endpoint)
         configuration.breaker = CircuitBreaker.Configuration(failureThreshold: 2, cooldown: .milliseconds(800))
         let exporter = OTLPHTTPExporter(configuration: configuration)
-        for _ in 0..<2 { #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) } != .success) }
+        for _ in 0..<2 {
+            #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) } != .success)
+        }
         #expect(exporter.breaker.currentState == .open)
-        #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) } == .failure(reason: "circuit breaker open"))
+        #expect(
+            await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) }
+                == .failure(reason: "circuit breaker open"))
         #expect(try receiver.records().count == 2, "no request while open")
         try await Task.sleep(for: .milliseconds(900))
         #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(5)) } == .success)
@@ -217,7 +225,9 @@ import Tracing
         #expect(ContinuousClock.now - started < .seconds(10), "not the 30 s Retry-After")
         #expect(result != .success)
         #expect(exporter.statistics.spansDropped == 5)
-        #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(1)) } != .success, "no export after shutdown")
+        #expect(
+            await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(1)) } != .success,
+            "no export after shutdown")
     }
 
     @Test("through the batch processor: a collector that is down loses nothing uncounted")
@@ -226,7 +236,9 @@ import Tracing
         var configuration = fastConfiguration(endpoint: "http://127.0.0.1:\(port)/v1/traces")
         configuration.retry.maxElapsed = .milliseconds(300)
         let exporter = OTLPHTTPExporter(configuration: configuration)
-        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 64, maxExportBatchSize: 16))
+        let processor = BatchSpanProcessor(
+            exporter: exporter,
+            configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 64, maxExportBatchSize: 16))
         let tracer = TracerProvider(processors: [processor]).tracer()
         for index in 0..<200 { tracer.startSpan("s\(index)", context: .topLevel).end() }
         _ = await processor.shutdown(deadline: .now + .seconds(20))
@@ -243,12 +255,20 @@ import Tracing
     @Test("endpoint rules: the signal URL is used as is; the base URL gets v1/traces")
     func endpoints() {
         var warnings: [String] = []
-        func endpoint(_ env: [String: String]) -> String { OTLPExporterConfiguration.fromEnvironment(env, warnings: &warnings).endpoint }
+        func endpoint(_ env: [String: String]) -> String {
+            OTLPExporterConfiguration.fromEnvironment(env, warnings: &warnings).endpoint
+        }
         #expect(endpoint([:]) == "http://localhost:4318/v1/traces")
         #expect(endpoint(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"]) == "http://collector:4318/v1/traces")
-        #expect(endpoint(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/mycollector/"]) == "http://collector:4318/mycollector/v1/traces")
+        #expect(
+            endpoint(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/mycollector/"])
+                == "http://collector:4318/mycollector/v1/traces")
         #expect(endpoint(["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318"]) == "http://collector:4318/")
-        #expect(endpoint(["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c/custom/path", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"]) == "https://c/custom/path")
+        #expect(
+            endpoint([
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c/custom/path",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x",
+            ]) == "https://c/custom/path")
         #expect(warnings.isEmpty)
         #expect(endpoint(["OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://nope"]) == "http://localhost:4318/v1/traces")
         #expect(warnings.count == 1)
@@ -257,14 +277,16 @@ import Tracing
     @Test("headers are percent-decoded; the traces form wins; bad ones are reported without their values")
     func headers() {
         var warnings: [String] = []
-        let config = OTLPExporterConfiguration.fromEnvironment([
-            "OTEL_EXPORTER_OTLP_HEADERS": "ignored=1",
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-key=abc%3D%3D,x-team = blue%20green",
-        ], warnings: &warnings)
+        let config = OTLPExporterConfiguration.fromEnvironment(
+            [
+                "OTEL_EXPORTER_OTLP_HEADERS": "ignored=1",
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-key=abc%3D%3D,x-team = blue%20green",
+            ], warnings: &warnings)
         #expect(config.headers.map(\.name) == ["api-key", "x-team"])
         #expect(config.headers.map(\.value) == ["abc==", "blue green"])
         #expect(warnings.isEmpty)
-        let bad = OTLPExporterConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20SECRET%0D%0AX: y"], warnings: &warnings)
+        let bad = OTLPExporterConfiguration.fromEnvironment(
+            ["OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20SECRET%0D%0AX: y"], warnings: &warnings)
         #expect(bad.headers.isEmpty)
         #expect(warnings.count == 1)
         #expect(!warnings.joined().contains("SECRET"))
@@ -273,20 +295,26 @@ import Tracing
     @Test("timeout, compression, certificates and protocol")
     func scalars() {
         var warnings: [String] = []
-        let config = OTLPExporterConfiguration.fromEnvironment([
-            "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
-            "OTEL_EXPORTER_OTLP_COMPRESSION": "GZIP",
-            "OTEL_EXPORTER_OTLP_CERTIFICATE": "/etc/ca.pem",
-            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": "/etc/key.pem",
-        ], warnings: &warnings)
+        let config = OTLPExporterConfiguration.fromEnvironment(
+            [
+                "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
+                "OTEL_EXPORTER_OTLP_COMPRESSION": "GZIP",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE": "/etc/ca.pem",
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": "/etc/key.pem",
+            ], warnings: &warnings)
         #expect(config.timeout == .milliseconds(2500))
         #expect(config.compression == .gzip)
         #expect(config.certificateFile == "/etc/ca.pem")
         #expect(config.clientKeyFile == "/etc/key.pem")
-        #expect(OTLPExporterConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_TIMEOUT": "0"], warnings: &warnings).timeout == nil)
+        #expect(
+            OTLPExporterConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_TIMEOUT": "0"], warnings: &warnings).timeout
+                == nil)
         #expect(warnings.isEmpty)
-        _ = OTLPExporterConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_TIMEOUT": "-1", "OTEL_EXPORTER_OTLP_COMPRESSION": "brotli",
-                                                       "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"], warnings: &warnings)
+        _ = OTLPExporterConfiguration.fromEnvironment(
+            [
+                "OTEL_EXPORTER_OTLP_TIMEOUT": "-1", "OTEL_EXPORTER_OTLP_COMPRESSION": "brotli",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            ], warnings: &warnings)
         #expect(warnings.count == 3)
     }
 
@@ -297,7 +325,8 @@ import Tracing
         #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:49:37 GMT", nowSeconds: now) == .seconds(10))
         #expect(RetryAfter.delay("Sunday, 06-Nov-94 08:49:37 GMT", nowSeconds: now) == .seconds(10))
         #expect(RetryAfter.delay("Sun Nov  6 08:49:37 1994", nowSeconds: now) == .seconds(10))
-        #expect(RetryAfter.delay("Sun, 06 Nov 1994 08:49:37 GMT", nowSeconds: now + 100) == .zero, "a past date means now")
+        #expect(
+            RetryAfter.delay("Sun, 06 Nov 1994 08:49:37 GMT", nowSeconds: now + 100) == .zero, "a past date means now")
         #expect(RetryAfter.delay("soon", nowSeconds: now) == nil)
         #expect(RetryAfter.delay("-5", nowSeconds: now) == nil)
         #expect(RetryAfter.delay("", nowSeconds: now) == nil)
@@ -309,8 +338,9 @@ import Tracing
     @Test("circuit breaker transitions with a controlled clock")
     func breakerUnit() {
         let clock = LockedValue(ContinuousClock.now)
-        let breaker = CircuitBreaker(name: "test", configuration: .init(failureThreshold: 3, cooldown: .seconds(10)),
-                                     now: { clock.withLock { $0 } })
+        let breaker = CircuitBreaker(
+            name: "test", configuration: .init(failureThreshold: 3, cooldown: .seconds(10)),
+            now: { clock.withLock { $0 } })
         for _ in 0..<2 {
             #expect(breaker.acquire())
             breaker.recordFailure()

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 import TracelineTestSupport
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 /// The exporter's opt-in retry buffer, against the real test receiver.
 @Suite(.serialized) struct OTLPRetryBufferTests {
@@ -46,7 +47,9 @@ import Tracing
         // In order: the first batch's spans reached the receiver before the second's.
         let names = try receiver.records().filter { $0["action"] as? String == "200" }
             .flatMap { ($0["spans"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String } }
-        #expect(names.first?.hasPrefix("batch0") == true && names.last?.hasPrefix("batch4") == true, "\(names.prefix(1)) … \(names.suffix(1))")
+        #expect(
+            names.first?.hasPrefix("batch0") == true && names.last?.hasPrefix("batch4") == true,
+            "\(names.prefix(1)) … \(names.suffix(1))")
         exporter.shutdown(deadline: .now + .seconds(1))
     }
 
@@ -59,7 +62,9 @@ import Tracing
         settings.retry.maxElapsed = .seconds(30)
         let exporter = OTLPHTTPExporter(configuration: settings)
         var results: [ExportResult] = []
-        for batch in batches { results.append(await offThread { exporter.export(batch, deadline: .now + .seconds(10)) }) }
+        for batch in batches {
+            results.append(await offThread { exporter.export(batch, deadline: .now + .seconds(10)) })
+        }
         #expect(results.prefix(2).allSatisfy { $0 == .success })
         #expect(results.dropFirst(2).allSatisfy { $0 != .success }, "\(results)")
         var stats = exporter.statistics
@@ -68,7 +73,10 @@ import Tracing
         #expect(stats.spansDropped == 60)
         #expect(stats.spansExported + stats.spansRejected + stats.spansDropped + stats.spansBuffered == 100)
         let metrics = PipelineMetrics(processor: nil, exporter: exporter).renderFamilies(format: .prometheusText)
-        #expect(metrics.contains("traceline_exporter_retry_buffer_spans{otel_component_type=\"otlp_http_span_exporter\",otel_component_name=\"otlp_http_span_exporter/0\"} 40"), "\(metrics)")
+        #expect(
+            metrics.contains(
+                "traceline_exporter_retry_buffer_spans{otel_component_type=\"otlp_http_span_exporter\",otel_component_name=\"otlp_http_span_exporter/0\"} 40"
+            ), "\(metrics)")
 
         let shutdownStarted = ContinuousClock.now
         await offThread { exporter.shutdown(deadline: .now + .milliseconds(500)) }
@@ -79,12 +87,21 @@ import Tracing
         #expect(await offThread { exporter.export(batches[0], deadline: .now + .seconds(1)) } != .success)
     }
 
-    @Test("through the batch processor: an outage longer than the queue holds loses nothing with the buffer, and drops without it")
+    @Test(
+        "through the batch processor: an outage longer than the queue holds loses nothing with the buffer, and drops without it"
+    )
     func processorWithAndWithout() async throws {
-        func run(bufferBytes: Int) async throws -> (processor: BatchSpanProcessor.Statistics, exporter: OTLPHTTPExporter.Statistics, accepted: Int) {
+        func run(
+            bufferBytes: Int
+        ) async throws -> (
+            processor: BatchSpanProcessor.Statistics, exporter: OTLPHTTPExporter.Statistics, accepted: Int
+        ) {
             let receiver = try await OTLPReceiver.start(script: "503:ra=1,503:ra=1,200")
-            let exporter = OTLPHTTPExporter(configuration: configuration(endpoint: receiver.endpoint, bufferBytes: bufferBytes))
-            let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(scheduleDelay: .milliseconds(50), maxQueueSize: 64, maxExportBatchSize: 16))
+            let exporter = OTLPHTTPExporter(
+                configuration: configuration(endpoint: receiver.endpoint, bufferBytes: bufferBytes))
+            let processor = BatchSpanProcessor(
+                exporter: exporter,
+                configuration: .init(scheduleDelay: .milliseconds(50), maxQueueSize: 64, maxExportBatchSize: 16))
             let tracer = TracerProvider(processors: [processor]).tracer()
             for round in 0..<50 {  // 1000 spans over about a second, while the receiver answers 503
                 for index in 0..<20 { tracer.startSpan("s\(round)-\(index)", context: .topLevel).end() }
@@ -99,7 +116,9 @@ import Tracing
         #expect(buffered.accepted == 1000)
         #expect(buffered.exporter.spansExported == 1000)
         let unbuffered = try await run(bufferBytes: 0)
-        #expect(unbuffered.processor.droppedQueueFull > 0, "the export thread waited out the 503s while the 64-span queue overflowed")
+        #expect(
+            unbuffered.processor.droppedQueueFull > 0,
+            "the export thread waited out the 503s while the 64-span queue overflowed")
         #expect(unbuffered.accepted + unbuffered.processor.droppedQueueFull + unbuffered.exporter.spansDropped == 1000)
     }
 
@@ -109,7 +128,9 @@ import Tracing
         var settings = configuration(endpoint: "http://127.0.0.1:\(port)/v1/traces")
         settings.retry.maxElapsed = .milliseconds(300)
         let exporter = OTLPHTTPExporter(configuration: settings)
-        let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 64, maxExportBatchSize: 8))
+        let processor = BatchSpanProcessor(
+            exporter: exporter,
+            configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 64, maxExportBatchSize: 8))
         let tracer = TracerProvider(processors: [processor]).tracer()
         let check = HealthCheck.spanPipeline(processor: processor, exporter: exporter)
         #expect(try await check.probe().status == .pass)
@@ -126,10 +147,16 @@ import Tracing
     func environment() {
         var warnings: [String] = []
         #expect(OTLPExporterConfiguration.fromEnvironment([:], warnings: &warnings).retryBufferBytes == 0)
-        #expect(OTLPExporterConfiguration.fromEnvironment(["TRACELINE_OTLP_RETRY_BUFFER_BYTES": "33554432"], warnings: &warnings).retryBufferBytes == 33_554_432)
+        #expect(
+            OTLPExporterConfiguration.fromEnvironment(
+                ["TRACELINE_OTLP_RETRY_BUFFER_BYTES": "33554432"], warnings: &warnings
+            ).retryBufferBytes == 33_554_432)
         #expect(warnings.isEmpty)
         for bad in ["-1", "32MiB", "lots"] {
-            #expect(OTLPExporterConfiguration.fromEnvironment(["TRACELINE_OTLP_RETRY_BUFFER_BYTES": bad], warnings: &warnings).retryBufferBytes == 0)
+            #expect(
+                OTLPExporterConfiguration.fromEnvironment(
+                    ["TRACELINE_OTLP_RETRY_BUFFER_BYTES": bad], warnings: &warnings
+                ).retryBufferBytes == 0)
         }
         #expect(warnings.count == 3)
     }
@@ -139,7 +166,9 @@ import Tracing
         var buffer = OTLPRetryBuffer(capacityBytes: 1000)
         let now = ContinuousClock.now
         func request(_ bytes: Int, spans: Int) -> OTLPRetryBuffer.Request {
-            .init(body: [UInt8](repeating: 1, count: bytes), uncompressedBytes: bytes, spans: spans, parkedAt: now, attempts: 0, backoff: .zero, retryAt: now)
+            .init(
+                body: [UInt8](repeating: 1, count: bytes), uncompressedBytes: bytes, spans: spans, parkedAt: now,
+                attempts: 0, backoff: .zero, retryAt: now)
         }
         let first = buffer.append(request(600, spans: 6))
         let tooBig = buffer.append(request(401, spans: 4))

@@ -1,11 +1,13 @@
 import Foundation
-import TracelineTestSupport
 import Synchronization
+import TracelineTestSupport
+import Tracing
+
+@testable import Traceline
+
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import Traceline
-import Tracing
 
 /// A port nothing listens on (bound once, then released).
 func unusedPort() throws -> Int {
@@ -29,7 +31,9 @@ func makeFinishedSpans(_ count: Int, prefix: String = "span") -> [FinishedSpan] 
 }
 
 /// An exporter configuration for fast tests: short backoff, short timeout.
-func fastConfiguration(endpoint: String, compression: OTLPExporterConfiguration.Compression = .none) -> OTLPExporterConfiguration {
+func fastConfiguration(
+    endpoint: String, compression: OTLPExporterConfiguration.Compression = .none
+) -> OTLPExporterConfiguration {
     var configuration = OTLPExporterConfiguration()
     configuration.endpoint = endpoint
     configuration.compression = compression
@@ -52,8 +56,10 @@ private func makeSelfSignedCertificateBlocking() throws -> (certificate: String,
     let certificate = directory + "/cert.pem", key = directory + "/key.pem"
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    process.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
-                         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    process.arguments = [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+        "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+    ]
     process.standardError = FileHandle.nullDevice
     process.standardOutput = FileHandle.nullDevice
     try process.run()
@@ -61,4 +67,3 @@ private func makeSelfSignedCertificateBlocking() throws -> (certificate: String,
     guard process.terminationStatus == 0 else { throw ReceiverError(description: "openssl failed") }
     return (certificate, key)
 }
-

@@ -1,6 +1,7 @@
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 @Suite struct RecentStatisticsTests {
     final class FakeClock: @unchecked Sendable {
@@ -17,7 +18,8 @@ import Tracing
 
     func span(_ tracer: TracelineTracer, _ name: String, milliseconds: Double, error: Bool = false) {
         let start: UInt64 = 1_700_000_000_000_000_000
-        let span = tracer.startSpan(name, context: .topLevel, ofKind: .server, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
+        let span = tracer.startSpan(
+            name, context: .topLevel, ofKind: .server, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
         if error { span.setStatus(SpanStatus(code: .error)) }
         span.end(at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start + UInt64(milliseconds * 1_000_000)))
     }
@@ -61,14 +63,19 @@ import Tracing
         clock.advance(61)
         #expect(metrics.recentStatistics().isEmpty)
         // The cumulative series for Prometheus are unaffected by the window.
-        #expect(metrics.render(format: .prometheusText).contains("traces_span_metrics_calls_total{service_name=\"svc\",span_name=\"op\",span_kind=\"SPAN_KIND_SERVER\",status_code=\"STATUS_CODE_UNSET\"} 10\n"))
+        #expect(
+            metrics.render(format: .prometheusText).contains(
+                "traces_span_metrics_calls_total{service_name=\"svc\",span_name=\"op\",span_kind=\"SPAN_KIND_SERVER\",status_code=\"STATUS_CODE_UNSET\"} 10\n"
+            ))
     }
 
     @Test("quantile edge cases: empty, all in +Inf, single bucket")
     func quantileEdges() {
         let bounds: [Double] = [10, 100]
         #expect(SpanMetricsProcessor.quantile(0.5, buckets: [0, 0, 0], bounds: bounds) == 0)
-        #expect(SpanMetricsProcessor.quantile(0.99, buckets: [0, 0, 7], bounds: bounds) == 100, "past the last bound reports it")
+        #expect(
+            SpanMetricsProcessor.quantile(0.99, buckets: [0, 0, 7], bounds: bounds) == 100,
+            "past the last bound reports it")
         #expect(SpanMetricsProcessor.quantile(0.5, buckets: [0, 4, 0], bounds: bounds) == 55)
     }
 }

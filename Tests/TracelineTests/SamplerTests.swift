@@ -1,6 +1,7 @@
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 @Suite struct SamplerTests {
     func parameters(parent: SpanContext? = nil, traceID: TraceID = .random()) -> SamplingParameters {
@@ -38,7 +39,8 @@ import Tracing
             #expect(q == quarter.shouldSample(parameters(traceID: id)), "same trace, same decision")
             if q == .recordAndSample {
                 quarterCount += 1
-                #expect(half.shouldSample(parameters(traceID: id)) == .recordAndSample, "a higher ratio samples a superset")
+                #expect(
+                    half.shouldSample(parameters(traceID: id)) == .recordAndSample, "a higher ratio samples a superset")
             }
         }
         let fraction = Double(quarterCount) / Double(ids.count)
@@ -72,7 +74,8 @@ import Tracing
         #expect(headers.combined("x-correlation-id") == "c1")
         // A child of an unsampled remote parent stays unsampled (parent-based default).
         let (_, parentBasedTracer, parentBasedExporter) = makeTestPipeline()
-        let child = parentBasedTracer.startSpan("child", context: extract([("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-00")]))
+        let child = parentBasedTracer.startSpan(
+            "child", context: extract([("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-00")]))
         #expect(!child.isRecording)
         child.end()
         #expect(parentBasedExporter.spans.isEmpty)
@@ -90,7 +93,8 @@ import Tracing
         }
         let counting = Counting()
         let exporter = InMemorySpanExporter()
-        let provider = TracerProvider(sampler: RecordOnly(), processors: [counting, SimpleSpanProcessor(exporter: exporter)])
+        let provider = TracerProvider(
+            sampler: RecordOnly(), processors: [counting, SimpleSpanProcessor(exporter: exporter)])
         let span = provider.tracer().startSpan("r")
         #expect(span.isRecording)
         #expect(!span.spanContext.isSampled)
@@ -103,9 +107,10 @@ import Tracing
     func metricsCountUnsampledSpans() throws {
         let metrics = SpanMetricsProcessor()
         let exporter = InMemorySpanExporter()
-        let provider = TracerProvider(resource: Resource(attributes: ["service.name": "svc"]),
-                                      sampler: ParentBasedSampler(root: TraceIDRatioSampler(ratio: 0.1)),
-                                      processors: [metrics, SimpleSpanProcessor(exporter: exporter)])
+        let provider = TracerProvider(
+            resource: Resource(attributes: ["service.name": "svc"]),
+            sampler: ParentBasedSampler(root: TraceIDRatioSampler(ratio: 0.1)),
+            processors: [metrics, SimpleSpanProcessor(exporter: exporter)])
         let tracer = provider.tracer()
         var sampledTraceIDs: Set<String> = []
         for _ in 0..<1000 {
@@ -116,14 +121,20 @@ import Tracing
         }
         // A remote parent with flags 00 (a client that does not sample): still counted, not exported.
         for _ in 0..<50 {
-            let span = tracer.startSpan("op", context: extract([("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-00")]), ofKind: .server)
+            let span = tracer.startSpan(
+                "op", context: extract([("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-00")]), ofKind: .server)
             #expect(!span.spanContext.isSampled)
             span.end()
         }
         let text = metrics.render(format: .prometheusText)
-        #expect(text.contains(#"traces_span_metrics_calls_total{service_name="svc",span_name="op",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 1050"#))
+        #expect(
+            text.contains(
+                #"traces_span_metrics_calls_total{service_name="svc",span_name="op",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 1050"#
+            ))
         #expect(exporter.spans.count == sampledTraceIDs.count)
-        #expect(sampledTraceIDs.count > 30 && sampledTraceIDs.count < 200, "about a tenth sampled: \(sampledTraceIDs.count)")
+        #expect(
+            sampledTraceIDs.count > 30 && sampledTraceIDs.count < 200, "about a tenth sampled: \(sampledTraceIDs.count)"
+        )
         #expect(exporter.spans.allSatisfy { $0.spanContext.isSampled })
         let openMetrics = metrics.render(format: .openMetrics)
         let exemplarTraceIDs = openMetrics.split(separator: "\n").compactMap { line -> String? in
@@ -139,7 +150,9 @@ import Tracing
         var configuration = SpanMetricsProcessor.Configuration()
         configuration.includeUnsampledSpans = false
         let metrics = SpanMetricsProcessor(configuration: configuration)
-        let provider = TracerProvider(sampler: AlwaysOffSampler(), processors: [metrics, SpanViewsProcessor(views: [], includeUnsampledSpans: false)])
+        let provider = TracerProvider(
+            sampler: AlwaysOffSampler(),
+            processors: [metrics, SpanViewsProcessor(views: [], includeUnsampledSpans: false)])
         let span = provider.tracer().startSpan("op")
         #expect(!span.isRecording)
         span.end()

@@ -1,6 +1,7 @@
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 @Suite struct SpanLimitsTests {
     @Test("attribute count: new keys beyond the limit are dropped and counted; updates still apply")
@@ -52,7 +53,8 @@ import Tracing
 
     @Test("event and link counts, and their attribute counts")
     func eventsAndLinks() throws {
-        let limits = SpanLimits(eventCountLimit: 2, linkCountLimit: 1, eventAttributeCountLimit: 1, linkAttributeCountLimit: 1)
+        let limits = SpanLimits(
+            eventCountLimit: 2, linkCountLimit: 1, eventAttributeCountLimit: 1, linkAttributeCountLimit: 1)
         let (_, tracer, exporter) = makeTestPipeline(limits: limits)
         let target = tracer.startSpan("target", context: .topLevel)
         let span = tracer.startSpan("limited", context: .topLevel)

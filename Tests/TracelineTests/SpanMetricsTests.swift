@@ -1,21 +1,27 @@
 import Foundation
 import Testing
 import TracelineTestSupport
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 @Suite struct SpanMetricsTests {
     /// A provider whose spans feed `metrics`; spans get exact durations through start/end instants.
-    func pipeline(_ configuration: SpanMetricsProcessor.Configuration = .init()) -> (SpanMetricsProcessor, TracelineTracer) {
+    func pipeline(
+        _ configuration: SpanMetricsProcessor.Configuration = .init()
+    ) -> (SpanMetricsProcessor, TracelineTracer) {
         let metrics = SpanMetricsProcessor(configuration: configuration)
         let provider = TracerProvider(resource: Resource(attributes: ["service.name": "svc"]), processors: [metrics])
         return (metrics, provider.tracer())
     }
 
-    func span(_ tracer: TracelineTracer, _ name: String, milliseconds: Double, kind: SpanKind = .server,
-              status: SpanStatus? = nil, context: ServiceContext = .topLevel, attributes: SpanAttributes = [:]) {
+    func span(
+        _ tracer: TracelineTracer, _ name: String, milliseconds: Double, kind: SpanKind = .server,
+        status: SpanStatus? = nil, context: ServiceContext = .topLevel, attributes: SpanAttributes = [:]
+    ) {
         let start: UInt64 = 1_700_000_000_000_000_000
-        let span = tracer.startSpan(name, context: context, ofKind: kind, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
+        let span = tracer.startSpan(
+            name, context: context, ofKind: kind, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
         span.attributes = attributes
         if let status { span.setStatus(status) }
         span.end(at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start + UInt64(milliseconds * 1_000_000)))
@@ -29,7 +35,9 @@ import Tracing
         for milliseconds in [1.0, 2.0, 3.0, 5.0, 50.0, 20_000.0] { span(tracer, "GET /x", milliseconds: milliseconds) }
         let text = metrics.render(format: .prometheusText)
         #expect(text.contains("traces_span_metrics_calls_total{\(server)} 6\n"))
-        #expect(text.contains("traces_span_metrics_duration_milliseconds_bucket{\(server),le=\"2.0\"} 2\n"), "le is inclusive: 1 and 2")
+        #expect(
+            text.contains("traces_span_metrics_duration_milliseconds_bucket{\(server),le=\"2.0\"} 2\n"),
+            "le is inclusive: 1 and 2")
         #expect(text.contains("traces_span_metrics_duration_milliseconds_bucket{\(server),le=\"4.0\"} 3\n"))
         #expect(text.contains("traces_span_metrics_duration_milliseconds_bucket{\(server),le=\"6.0\"} 4\n"))
         #expect(text.contains("traces_span_metrics_duration_milliseconds_bucket{\(server),le=\"50.0\"} 5\n"))
@@ -51,7 +59,10 @@ import Tracing
         span(tracer, "call", milliseconds: 1, kind: .client)
         let text = metrics.render(format: .prometheusText)
         for status in ["STATUS_CODE_ERROR", "STATUS_CODE_OK", "STATUS_CODE_UNSET"] {
-            #expect(text.contains(#"traces_span_metrics_calls_total{service_name="svc",span_name="call",span_kind="SPAN_KIND_CLIENT",status_code="\#(status)"} 1"#))
+            #expect(
+                text.contains(
+                    #"traces_span_metrics_calls_total{service_name="svc",span_name="call",span_kind="SPAN_KIND_CLIENT",status_code="\#(status)"} 1"#
+                ))
         }
         #expect(metrics.seriesTotal == 3)
     }
@@ -62,7 +73,8 @@ import Tracing
         let parent = extract([("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-01")])
         span(tracer, "GET /x", milliseconds: 3, context: parent)
         let unsampled = extract([("traceparent", "00-0af7651916cd43dd8448eb211c80319c-\(sampleSpanID)-00")])
-        span(tracer, "GET /x", milliseconds: 300, context: unsampled)  // not recorded at all: parent-based sampler drops it
+        // Not recorded at all: the parent-based sampler drops it.
+        span(tracer, "GET /x", milliseconds: 300, context: unsampled)
         let text = metrics.render(format: .openMetrics)
         #expect(text.hasSuffix("# EOF\n"))
         #expect(text.contains("# TYPE traces_span_metrics_calls counter\n"))
@@ -105,10 +117,14 @@ import Tracing
 
     @Test("content negotiation by Accept")
     func negotiation() {
-        let prometheus242 = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        let prometheus242 =
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
         #expect(MetricsFormat.negotiate(accept: prometheus242) == .openMetrics)
         #expect(MetricsFormat.negotiate(accept: "text/plain;version=0.0.4") == .prometheusText)
-        #expect(MetricsFormat.negotiate(accept: "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.2") == .prometheusText)
+        #expect(
+            MetricsFormat.negotiate(
+                accept: "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.2")
+                == .prometheusText)
         #expect(MetricsFormat.negotiate(accept: nil) == .prometheusText)
         #expect(MetricsFormat.negotiate(accept: "*/*") == .prometheusText)
         #expect(MetricsFormat.negotiate(accept: "garbage;;;q=x") == .prometheusText)
@@ -129,10 +145,11 @@ import Tracing
             let text = format == .openMetrics ? rendered.replacing(/\s#\s\{[^\n]*/, with: "") : rendered
             let (status, findings) = try await promtoolCheckMetrics(text)
             #expect(status == 0 || status == 3, "promtool parse error for \(format): \(findings)")
-            #expect(findings.allSatisfy {
-                $0.contains("use base unit \"seconds\" instead of \"milliseconds\"")
-                    || (format == .openMetrics && $0 == "traces_span_metrics_calls_total no help text")
-            }, "\(findings)")
+            #expect(
+                findings.allSatisfy {
+                    $0.contains("use base unit \"seconds\" instead of \"milliseconds\"")
+                        || (format == .openMetrics && $0 == "traces_span_metrics_calls_total no help text")
+                }, "\(findings)")
         }
     }
 
@@ -192,6 +209,8 @@ func promtoolCheckMetrics(_ text: String) async throws -> (Int32, [String]) {
         try input.fileHandleForWriting.close()
         let data = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init))
+        return (
+            process.terminationStatus, String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        )
     }
 }

@@ -1,6 +1,7 @@
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 @Suite struct SpanViewsTests {
     /// The seed's mcp_* metrics, declared as views over gen_ai client spans.
@@ -10,22 +11,35 @@ import Tracing
             ("provider", .attribute("gen_ai.provider.name")), ("model", .attribute("gen_ai.request.model")),
         ]
         return [
-            SpanMetricView(name: "mcp_api_calls_total", help: "Provider API calls.", instrument: .counter(),
-                           labels: providerModel + [("status", .outcome())], filter: genAI),
-            SpanMetricView(name: "mcp_api_latency_seconds", help: "Provider API latency.",
-                           instrument: .histogram(buckets: [0.1, 0.5, 1, 2, 5, 10, 30], unit: .seconds),
-                           labels: providerModel, filter: genAI),
-            SpanMetricView(name: "mcp_tokens_total", help: "Tokens used, by type.", instrument: .counter(value: "gen_ai.usage.input_tokens"),
-                           labels: providerModel + [("type", .constant("input"))], filter: genAI),
-            SpanMetricView(name: "mcp_tokens_total", help: "Tokens used, by type.", instrument: .counter(value: "gen_ai.usage.output_tokens"),
-                           labels: providerModel + [("type", .constant("output"))], filter: genAI),
-            .activeSpans(name: "mcp_active_connections", help: "Open WebSocket connections.", spanNames: ["websocket.connection"]),
+            SpanMetricView(
+                name: "mcp_api_calls_total", help: "Provider API calls.", instrument: .counter(),
+                labels: providerModel + [("status", .outcome())], filter: genAI),
+            SpanMetricView(
+                name: "mcp_api_latency_seconds", help: "Provider API latency.",
+                instrument: .histogram(buckets: [0.1, 0.5, 1, 2, 5, 10, 30], unit: .seconds),
+                labels: providerModel, filter: genAI),
+            SpanMetricView(
+                name: "mcp_tokens_total", help: "Tokens used, by type.",
+                instrument: .counter(value: "gen_ai.usage.input_tokens"),
+                labels: providerModel + [("type", .constant("input"))], filter: genAI),
+            SpanMetricView(
+                name: "mcp_tokens_total", help: "Tokens used, by type.",
+                instrument: .counter(value: "gen_ai.usage.output_tokens"),
+                labels: providerModel + [("type", .constant("output"))], filter: genAI),
+            .activeSpans(
+                name: "mcp_active_connections", help: "Open WebSocket connections.", spanNames: ["websocket.connection"]
+            ),
         ]
     }
 
-    func chat(_ tracer: TracelineTracer, provider: String, model: String, seconds: Double, input: Int, output: Int, error: Bool = false) {
+    func chat(
+        _ tracer: TracelineTracer, provider: String, model: String, seconds: Double, input: Int, output: Int,
+        error: Bool = false
+    ) {
         let start: UInt64 = 1_700_000_000_000_000_000
-        let span = tracer.startSpan("chat \(model)", context: .topLevel, ofKind: .client, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
+        let span = tracer.startSpan(
+            "chat \(model)", context: .topLevel, ofKind: .client,
+            at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
         span.attributes["gen_ai.operation.name"] = "chat"
         span.attributes["gen_ai.provider.name"] = provider
         span.attributes["gen_ai.request.model"] = model
@@ -58,7 +72,9 @@ import Tracing
         #expect(text.contains("mcp_tokens_total{\(kimi),type=\"input\"} 150.0\n"))
         #expect(text.contains("mcp_tokens_total{\(kimi),type=\"output\"} 25.0\n"))
         #expect(text.contains("mcp_tokens_total{\(glm),type=\"output\"} 0.0\n"))
-        #expect(text.components(separatedBy: "# TYPE mcp_tokens_total counter").count == 2, "one family for both token views")
+        #expect(
+            text.components(separatedBy: "# TYPE mcp_tokens_total counter").count == 2,
+            "one family for both token views")
         #expect(!text.contains("not a provider call"))
         try checkStructure(text)
         let (status, findings) = try await promtoolCheckMetrics(text)
@@ -71,10 +87,13 @@ import Tracing
     /// are still found through the processor (an enum payload's pointer with its case kept in the
     /// pointer's spare bits was not, and the suite failed with a "leak").
     static let keptForTheProcess = SpanViewsProcessor(views: [
-        SpanMetricView(name: "kept_total", help: "Counted.", instrument: .counter(value: String(repeating: "a", count: 40))),
-        SpanMetricView(name: "kept_seconds", help: "Durations.", instrument: .histogram(buckets: [0.1, 1, 10], unit: .seconds)),
-        SpanMetricView(name: "kept_ttft_seconds", help: "Observed values.",
-                       instrument: .attributeHistogram(attribute: String(repeating: "t", count: 40), buckets: [0.01, 0.1, 1])),
+        SpanMetricView(
+            name: "kept_total", help: "Counted.", instrument: .counter(value: String(repeating: "a", count: 40))),
+        SpanMetricView(
+            name: "kept_seconds", help: "Durations.", instrument: .histogram(buckets: [0.1, 1, 10], unit: .seconds)),
+        SpanMetricView(
+            name: "kept_ttft_seconds", help: "Observed values.",
+            instrument: .attributeHistogram(attribute: String(repeating: "t", count: 40), buckets: [0.01, 0.1, 1])),
     ])
 
     @Test("views kept for the life of the process record counters, durations and attribute values")
@@ -110,7 +129,8 @@ import Tracing
 
     @Test("label sets beyond maxSeries go to one overflow series")
     func overflow() {
-        let view = SpanMetricView(name: "calls_total", help: "Calls.", instrument: .counter(), labels: [("name", .spanName)])
+        let view = SpanMetricView(
+            name: "calls_total", help: "Calls.", instrument: .counter(), labels: [("name", .spanName)])
         let views = SpanViewsProcessor(views: [view], maxSeries: 2)
         let tracer = TracerProvider(processors: [views]).tracer()
         for name in ["a", "b", "c", "d"] { tracer.startSpan(name, context: .topLevel).end() }

@@ -1,6 +1,7 @@
 import Instrumentation
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 /// HTTP-style header list: names compare case-insensitively and repeated fields are combined
 /// with "," in order (RFC 9110 §5.3), as real HTTP carriers do.

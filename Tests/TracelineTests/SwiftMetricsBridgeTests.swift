@@ -1,5 +1,6 @@
 import CoreMetrics
 import Testing
+
 @testable import Traceline
 
 @Suite struct SwiftMetricsBridgeTests {
@@ -23,7 +24,8 @@ import Testing
         latency.recordNanoseconds(3_000_000_000)
 
         let text = bridge.renderFamilies(format: .prometheusText)
-        #expect(text.contains("http_requests_total{method=\"GET\",status=\"200\"} 5.0\n"), "same label set, same handler")
+        #expect(
+            text.contains("http_requests_total{method=\"GET\",status=\"200\"} 5.0\n"), "same label set, same handler")
         #expect(text.contains("http_requests_total{method=\"POST\",status=\"500\"} 1.0\n"))
         #expect(text.contains("tokens_cost_total 0.25\n"))
         #expect(text.contains("ws_connections 3.0\n"))
@@ -38,7 +40,11 @@ import Testing
         try checkStructure(text)
         let (status, findings) = try await promtoolCheckMetrics(text)
         #expect(status == 0 || status == 3)
-        #expect(findings.allSatisfy { $0.contains("payload_bytes") || $0.contains("queue_depth") || $0.contains("ws_connections") || $0.contains("tokens_cost") } , "\(findings)")
+        #expect(
+            findings.allSatisfy {
+                $0.contains("payload_bytes") || $0.contains("queue_depth") || $0.contains("ws_connections")
+                    || $0.contains("tokens_cost")
+            }, "\(findings)")
     }
 
     @Test("a name reused with another kind is refused and counted; destroy removes a series")

@@ -1,22 +1,29 @@
 import Testing
-@testable import Traceline
 import Tracing
 
+@testable import Traceline
+
 @Suite struct TraceStoreTests {
-    func pipeline(_ configuration: TraceStore.Configuration = .init(), sampler: any Sampler = AlwaysOnSampler()) -> (TraceStore, TracelineTracer) {
+    func pipeline(
+        _ configuration: TraceStore.Configuration = .init(), sampler: any Sampler = AlwaysOnSampler()
+    ) -> (TraceStore, TracelineTracer) {
         let store = TraceStore(configuration: configuration)
         let provider = TracerProvider(sampler: sampler, processors: [store])
         return (store, provider.tracer())
     }
 
-    func trace(_ tracer: TracelineTracer, name: String = "GET /orders", milliseconds: UInt64 = 5, error: Bool = false,
-               children: Int = 2, attribute: String = "x") -> TraceID {
+    func trace(
+        _ tracer: TracelineTracer, name: String = "GET /orders", milliseconds: UInt64 = 5, error: Bool = false,
+        children: Int = 2, attribute: String = "x"
+    ) -> TraceID {
         let start: UInt64 = 1_700_000_000_000_000_000
-        let root = tracer.startSpan(name, context: .topLevel, ofKind: .server, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
+        let root = tracer.startSpan(
+            name, context: .topLevel, ofKind: .server, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
         root.attributes["payload"] = attribute
         for index in 0..<children {
-            let child = tracer.startSpan("child \(index)", context: root.context, ofKind: .client,
-                                         at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start + 1000))
+            let child = tracer.startSpan(
+                "child \(index)", context: root.context, ofKind: .client,
+                at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start + 1000))
             child.end(at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start + 2000))
         }
         if error { root.setStatus(SpanStatus(code: .error)) }

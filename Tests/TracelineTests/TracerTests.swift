@@ -1,7 +1,8 @@
 import Instrumentation
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 struct TestError: Error, CustomStringConvertible {
     var description: String { "the provider said no" }

@@ -1,6 +1,7 @@
 import Testing
-@testable import Traceline
 import Tracing
+
+@testable import Traceline
 
 /// The test vectors of shared/docs/w3c-trace-context.md §5 (numbers refer to that table).
 @Suite struct W3CTraceContextTests {
@@ -8,7 +9,8 @@ import Tracing
     let P = sampleSpanID
 
     /// Extracts, starts a server span, injects: what a service in the W3C harness does.
-    func roundTrip(_ headers: [(String, String)]) -> (incoming: SpanContext?, outgoing: HeaderList, span: TracelineSpan) {
+    func roundTrip(_ headers: [(String, String)]) -> (incoming: SpanContext?, outgoing: HeaderList, span: TracelineSpan)
+    {
         let (_, tracer, _) = makeTestPipeline()
         let context = extract(headers)
         let span = tracer.startSpan("handle", context: context, ofKind: .server)
@@ -31,15 +33,17 @@ import Tracing
         #expect(out.parentID.count == 16)
     }
 
-    @Test("2, 4, 22: valid traceparent continues, names case-insensitive, OWS trimmed", arguments: [
-        ("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-01"),
-        ("TraceParent", "00-\(sampleTraceID)-\(sampleSpanID)-01"),
-        ("TrAcEpArEnT", "00-\(sampleTraceID)-\(sampleSpanID)-01"),
-        ("TRACEPARENT", "00-\(sampleTraceID)-\(sampleSpanID)-01"),
-        ("traceparent", " 00-\(sampleTraceID)-\(sampleSpanID)-01"),
-        ("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-01\t"),
-        ("traceparent", "\t 00-\(sampleTraceID)-\(sampleSpanID)-01 \t"),
-    ])
+    @Test(
+        "2, 4, 22: valid traceparent continues, names case-insensitive, OWS trimmed",
+        arguments: [
+            ("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-01"),
+            ("TraceParent", "00-\(sampleTraceID)-\(sampleSpanID)-01"),
+            ("TrAcEpArEnT", "00-\(sampleTraceID)-\(sampleSpanID)-01"),
+            ("TRACEPARENT", "00-\(sampleTraceID)-\(sampleSpanID)-01"),
+            ("traceparent", " 00-\(sampleTraceID)-\(sampleSpanID)-01"),
+            ("traceparent", "00-\(sampleTraceID)-\(sampleSpanID)-01\t"),
+            ("traceparent", "\t 00-\(sampleTraceID)-\(sampleSpanID)-01 \t"),
+        ])
     func continues(name: String, value: String) {
         let result = roundTrip([(name, value)])
         #expect(result.incoming?.traceID.hexString == T)
@@ -52,25 +56,33 @@ import Tracing
         #expect(result.span.storage.parentSpanID?.hexString == P)
     }
 
-    @Test("3, 5-7, 10-21: invalid traceparent restarts the trace", arguments: [
-        "00-\(sampleTraceID)-\(sampleSpanID)-01,00-12345678901234567890123456789011-\(sampleSpanID)-01",  // 3: two headers
-        "00-\(sampleTraceID)-\(sampleSpanID)-01.",  // 6
-        "00-\(sampleTraceID)-\(sampleSpanID)-01-what-the-future-will-be-like",  // 7
-        "cc-\(sampleTraceID)-\(sampleSpanID)-01.what-the-future-will-be-like",  // 10
-        "cc-\(sampleTraceID)-\(sampleSpanID)",  // 11: future version, too short
-        "ff-\(sampleTraceID)-\(sampleSpanID)-01",  // 12
-        ".0-\(sampleTraceID)-\(sampleSpanID)-01", "0.-\(sampleTraceID)-\(sampleSpanID)-01",  // 13
-        "000-\(sampleTraceID)-\(sampleSpanID)-01", "0000-\(sampleTraceID)-\(sampleSpanID)-01", "0-\(sampleTraceID)-\(sampleSpanID)-01",  // 14
-        "00-00000000000000000000000000000000-\(sampleSpanID)-01",  // 15
-        "00-\(sampleTraceID)-0000000000000000-01",  // 16
-        "00-.2345678901234567890123456789012-\(sampleSpanID)-01", "00-1234567890123456789012345678901.-\(sampleSpanID)-01",  // 17
-        "00-123456789012345678901234567890123-\(sampleSpanID)-01", "00-1234567890123456789012345678901-\(sampleSpanID)-01",  // 18
-        "00-\(sampleTraceID)-.234567890123456-01", "00-\(sampleTraceID)-12345678901234567-01", "00-\(sampleTraceID)-123456789012345-01",  // 19
-        "00-\(sampleTraceID)-\(sampleSpanID)-.0", "00-\(sampleTraceID)-\(sampleSpanID)-0.", "00-\(sampleTraceID)-\(sampleSpanID)-001", "00-\(sampleTraceID)-\(sampleSpanID)-1",  // 20
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",  // 21
-        "zz-" + String(repeating: "a", count: 52),  // opentelemetry-swift's force-unwrap case
-        "", "-", String(repeating: "-", count: 100),
-    ])
+    @Test(
+        "3, 5-7, 10-21: invalid traceparent restarts the trace",
+        arguments: [
+            // 3: two headers
+            "00-\(sampleTraceID)-\(sampleSpanID)-01,00-12345678901234567890123456789011-\(sampleSpanID)-01",
+            "00-\(sampleTraceID)-\(sampleSpanID)-01.",  // 6
+            "00-\(sampleTraceID)-\(sampleSpanID)-01-what-the-future-will-be-like",  // 7
+            "cc-\(sampleTraceID)-\(sampleSpanID)-01.what-the-future-will-be-like",  // 10
+            "cc-\(sampleTraceID)-\(sampleSpanID)",  // 11: future version, too short
+            "ff-\(sampleTraceID)-\(sampleSpanID)-01",  // 12
+            ".0-\(sampleTraceID)-\(sampleSpanID)-01", "0.-\(sampleTraceID)-\(sampleSpanID)-01",  // 13
+            "000-\(sampleTraceID)-\(sampleSpanID)-01", "0000-\(sampleTraceID)-\(sampleSpanID)-01",
+            "0-\(sampleTraceID)-\(sampleSpanID)-01",  // 14
+            "00-00000000000000000000000000000000-\(sampleSpanID)-01",  // 15
+            "00-\(sampleTraceID)-0000000000000000-01",  // 16
+            "00-.2345678901234567890123456789012-\(sampleSpanID)-01",
+            "00-1234567890123456789012345678901.-\(sampleSpanID)-01",  // 17
+            "00-123456789012345678901234567890123-\(sampleSpanID)-01",
+            "00-1234567890123456789012345678901-\(sampleSpanID)-01",  // 18
+            "00-\(sampleTraceID)-.234567890123456-01", "00-\(sampleTraceID)-12345678901234567-01",
+            "00-\(sampleTraceID)-123456789012345-01",  // 19
+            "00-\(sampleTraceID)-\(sampleSpanID)-.0", "00-\(sampleTraceID)-\(sampleSpanID)-0.",
+            "00-\(sampleTraceID)-\(sampleSpanID)-001", "00-\(sampleTraceID)-\(sampleSpanID)-1",  // 20
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",  // 21
+            "zz-" + String(repeating: "a", count: 52),  // opentelemetry-swift's force-unwrap case
+            "", "-", String(repeating: "-", count: 100),
+        ])
     func restarts(value: String) {
         let result = roundTrip([("traceparent", value), ("tracestate", "foo=1")])
         #expect(result.incoming == nil, "an invalid traceparent stores nothing in the context")
@@ -86,10 +98,12 @@ import Tracing
         #expect(roundTrip([(name, "00-\(sampleTraceID)-\(sampleSpanID)-01")]).incoming == nil)
     }
 
-    @Test("8, 9: a future version continues and is sent on as 00", arguments: [
-        "cc-\(sampleTraceID)-\(sampleSpanID)-01",
-        "cc-\(sampleTraceID)-\(sampleSpanID)-01-what-the-future-will-be-like",
-    ])
+    @Test(
+        "8, 9: a future version continues and is sent on as 00",
+        arguments: [
+            "cc-\(sampleTraceID)-\(sampleSpanID)-01",
+            "cc-\(sampleTraceID)-\(sampleSpanID)-01-what-the-future-will-be-like",
+        ])
     func futureVersion(value: String) {
         let out = outgoingTraceparent([("traceparent", value)])
         #expect(out.traceID == T)
@@ -108,7 +122,9 @@ import Tracing
 
     @Test("26-28: each outgoing call gets its own parent-id")
     func distinctParents() {
-        for headers in [[("traceparent", "00-\(T)-\(P)-01")], [], [("traceparent", "00-00000000000000000000000000000000-\(P)-01")]] {
+        for headers in [
+            [("traceparent", "00-\(T)-\(P)-01")], [], [("traceparent", "00-00000000000000000000000000000000-\(P)-01")],
+        ] {
             let (_, tracer, _) = makeTestPipeline()
             let context = extract(headers)
             var parents = Set<String>()
@@ -137,8 +153,10 @@ import Tracing
         let tp = ("traceparent", "00-\(T)-\(P)-00")
         #expect(roundTrip([tp, ("tracestate", "foo=1,bar=2")]).outgoing.combined("tracestate") == "foo=1,bar=2")
         #expect(roundTrip([tp, ("TrAcEsTaTe", "foo=1")]).outgoing.combined("tracestate") == "foo=1")
-        #expect(roundTrip([tp, ("tracestate", "foo=1"), ("tracestate", "")]).outgoing.combined("tracestate") == "foo=1")
-        #expect(roundTrip([tp, ("tracestate", ""), ("tracestate", "foo=1")]).outgoing.combined("tracestate") == "foo=1")
+        #expect(
+            roundTrip([tp, ("tracestate", "foo=1"), ("tracestate", "")]).outgoing.combined("tracestate") == "foo=1")
+        #expect(
+            roundTrip([tp, ("tracestate", ""), ("tracestate", "foo=1")]).outgoing.combined("tracestate") == "foo=1")
         #expect(
             roundTrip([tp, ("tracestate", "foo=1,bar=2"), ("tracestate", "rojo=1,congo=2"), ("tracestate", "baz=3")])
                 .outgoing.combined("tracestate") == "foo=1,bar=2,rojo=1,congo=2,baz=3"
@@ -160,20 +178,26 @@ import Tracing
 }
 
 @Suite struct TraceStateTests {
-    @Test("37-40, 42, 44, 45, 47, 49, 53: valid lists", arguments: [
-        ("foo=1,foo=1", ["foo=1"]),
-        ("foo=1,foo=2", ["foo=1"]),
-        ("foo=1 \t , \t bar=2, \t baz=3", ["foo=1", "bar=2", "baz=3"]),
-        ("foo=1\t \t,\t \tbar=2,\t \tbaz=3", ["foo=1", "bar=2", "baz=3"]),
-        (" foo=1", ["foo=1"]), ("\tfoo=1", ["foo=1"]), ("foo=1 ", ["foo=1"]), ("foo=1\t", ["foo=1"]), ("\t foo=1 \t", ["foo=1"]),
-        ("foo@=1,bar=2", ["foo@=1", "bar=2"]),
-        ("foo@@bar=1,bar=2", ["foo@@bar=1", "bar=2"]),
-        ("foo@bar@baz=1,bar=2", ["foo@bar@baz=1", "bar=2"]),
-        ("foo=1,\(String(repeating: "z", count: 256))=1", ["foo=1", "\(String(repeating: "z", count: 256))=1"]),
-        ("\(String(repeating: "t", count: 241))@\(String(repeating: "v", count: 14))=1", ["\(String(repeating: "t", count: 241))@\(String(repeating: "v", count: 14))=1"]),
-        ("t@\(String(repeating: "v", count: 15))=1", ["t@\(String(repeating: "v", count: 15))=1"]),
-        ("foo= 1", ["foo= 1"]),
-    ])
+    @Test(
+        "37-40, 42, 44, 45, 47, 49, 53: valid lists",
+        arguments: [
+            ("foo=1,foo=1", ["foo=1"]),
+            ("foo=1,foo=2", ["foo=1"]),
+            ("foo=1 \t , \t bar=2, \t baz=3", ["foo=1", "bar=2", "baz=3"]),
+            ("foo=1\t \t,\t \tbar=2,\t \tbaz=3", ["foo=1", "bar=2", "baz=3"]),
+            (" foo=1", ["foo=1"]), ("\tfoo=1", ["foo=1"]), ("foo=1 ", ["foo=1"]), ("foo=1\t", ["foo=1"]),
+            ("\t foo=1 \t", ["foo=1"]),
+            ("foo@=1,bar=2", ["foo@=1", "bar=2"]),
+            ("foo@@bar=1,bar=2", ["foo@@bar=1", "bar=2"]),
+            ("foo@bar@baz=1,bar=2", ["foo@bar@baz=1", "bar=2"]),
+            ("foo=1,\(String(repeating: "z", count: 256))=1", ["foo=1", "\(String(repeating: "z", count: 256))=1"]),
+            (
+                "\(String(repeating: "t", count: 241))@\(String(repeating: "v", count: 14))=1",
+                ["\(String(repeating: "t", count: 241))@\(String(repeating: "v", count: 14))=1"]
+            ),
+            ("t@\(String(repeating: "v", count: 15))=1", ["t@\(String(repeating: "v", count: 15))=1"]),
+            ("foo= 1", ["foo= 1"]),
+        ])
     func valid(header: String, expected: [String]) throws {
         let state = try #require(TraceState(headerValue: header))
         #expect(state.members.map { "\($0.key)=\($0.value)" } == expected)
@@ -190,13 +214,15 @@ import Tracing
         #expect(withTenant.members.count == 1)
     }
 
-    @Test("41, 43, 46, 48, 50-52: invalid lists are discarded whole", arguments: [
-        "foo =1", "FOO=1", "foo.bar=1", "@foo=1,bar=2",
-        (1...33).map { String(format2("bar", $0)) + "=\($0)" }.joined(separator: ","),
-        "foo=1,\(String(repeating: "z", count: 257))=1",
-        "foo=bar=baz", "foo=,bar=3", "foo=\(String(repeating: "v", count: 257))",
-        "foo=1\r\n", "foo=caf\u{e9}",
-    ])
+    @Test(
+        "41, 43, 46, 48, 50-52: invalid lists are discarded whole",
+        arguments: [
+            "foo =1", "FOO=1", "foo.bar=1", "@foo=1,bar=2",
+            (1...33).map { String(format2("bar", $0)) + "=\($0)" }.joined(separator: ","),
+            "foo=1,\(String(repeating: "z", count: 257))=1",
+            "foo=bar=baz", "foo=,bar=3", "foo=\(String(repeating: "v", count: 257))",
+            "foo=1\r\n", "foo=caf\u{e9}",
+        ])
     func invalid(header: String) {
         #expect(TraceState(headerValue: header) == nil)
     }

@@ -84,15 +84,18 @@ func measure(traced: Bool, streamed: Bool = false, sessions: Int, calls: Int) as
     if traced {
         let metrics = SpanMetricsProcessor()
         let views = SpanViewsProcessor(views: ExaiDaemon.metricViews)
-        provider = TracerProvider(resource: Resource(attributes: ["service.name": "bench"]),
-                                  processors: [metrics, views, BatchSpanProcessor(exporter: DiscardingExporter())])
+        provider = TracerProvider(
+            resource: Resource(attributes: ["service.name": "bench"]),
+            processors: [metrics, views, BatchSpanProcessor(exporter: DiscardingExporter())])
         registry.register(metrics)
         registry.register(views)
         spanMetrics = metrics
     }
-    let daemon = ExaiDaemon(configuration: configuration, tracer: provider?.tracer() ?? NoOpTracer(), registry: registry,
-                            spanMetrics: spanMetrics, logger: quiet)
-    let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)], gracefulShutdownSignals: [], logger: quiet))
+    let daemon = ExaiDaemon(
+        configuration: configuration, tracer: provider?.tracer() ?? NoOpTracer(), registry: registry,
+        spanMetrics: spanMetrics, logger: quiet)
+    let group = ServiceGroup(
+        configuration: .init(services: [.init(service: daemon)], gracefulShutdownSignals: [], logger: quiet))
     let running = Task { try await group.run() }
     guard let port = await daemon.listeningPort() else { fatalError("daemon did not start") }
 
@@ -105,7 +108,8 @@ func measure(traced: Bool, streamed: Bool = false, sessions: Int, calls: Int) as
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         for session in 0..<sessions {
             tasks.addTask {
-                try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/", logger: quiet) { inbound, outbound, _ in
+                try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/", logger: quiet) {
+                    inbound, outbound, _ in
                     var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
                     try await outbound.write(.text(#"{"op":"hello","token":""}"#))
                     _ = try await messages.next()
@@ -117,7 +121,10 @@ func measure(traced: Bool, streamed: Bool = false, sessions: Int, calls: Int) as
                         let sent = ContinuousClock.now
                         let correlation = "bench-\(session)-\(call)"
                         let meta = streamed ? #","_meta":{"stream":true,"correlation_id":"\#(correlation)"}"# : ""
-                        try await outbound.write(.text(#"{"op":"call_tool","request_id":"\#(session)-\#(call)","name":"chat","arguments":{"prompt":"benchmark \#(session) \#(call)","model":"glm-4.5-flash"}\#(meta)}"#))
+                        try await outbound.write(
+                            .text(
+                                #"{"op":"call_tool","request_id":"\#(session)-\#(call)","name":"chat","arguments":{"prompt":"benchmark \#(session) \#(call)","model":"glm-4.5-flash"}\#(meta)}"#
+                            ))
                         var firstChunk: ContinuousClock.Instant?
                         while let message = try await messages.next() {
                             guard case .text(let text) = message else { continue }
@@ -130,7 +137,8 @@ func measure(traced: Bool, streamed: Bool = false, sessions: Int, calls: Int) as
                             let elapsed = ContinuousClock.now - sent
                             mine.append(milliseconds(elapsed))
                             if streamed {
-                                guard let firstChunk, let written = simulator.firstChunkSent(correlationID: correlation) else {
+                                guard let firstChunk, let written = simulator.firstChunkSent(correlationID: correlation)
+                                else {
                                     errors.withLockedValue { $0 += 1 }
                                     continue
                                 }
@@ -154,18 +162,26 @@ func measure(traced: Bool, streamed: Bool = false, sessions: Int, calls: Int) as
     await group.triggerGracefulShutdown()
     _ = await running.result
     if let provider { _ = await provider.shutdown(deadline: .now + .seconds(5)) }
-    func percentile(_ q: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] }
-    return RunResult(callsPerSecond: Double(sorted.count) / seconds, p50: percentile(0.5), p99: percentile(0.99),
-                     errors: errors.withLockedValue { $0 }, firstTokenOverheads: overheads.withLockedValue { $0 })
+    func percentile(_ q: Double) -> Double {
+        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]
+    }
+    return RunResult(
+        callsPerSecond: Double(sorted.count) / seconds, p50: percentile(0.5), p99: percentile(0.99),
+        errors: errors.withLockedValue { $0 }, firstTokenOverheads: overheads.withLockedValue { $0 })
 }
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.isEmpty
+        ? 0
+        : sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 if streaming {
-    print("exai-daemon, traced, \(sessions) sessions × \(calls) sequential chat calls, zero-latency provider-sim, \(runs) runs (alternating order)")
+    print(
+        "exai-daemon, traced, \(sessions) sessions × \(calls) sequential chat calls, zero-latency provider-sim, \(runs) runs (alternating order)"
+    )
     var streamedRuns: [RunResult] = [], plainRuns: [RunResult] = []
     for run in 0..<runs {
         if run % 2 == 0 {
@@ -176,25 +192,39 @@ if streaming {
             streamedRuns.append(try await measure(traced: true, streamed: true, sessions: sessions, calls: calls))
         }
         let overheads = streamedRuns.last!.firstTokenOverheads.sorted()
-        print(String(format: "  run %d: streamed %.0f calls/s p50 %.2f ms p99 %.2f ms, TTFT added p50 %.2f ms p99 %.2f ms | non-streamed %.0f calls/s p50 %.2f ms p99 %.2f ms",
-                     run + 1, streamedRuns.last!.callsPerSecond, streamedRuns.last!.p50, streamedRuns.last!.p99,
-                     overheads.isEmpty ? 0 : overheads[overheads.count / 2], overheads.isEmpty ? 0 : overheads[min(overheads.count - 1, overheads.count * 99 / 100)],
-                     plainRuns.last!.callsPerSecond, plainRuns.last!.p50, plainRuns.last!.p99))
+        print(
+            String(
+                format:
+                    "  run %d: streamed %.0f calls/s p50 %.2f ms p99 %.2f ms, TTFT added p50 %.2f ms p99 %.2f ms | non-streamed %.0f calls/s p50 %.2f ms p99 %.2f ms",
+                run + 1, streamedRuns.last!.callsPerSecond, streamedRuns.last!.p50, streamedRuns.last!.p99,
+                overheads.isEmpty ? 0 : overheads[overheads.count / 2],
+                overheads.isEmpty ? 0 : overheads[min(overheads.count - 1, overheads.count * 99 / 100)],
+                plainRuns.last!.callsPerSecond, plainRuns.last!.p50, plainRuns.last!.p99))
     }
     print("| calls                   | calls/s | p50 ms | p99 ms | errors |")
     print("|-------------------------|---------|--------|--------|--------|")
     for (name, results) in [("streamed (8 chunks)", streamedRuns), ("non-streamed", plainRuns)] {
-        print(String(format: "| %-23@ | %7.0f | %6.2f | %6.2f | %6d |", name as NSString, median(results.map(\.callsPerSecond)),
-                     median(results.map(\.p50)), median(results.map(\.p99)), results.map(\.errors).reduce(0, +)))
+        print(
+            String(
+                format: "| %-23@ | %7.0f | %6.2f | %6.2f | %6d |", name as NSString,
+                median(results.map(\.callsPerSecond)),
+                median(results.map(\.p50)), median(results.map(\.p99)), results.map(\.errors).reduce(0, +)))
     }
     let p50s = streamedRuns.map { $0.firstTokenOverheads.sorted() }.map { $0.isEmpty ? 0 : $0[$0.count / 2] }
-    let p99s = streamedRuns.map { $0.firstTokenOverheads.sorted() }.map { $0.isEmpty ? 0 : $0[min($0.count - 1, $0.count * 99 / 100)] }
-    print(String(format: "time to first token added by the daemon (provider-sim first chunk -> client first stream_chunk), medians over runs: p50 %.2f ms (runs %.2f-%.2f), p99 %.2f ms (runs %.2f-%.2f)",
-                 median(p50s), p50s.min() ?? 0, p50s.max() ?? 0, median(p99s), p99s.min() ?? 0, p99s.max() ?? 0))
+    let p99s = streamedRuns.map { $0.firstTokenOverheads.sorted() }.map {
+        $0.isEmpty ? 0 : $0[min($0.count - 1, $0.count * 99 / 100)]
+    }
+    print(
+        String(
+            format:
+                "time to first token added by the daemon (provider-sim first chunk -> client first stream_chunk), medians over runs: p50 %.2f ms (runs %.2f-%.2f), p99 %.2f ms (runs %.2f-%.2f)",
+            median(p50s), p50s.min() ?? 0, p50s.max() ?? 0, median(p99s), p99s.min() ?? 0, p99s.max() ?? 0))
     exit(0)
 }
 
-print("exai-daemon, \(sessions) sessions × \(calls) sequential chat calls, zero-latency provider-sim, \(runs) runs (alternating order)")
+print(
+    "exai-daemon, \(sessions) sessions × \(calls) sequential chat calls, zero-latency provider-sim, \(runs) runs (alternating order)"
+)
 var traced: [RunResult] = [], disabled: [RunResult] = []
 for run in 0..<runs {
     if run % 2 == 0 {
@@ -204,17 +234,23 @@ for run in 0..<runs {
         disabled.append(try await measure(traced: false, sessions: sessions, calls: calls))
         traced.append(try await measure(traced: true, sessions: sessions, calls: calls))
     }
-    print(String(format: "  run %d: traced %.0f calls/s p50 %.2f ms p99 %.2f ms | off %.0f calls/s p50 %.2f ms p99 %.2f ms",
-                 run + 1, traced.last!.callsPerSecond, traced.last!.p50, traced.last!.p99,
-                 disabled.last!.callsPerSecond, disabled.last!.p50, disabled.last!.p99))
+    print(
+        String(
+            format: "  run %d: traced %.0f calls/s p50 %.2f ms p99 %.2f ms | off %.0f calls/s p50 %.2f ms p99 %.2f ms",
+            run + 1, traced.last!.callsPerSecond, traced.last!.p50, traced.last!.p99,
+            disabled.last!.callsPerSecond, disabled.last!.p50, disabled.last!.p99))
 }
 print("| mode                    | calls/s | p50 ms | p99 ms | errors |")
 print("|-------------------------|---------|--------|--------|--------|")
 for (name, results) in [("tracing on (Traceline)", traced), ("OTEL_SDK_DISABLED (NoOp)", disabled)] {
-    print(String(format: "| %-23@ | %7.0f | %6.2f | %6.2f | %6d |", name as NSString, median(results.map(\.callsPerSecond)),
-                 median(results.map(\.p50)), median(results.map(\.p99)), results.map(\.errors).reduce(0, +)))
+    print(
+        String(
+            format: "| %-23@ | %7.0f | %6.2f | %6.2f | %6d |", name as NSString, median(results.map(\.callsPerSecond)),
+            median(results.map(\.p50)), median(results.map(\.p99)), results.map(\.errors).reduce(0, +)))
 }
 let overhead = (median(traced.map(\.p50)) / median(disabled.map(\.p50)) - 1) * 100
 let perRun = zip(traced, disabled).map { ($0.p50 / $1.p50 - 1) * 100 }
-print(String(format: "p50 overhead of tracing, medians: %.1f %% (per run: %@) (target <= 5 %%)", overhead,
-             perRun.map { String(format: "%.1f", $0) }.joined(separator: ", ") as NSString))
+print(
+    String(
+        format: "p50 overhead of tracing, medians: %.1f %% (per run: %@) (target <= 5 %%)", overhead,
+        perRun.map { String(format: "%.1f", $0) }.joined(separator: ", ") as NSString))

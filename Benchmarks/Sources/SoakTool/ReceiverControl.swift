@@ -59,11 +59,14 @@ final class SoakReceiver: @unchecked Sendable {
         address.sin_port = in_port_t(UInt16(controlPort).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw SoakError("cannot reach the receiver's control port") }
         let payload = body ?? ""
-        let text = "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: \(payload.utf8.count)\r\n\r\n\(payload)"
+        let text =
+            "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: \(payload.utf8.count)\r\n\r\n\(payload)"
         _ = text.withCString { send(fd, $0, strlen($0), 0) }
         var response = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -73,7 +76,8 @@ final class SoakReceiver: @unchecked Sendable {
             response.append(contentsOf: buffer[0..<count])
         }
         let whole = String(decoding: response, as: UTF8.self)
-        guard let statusText = whole.split(separator: " ", maxSplits: 2).dropFirst().first, let status = Int(statusText) else {
+        guard let statusText = whole.split(separator: " ", maxSplits: 2).dropFirst().first, let status = Int(statusText)
+        else {
             throw SoakError("malformed control response")
         }
         let bodyText = whole.range(of: "\r\n\r\n").map { String(whole[$0.upperBound...]) } ?? ""

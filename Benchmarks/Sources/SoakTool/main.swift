@@ -8,8 +8,8 @@
 //            --drain S (flush deadline after the run, 60) --json FILE
 //   The batch processor and exporter read the standard OTEL_BSP_* / OTEL_EXPORTER_OTLP_* variables.
 import Foundation
-import Tracing
 import Traceline
+import Tracing
 
 struct Options {
     var scenario = "custom"
@@ -84,13 +84,16 @@ for warning in configuration.warnings { say("configuration: \(warning)") }
 configuration.otlp.endpoint = "http://127.0.0.1:\(receiver.dataPort)/v1/traces"
 let exporter = OTLPHTTPExporter(configuration: configuration.otlp)
 let processor = BatchSpanProcessor(exporter: exporter, configuration: configuration.batch)
-let provider = TracerProvider(resource: Resource(attributes: ["service.name": "soak"]), sampler: AlwaysOnSampler(),
-                              processors: [processor])
+let provider = TracerProvider(
+    resource: Resource(attributes: ["service.name": "soak"]), sampler: AlwaysOnSampler(),
+    processors: [processor])
 let tracer = provider.tracer()
 
-say("soak \(options.scenario): \(options.rate) spans/s for \(options.duration) s; queue \(configuration.batch.maxQueueSize), "
-      + "batch \(configuration.batch.maxExportBatchSize), retry buffer \(configuration.otlp.retryBufferBytes) bytes, "
-      + "compression \(configuration.otlp.compression.rawValue); schedule " + options.schedule.map { "\($0.at)s=\($0.mode)" }.joined(separator: " "))
+say(
+    "soak \(options.scenario): \(options.rate) spans/s for \(options.duration) s; queue \(configuration.batch.maxQueueSize), "
+        + "batch \(configuration.batch.maxExportBatchSize), retry buffer \(configuration.otlp.retryBufferBytes) bytes, "
+        + "compression \(configuration.otlp.compression.rawValue); schedule "
+        + options.schedule.map { "\($0.at)s=\($0.mode)" }.joined(separator: " "))
 
 /// Creates spans at the set rate on its own thread: each carries its sequence number (`soak.seq`,
 /// which the receiver counts) and the attributes of a typical server span.
@@ -116,7 +119,10 @@ final class Generator: @unchecked Sendable {
         var seq = 0
         while seq < total {
             let elapsed = ContinuousClock.now - start
-            let due = min(total, Int(Double(rate) * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)))
+            let due = min(
+                total,
+                Int(Double(rate) * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+            )
             while seq < due {
                 let span = tracer.startSpan("GET /api/items/{id}", context: .topLevel, ofKind: .server)
                 span.attributes["soak.seq"] = seq
@@ -158,13 +164,18 @@ while second < options.duration {
         pending.removeFirst()
     }
     let buffered = exporter.statistics
-    if buffered.bytesBuffered > peakBufferedBytes { (peakBufferedBytes, peakBufferedSpans) = (buffered.bytesBuffered, buffered.spansBuffered) }
+    if buffered.bytesBuffered > peakBufferedBytes {
+        (peakBufferedBytes, peakBufferedSpans) = (buffered.bytesBuffered, buffered.spansBuffered)
+    }
     if second % 10 == 0 {
         let p = processor.statistics, e = exporter.statistics, memory = memoryUsage()
-        say(String(format: "t=%3ds mode=%-9@ created=%9d exported=%9d dropped(queue)=%8d dropped(export)=%8d rejected=%6d queue=%5d buffered=%7d (%.1f MiB) retries=%4d breaker=%@ rss=%.1fMiB",
-                     second, mode as NSString, generator.created.load(), e.spansExported, p.droppedQueueFull, e.spansDropped,
-                     e.spansRejected, p.queueSize, e.spansBuffered, Double(e.bytesBuffered) / 1_048_576, e.retries,
-                     exporter.breaker.currentState.rawValue as NSString, Double(memory.current) / 1_048_576))
+        say(
+            String(
+                format:
+                    "t=%3ds mode=%-9@ created=%9d exported=%9d dropped(queue)=%8d dropped(export)=%8d rejected=%6d queue=%5d buffered=%7d (%.1f MiB) retries=%4d breaker=%@ rss=%.1fMiB",
+                second, mode as NSString, generator.created.load(), e.spansExported, p.droppedQueueFull, e.spansDropped,
+                e.spansRejected, p.queueSize, e.spansBuffered, Double(e.bytesBuffered) / 1_048_576, e.retries,
+                exporter.breaker.currentState.rawValue as NSString, Double(memory.current) / 1_048_576))
     }
     second += 1
     try await Task.sleep(until: started + .seconds(second), clock: .continuous)
@@ -193,12 +204,20 @@ let neverDelivered = number(perSeq, "never_delivered")
 let receiverRejected = number(stats, "rejected_spans")
 
 var failures: [String] = []
-if exported + dropped + rejected != created { failures.append("exported + dropped + rejected = \(exported + dropped + rejected) ≠ created \(created)") }
+if exported + dropped + rejected != created {
+    failures.append("exported + dropped + rejected = \(exported + dropped + rejected) ≠ created \(created)")
+}
 if duplicates != 0 { failures.append("\(duplicates) spans accepted twice") }
-if acceptedUnique != exported { failures.append("receiver accepted \(acceptedUnique) distinct spans, SDK counted \(exported) exported") }
+if acceptedUnique != exported {
+    failures.append("receiver accepted \(acceptedUnique) distinct spans, SDK counted \(exported) exported")
+}
 if receiverRejected != rejected { failures.append("receiver rejected \(receiverRejected), SDK counted \(rejected)") }
-if neverDelivered != dropped { failures.append("receiver never got \(neverDelivered) spans, SDK counted \(dropped) dropped") }
-if provider.endedSpanCount != created { failures.append("provider ended \(provider.endedSpanCount) spans, generator created \(created)") }
+if neverDelivered != dropped {
+    failures.append("receiver never got \(neverDelivered) spans, SDK counted \(dropped) dropped")
+}
+if provider.endedSpanCount != created {
+    failures.append("provider ended \(provider.endedSpanCount) spans, generator created \(created)")
+}
 
 let elapsed = ContinuousClock.now - started
 let summary: [String: Any] = [
@@ -212,12 +231,14 @@ let summary: [String: Any] = [
     "requests": e.requests, "retries": e.retries, "breaker_rejections": e.breakerRejections,
     "breaker_opened": exporter.breaker.statistics.timesOpened,
     "receiver_requests": number(stats, "requests"), "receiver_received_spans": number(stats, "received_spans"),
-    "receiver_accepted_distinct": acceptedUnique, "receiver_duplicates": duplicates, "receiver_rejected": receiverRejected,
+    "receiver_accepted_distinct": acceptedUnique, "receiver_duplicates": duplicates,
+    "receiver_rejected": receiverRejected,
     "receiver_never_delivered": neverDelivered,
     "peak_rss_mib": Double(memory.peak) / 1_048_576, "flush_complete": flush.isComplete,
     "wall_s": Double(elapsed.components.seconds), "identity_holds": failures.isEmpty,
 ]
-say("""
+say(
+    """
     result \(options.scenario): created \(created) = exported \(exported) + dropped \(dropped) (queue full \(droppedQueue), \
     export \(droppedExport), shutdown \(droppedShutdown)) + rejected \(rejected)
       requests \(e.requests), retries \(e.retries), breaker rejections \(e.breakerRejections), retry buffer full \(e.spansDroppedBufferFull); receiver: \(acceptedUnique) distinct \

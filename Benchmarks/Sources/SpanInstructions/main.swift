@@ -36,15 +36,19 @@ case "recording":
     // No `await` anywhere: an async main runs on dispatch's main queue, which crashes valgrind 3.19.
     spanLoop(provider.tracer(), count: count)
 case "recording-value-limit":
-    let provider = TracerProvider(resource: resource, limits: SpanLimits(attributeValueLengthLimit: 4096),
-                                  processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
+    let provider = TracerProvider(
+        resource: resource, limits: SpanLimits(attributeValueLengthLimit: 4096),
+        processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
     spanLoop(provider.tracer(), count: count)
 case "unsampled":
-    let provider = TracerProvider(resource: resource, sampler: AlwaysOffSampler(), processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
+    let provider = TracerProvider(
+        resource: resource, sampler: AlwaysOffSampler(),
+        processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
     spanLoop(provider.tracer(), count: count)
 case "unsampled-metrics":
-    let provider = TracerProvider(resource: resource, sampler: AlwaysOffSampler(),
-                                  processors: [SpanMetricsProcessor(), BatchSpanProcessor(exporter: DiscardingExporter())])
+    let provider = TracerProvider(
+        resource: resource, sampler: AlwaysOffSampler(),
+        processors: [SpanMetricsProcessor(), BatchSpanProcessor(exporter: DiscardingExporter())])
     spanLoop(provider.tracer(), count: count)
 default:
     FileHandle.standardError.write(Data("unknown scenario \(scenario)\n".utf8))

@@ -10,7 +10,9 @@ import Tracing
 /// 512 spans with four attributes (two strings, two ints) and one event each.
 func makeEncodingBatch() -> [FinishedSpan] {
     let exporter = InMemorySpanExporter()
-    let provider = TracerProvider(resource: Resource(attributes: ["service.name": "bench"]), processors: [SimpleSpanProcessor(exporter: exporter)])
+    let provider = TracerProvider(
+        resource: Resource(attributes: ["service.name": "bench"]), processors: [SimpleSpanProcessor(exporter: exporter)]
+    )
     let tracer = provider.tracer(scope: InstrumentationScope(name: "bench", version: "1.0"))
     for index in 0..<512 {
         let span = tracer.startSpan("chat kimi-k2", context: .topLevel, ofKind: .client)
@@ -81,7 +83,9 @@ private func bigEndianBytes(_ values: UInt64...) -> Data {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(values.count * 8)
     for value in values {
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+        }
     }
     return Data(bytes)
 }
@@ -110,15 +114,27 @@ func runEncodingBenchmark(runs: Int, oursOnly: Bool = false) {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let rate = Double(512 * iterations) / seconds
             let mallocs = Double(malloc_counter_total() - mallocsBefore) / Double(iterations)
-            if peer == 0 { oursRates.append(rate); oursMallocs.append(mallocs) } else { theirsRates.append(rate); theirsMallocs.append(mallocs) }
+            if peer == 0 {
+                oursRates.append(rate); oursMallocs.append(mallocs)
+            } else {
+                theirsRates.append(rate); theirsMallocs.append(mallocs)
+            }
         }
     }
     if oursOnly { print("Traceline encoder: \(Int(median(oursRates))) spans/s"); return }
     let oursMedian = median(oursRates), theirsMedian = median(theirsRates)
-    print("Build + encode of one 512-span request (4 attributes, 1 event per span), \(runs) runs x \(iterations) requests, medians")
+    print(
+        "Build + encode of one 512-span request (4 attributes, 1 event per span), \(runs) runs x \(iterations) requests, medians"
+    )
     print("| encoder                          | spans/s     | mallocs/request | bytes  |")
     print("|----------------------------------|-------------|-----------------|--------|")
-    print("| Traceline (libprotobuf-c, arena) | \(pad(String(Int(oursMedian)), 11)) | \(pad(String(Int(median(oursMallocs))), 15)) | \(pad(String(ours.count), 6)) |")
-    print("| swift-protobuf 1.39.0            | \(pad(String(Int(theirsMedian)), 11)) | \(pad(String(Int(median(theirsMallocs))), 15)) | \(pad(String(theirs.count), 6)) |")
-    print("Ratio (same run): Traceline / swift-protobuf = \(format(oursMedian / theirsMedian, decimals: 2))x (target >= 10x)")
+    print(
+        "| Traceline (libprotobuf-c, arena) | \(pad(String(Int(oursMedian)), 11)) | \(pad(String(Int(median(oursMallocs))), 15)) | \(pad(String(ours.count), 6)) |"
+    )
+    print(
+        "| swift-protobuf 1.39.0            | \(pad(String(Int(theirsMedian)), 11)) | \(pad(String(Int(median(theirsMallocs))), 15)) | \(pad(String(theirs.count), 6)) |"
+    )
+    print(
+        "Ratio (same run): Traceline / swift-protobuf = \(format(oursMedian / theirsMedian, decimals: 2))x (target >= 10x)"
+    )
 }

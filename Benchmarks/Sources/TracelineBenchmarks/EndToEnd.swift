@@ -28,7 +28,10 @@ func receiverTotals(_ path: String) -> (requests: Int, spans: Int, bytes: Int) {
     return (requests, spans, bytes)
 }
 
-private func vfscanfHelper(_ file: UnsafeMutablePointer<FILE>, _ r: UnsafeMutablePointer<Int>, _ s: UnsafeMutablePointer<Int>, _ b: UnsafeMutablePointer<Int>) -> Int32 {
+private func vfscanfHelper(
+    _ file: UnsafeMutablePointer<FILE>, _ r: UnsafeMutablePointer<Int>, _ s: UnsafeMutablePointer<Int>,
+    _ b: UnsafeMutablePointer<Int>
+) -> Int32 {
     var buffer = [CChar](repeating: 0, count: 128)
     guard fgets(&buffer, 128, file) != nil else { return 0 }
     let parts = String(cString: buffer).split(separator: " ").compactMap { Int($0.filter(\.isNumber)) }
@@ -74,16 +77,22 @@ func runEndToEnd(peer: String, endpoint: String, statsFile: String, seconds: Int
     case "traceline":
         var configuration = OTLPExporterConfiguration()
         configuration.endpoint = endpoint
-        let exporter = OTLPHTTPExporter(configuration: configuration, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-        let processor = BatchSpanProcessor(exporter: exporter, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-        let provider = TracerProvider(resource: Resource(attributes: ["service.name": "bench"]), processors: [processor])
+        let exporter = OTLPHTTPExporter(
+            configuration: configuration, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+        let processor = BatchSpanProcessor(
+            exporter: exporter, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+        let provider = TracerProvider(
+            resource: Resource(attributes: ["service.name": "bench"]), processors: [processor])
         let before = receiverTotals(statsFile)
         created = produce(provider.tracer(), until: .now + window)
         let after = receiverTotals(statsFile)
         let stats = processor.statistics
         let exporterStats = exporter.statistics
-        report(peer: "Traceline", created: created, delivered: after.spans - before.spans, seconds: seconds,
-               extra: "dropped at queue \(stats.droppedQueueFull), exporter dropped \(exporterStats.spansDropped), requests \(exporterStats.requests)")
+        report(
+            peer: "Traceline", created: created, delivered: after.spans - before.spans, seconds: seconds,
+            extra:
+                "dropped at queue \(stats.droppedQueueFull), exporter dropped \(exporterStats.spansDropped), requests \(exporterStats.requests)"
+        )
         _ = await provider.shutdown(deadline: .now + .seconds(10))
     case "swift-otel":
         var configuration = OTel.Configuration.default
@@ -100,13 +109,16 @@ func runEndToEnd(peer: String, endpoint: String, statsFile: String, seconds: Int
         let before = receiverTotals(statsFile)
         created = produce(backend.factory, until: .now + window)
         let after = receiverTotals(statsFile)
-        report(peer: "swift-otel 1.6.0", created: created, delivered: after.spans - before.spans, seconds: seconds, extra: "")
+        report(
+            peer: "swift-otel 1.6.0", created: created, delivered: after.spans - before.spans, seconds: seconds,
+            extra: "")
         service.cancel()
     case "receiver-limit":
         // The receiver's own ceiling: one ready 512-span batch posted back to back, no span production.
         var configuration = OTLPExporterConfiguration()
         configuration.endpoint = endpoint
-        let exporter = OTLPHTTPExporter(configuration: configuration, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+        let exporter = OTLPHTTPExporter(
+            configuration: configuration, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let batch = makeEncodingBatch()
         let before = receiverTotals(statsFile)
         let deadline = ContinuousClock.now + window
@@ -115,13 +127,16 @@ func runEndToEnd(peer: String, endpoint: String, statsFile: String, seconds: Int
             created += batch.count
         }
         let after = receiverTotals(statsFile)
-        report(peer: "receiver ceiling", created: created, delivered: after.spans - before.spans, seconds: seconds,
-               extra: "pre-built batches posted back to back")
+        report(
+            peer: "receiver ceiling", created: created, delivered: after.spans - before.spans, seconds: seconds,
+            extra: "pre-built batches posted back to back")
     default:
         print("unknown peer \(peer)")
     }
 }
 
 func report(peer: String, created: Int, delivered: Int, seconds: Int, extra: String) {
-    print("| \(pad(peer, 17)) | \(pad(String(created / seconds), 13)) | \(pad(String(delivered / seconds), 15)) | \(pad(String(peakResidentKiB() / 1024), 13)) | \(extra)")
+    print(
+        "| \(pad(peer, 17)) | \(pad(String(created / seconds), 13)) | \(pad(String(delivered / seconds), 15)) | \(pad(String(peakResidentKiB() / 1024), 13)) | \(extra)"
+    )
 }

@@ -22,7 +22,9 @@ func runRenderBenchmark(runs: Int) {
             let elapsed = ContinuousClock.now - start
             samples.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
         }
-        results.append("| \(format == .openMetrics ? "OpenMetrics 1.0 " : "text 0.0.4      ") | \(format_(median(samples))) ms | \(bytes / 1024) KiB |")
+        results.append(
+            "| \(format == .openMetrics ? "OpenMetrics 1.0 " : "text 0.0.4      ") | \(format_(median(samples))) ms | \(bytes / 1024) KiB |"
+        )
     }
     print("/metrics render, 2000 series (counter + 17-bucket histogram each), median of \(runs)")
     print("| format          | time      | size     |")

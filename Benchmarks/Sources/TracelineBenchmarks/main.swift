@@ -4,9 +4,6 @@
 // noise hits all of them alike; the table reports medians. Allocations are counted by the
 // MallocCounter target, which interposes malloc for the whole process.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import MallocCounter
 import OTel
@@ -15,11 +12,17 @@ import Synchronization
 import Traceline
 import Tracing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // MARK: - Settings
 
 let arguments = CommandLine.arguments
 func argument(_ name: String, default value: Int) -> Int {
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count,
+        let parsed = Int(arguments[index + 1])
+    else { return value }
     return parsed
 }
 let runs = argument("--runs", default: 7)
@@ -42,8 +45,9 @@ if arguments.contains("--encode") {
     exit(0)
 }
 if let peer = stringArgument("--e2e") {
-    try await runEndToEnd(peer: peer, endpoint: stringArgument("--endpoint") ?? "http://127.0.0.1:4318/v1/traces",
-                          statsFile: stringArgument("--stats") ?? "/tmp/receiver-stats", seconds: argument("--seconds", default: 10))
+    try await runEndToEnd(
+        peer: peer, endpoint: stringArgument("--endpoint") ?? "http://127.0.0.1:4318/v1/traces",
+        statsFile: stringArgument("--stats") ?? "/tmp/receiver-stats", seconds: argument("--seconds", default: 10))
     exit(0)
 }
 
@@ -61,12 +65,14 @@ func measure(operations: Int, _ body: () async -> Void) async -> Sample {
     let elapsed = ContinuousClock.now - start
     let mallocs = malloc_counter_total() - mallocsBefore
     let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-    return Sample(nanosecondsPerOp: nanoseconds / Double(operations), mallocsPerOp: Double(mallocs) / Double(operations))
+    return Sample(
+        nanosecondsPerOp: nanoseconds / Double(operations), mallocsPerOp: Double(mallocs) / Double(operations))
 }
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 /// The loop the issue names: `withSpan("op", ofKind: .client)` setting two string and two int attributes.
@@ -142,28 +148,33 @@ let otelService = Task { try await otelBackend.service.run() }
 
 let exporter = DiscardingExporter()
 let queueSize = argument("--queue", default: 2048)
-let processor = BatchSpanProcessor(exporter: exporter, configuration: .init(maxQueueSize: queueSize, maxExportBatchSize: min(512, queueSize)))
+let processor = BatchSpanProcessor(
+    exporter: exporter, configuration: .init(maxQueueSize: queueSize, maxExportBatchSize: min(512, queueSize)))
 let provider = TracerProvider(
     resource: Resource(attributes: ["service.name": "bench"]),
     processors: [processor]
 )
 let tracer = provider.tracer()
 // The same pipeline without the default cut of string values, to show what the cut costs.
-let unlimitedProvider = TracerProvider(resource: Resource(attributes: ["service.name": "bench"]),
-                                       limits: SpanLimits(attributeValueLengthLimit: nil),
-                                       processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
+let unlimitedProvider = TracerProvider(
+    resource: Resource(attributes: ["service.name": "bench"]),
+    limits: SpanLimits(attributeValueLengthLimit: nil),
+    processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
 let unlimitedTracer = unlimitedProvider.tracer()
 let spanMetrics = SpanMetricsProcessor()
 let metricsExporter = DiscardingExporter()
-let metricsProvider = TracerProvider(resource: Resource(attributes: ["service.name": "bench"]),
-                                     processors: [spanMetrics, BatchSpanProcessor(exporter: metricsExporter)])
+let metricsProvider = TracerProvider(
+    resource: Resource(attributes: ["service.name": "bench"]),
+    processors: [spanMetrics, BatchSpanProcessor(exporter: metricsExporter)])
 let metricsTracer = metricsProvider.tracer()
-let unsampledProvider = TracerProvider(sampler: AlwaysOffSampler(), processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
+let unsampledProvider = TracerProvider(
+    sampler: AlwaysOffSampler(), processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
 let unsampledTracer = unsampledProvider.tracer()
 // Unsampled, with span metrics installed: the spans are recorded for the metrics (record-only), not exported.
 let unsampledMetrics = SpanMetricsProcessor()
-let unsampledMetricsProvider = TracerProvider(sampler: AlwaysOffSampler(),
-                                              processors: [unsampledMetrics, BatchSpanProcessor(exporter: DiscardingExporter())])
+let unsampledMetricsProvider = TracerProvider(
+    sampler: AlwaysOffSampler(),
+    processors: [unsampledMetrics, BatchSpanProcessor(exporter: DiscardingExporter())])
 let unsampledMetricsTracer = unsampledMetricsProvider.tracer()
 let noop = NoOpTracer()
 
@@ -214,32 +225,55 @@ let diagnostics = arguments.contains("--diagnose")
 
 let onlyIndex = argument("--only", default: -1)
 let onlyName = arguments.firstIndex(of: "--only-name").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
-let allScenarios: [Scenario] = diagnostics ? (onlyIndex >= 0 ? [diagnosticScenarios[onlyIndex]] : diagnosticScenarios) : [
-    Scenario(name: "span: NoOpTracer", operations: iterations) { spanLoop(noop, count: iterations) },
-    Scenario(name: "span: swift-otel 1.6.0", operations: iterations / 10) { spanLoop(otelTracer, count: iterations / 10) },
-    Scenario(name: "span: Traceline", operations: iterations) { spanLoop(tracer, count: iterations) },
-    Scenario(name: "span: Traceline + span metrics", operations: iterations) { spanLoop(metricsTracer, count: iterations) },
-    Scenario(name: "span: Traceline, no value-length limit", operations: iterations) { spanLoop(unlimitedTracer, count: iterations) },
-    Scenario(name: "root+child pair: NoOpTracer", operations: iterations) { rootChildLoop(noop, count: iterations) },
-    Scenario(name: "root+child pair: Traceline", operations: iterations) { rootChildLoop(tracer, count: iterations) },
-    Scenario(name: "unsampled span: Traceline", operations: iterations) { spanLoop(unsampledTracer, count: iterations) },
-    Scenario(name: "unsampled span: Traceline + span metrics", operations: iterations) { spanLoop(unsampledMetricsTracer, count: iterations) },
-    Scenario(name: "2 producers: NoOpTracer", operations: iterations) { await concurrentLoop(noop, producers: 2, count: iterations / 2) },
-    Scenario(name: "2 producers: swift-otel 1.6.0", operations: iterations / 10) { await concurrentLoop(otelTracer, producers: 2, count: iterations / 20) },
-    Scenario(name: "2 producers: Traceline", operations: iterations) { await concurrentLoop(tracer, producers: 2, count: iterations / 2) },
-    Scenario(name: "traceparent extract: Traceline", operations: iterations) {
-        for _ in 0..<iterations {
-            var context = ServiceContext.topLevel
-            traceContext.extract(incoming, into: &context, using: DictionaryExtractor())
-        }
-    },
-    Scenario(name: "traceparent inject: Traceline", operations: iterations) {
-        for _ in 0..<iterations {
-            var carrier: [String: String] = [:]
-            traceContext.inject(injectContext, into: &carrier, using: DictionaryInjector())
-        }
-    },
-]
+let allScenarios: [Scenario] =
+    diagnostics
+    ? (onlyIndex >= 0 ? [diagnosticScenarios[onlyIndex]] : diagnosticScenarios)
+    : [
+        Scenario(name: "span: NoOpTracer", operations: iterations) { spanLoop(noop, count: iterations) },
+        Scenario(name: "span: swift-otel 1.6.0", operations: iterations / 10) {
+            spanLoop(otelTracer, count: iterations / 10)
+        },
+        Scenario(name: "span: Traceline", operations: iterations) { spanLoop(tracer, count: iterations) },
+        Scenario(name: "span: Traceline + span metrics", operations: iterations) {
+            spanLoop(metricsTracer, count: iterations)
+        },
+        Scenario(name: "span: Traceline, no value-length limit", operations: iterations) {
+            spanLoop(unlimitedTracer, count: iterations)
+        },
+        Scenario(name: "root+child pair: NoOpTracer", operations: iterations) {
+            rootChildLoop(noop, count: iterations)
+        },
+        Scenario(name: "root+child pair: Traceline", operations: iterations) {
+            rootChildLoop(tracer, count: iterations)
+        },
+        Scenario(name: "unsampled span: Traceline", operations: iterations) {
+            spanLoop(unsampledTracer, count: iterations)
+        },
+        Scenario(name: "unsampled span: Traceline + span metrics", operations: iterations) {
+            spanLoop(unsampledMetricsTracer, count: iterations)
+        },
+        Scenario(name: "2 producers: NoOpTracer", operations: iterations) {
+            await concurrentLoop(noop, producers: 2, count: iterations / 2)
+        },
+        Scenario(name: "2 producers: swift-otel 1.6.0", operations: iterations / 10) {
+            await concurrentLoop(otelTracer, producers: 2, count: iterations / 20)
+        },
+        Scenario(name: "2 producers: Traceline", operations: iterations) {
+            await concurrentLoop(tracer, producers: 2, count: iterations / 2)
+        },
+        Scenario(name: "traceparent extract: Traceline", operations: iterations) {
+            for _ in 0..<iterations {
+                var context = ServiceContext.topLevel
+                traceContext.extract(incoming, into: &context, using: DictionaryExtractor())
+            }
+        },
+        Scenario(name: "traceparent inject: Traceline", operations: iterations) {
+            for _ in 0..<iterations {
+                var carrier: [String: String] = [:]
+                traceContext.inject(injectContext, into: &carrier, using: DictionaryInjector())
+            }
+        },
+    ]
 
 let scenarios = onlyName.map { name in allScenarios.filter { $0.name == name } } ?? allScenarios
 let focused = onlyName != nil
@@ -274,7 +308,9 @@ let otelDropped = otelDrops.dropped.load(ordering: .relaxed) - otelDroppedBefore
 
 // MARK: - Report
 
-func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+}
 func format(_ value: Double, decimals: Int = 1) -> String {
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
@@ -282,7 +318,9 @@ func format(_ value: Double, decimals: Int = 1) -> String {
     return String(rounded)
 }
 
-print("Traceline span benchmark: \(runs) runs, \(iterations) operations per Traceline/NoOp run (swift-otel: \(iterations / 10)); medians")
+print(
+    "Traceline span benchmark: \(runs) runs, \(iterations) operations per Traceline/NoOp run (swift-otel: \(iterations / 10)); medians"
+)
 print("| \(pad("scenario", 34)) | ns/op   | mallocs/op | Traceline drops |")
 print("|\(String(repeating: "-", count: 36))|---------|------------|-----------------|")
 var medians: [String: (ns: Double, mallocs: Double)] = [:]
@@ -292,7 +330,9 @@ for scenario in scenarios {
     let mallocs = median(list.map(\.mallocsPerOp))
     medians[scenario.name] = (ns, mallocs)
     let drops = scenario.name.hasSuffix("Traceline") ? String(dropsByScenario[scenario.name] ?? 0) : "-"
-    print("| \(pad(scenario.name, 34)) | \(pad(format(ns), 7)) | \(pad(format(mallocs, decimals: 2), 10)) | \(pad(drops, 15)) |")
+    print(
+        "| \(pad(scenario.name, 34)) | \(pad(format(ns), 7)) | \(pad(format(mallocs, decimals: 2), 10)) | \(pad(drops, 15)) |"
+    )
 }
 
 if diagnostics || focused {
@@ -305,15 +345,26 @@ let otelSpan = medians["span: swift-otel 1.6.0"]!
 let unsampled = medians["unsampled span: Traceline"]!
 print("")
 print("Ratios (same run):")
-print("- Traceline / NoOp (recording span):      \(format(tracelineSpan.ns / noopSpan.ns, decimals: 2))x   (target <= 1.5x)")
-print("- swift-otel / Traceline:                 \(format(otelSpan.ns / tracelineSpan.ns, decimals: 1))x   (target >= 10x)")
-print("- Traceline mallocs beyond NoOp per span: \(format(tracelineSpan.mallocs - noopSpan.mallocs, decimals: 2))    (target <= 3)")
+print(
+    "- Traceline / NoOp (recording span):      \(format(tracelineSpan.ns / noopSpan.ns, decimals: 2))x   (target <= 1.5x)"
+)
+print(
+    "- swift-otel / Traceline:                 \(format(otelSpan.ns / tracelineSpan.ns, decimals: 1))x   (target >= 10x)"
+)
+print(
+    "- Traceline mallocs beyond NoOp per span: \(format(tracelineSpan.mallocs - noopSpan.mallocs, decimals: 2))    (target <= 3)"
+)
 if let withMetrics = medians["span: Traceline + span metrics"] {
-    print("- span metrics processor, added per span: \(format(withMetrics.ns - tracelineSpan.ns)) ns   (target <= 150 ns)")
+    print(
+        "- span metrics processor, added per span: \(format(withMetrics.ns - tracelineSpan.ns)) ns   (target <= 150 ns)"
+    )
 }
-print("- unsampled Traceline / NoOp:             \(format(unsampled.ns / noopSpan.ns, decimals: 2))x   (target <= 1.2x)")
+print(
+    "- unsampled Traceline / NoOp:             \(format(unsampled.ns / noopSpan.ns, decimals: 2))x   (target <= 1.2x)")
 if let unsampledWithMetrics = medians["unsampled span: Traceline + span metrics"] {
-    print("- unsampled span recorded for span metrics: \(format(unsampledWithMetrics.ns - unsampled.ns)) ns more than unsampled without")
+    print(
+        "- unsampled span recorded for span metrics: \(format(unsampledWithMetrics.ns - unsampled.ns)) ns more than unsampled without"
+    )
 }
 print("")
 print("Spans dropped with a discarding exporter (1 and 2 producers, all runs):")

@@ -25,7 +25,9 @@ public final class ExaiClient: Sendable {
                 return "error \(error["code"]?.stringValue ?? "?"): \(error["message"]?.stringValue ?? "")"
             }
             let text = result["text"]?.stringValue ?? ""
-            if let output = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), let content = output["content"]?.stringValue {
+            if let output = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
+                let content = output["content"]?.stringValue
+            {
                 return content
             }
             return text
@@ -33,7 +35,8 @@ public final class ExaiClient: Sendable {
         /// The `continuation_id` the reply offers, if any.
         public var continuationID: String? {
             guard let text = result?["text"]?.stringValue,
-                  let output = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { return nil }
+                let output = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            else { return nil }
             return output["continuation_offer"]?["continuation_id"]?.stringValue
         }
     }
@@ -49,8 +52,10 @@ public final class ExaiClient: Sendable {
     private let tracer: any Tracer
     private let printFrame: @Sendable (String, String) -> Void
 
-    private init(inbound: AsyncStream<String>, outbound: AsyncStream<String>.Continuation, tracer: any Tracer,
-                 printFrame: @escaping @Sendable (String, String) -> Void) {
+    private init(
+        inbound: AsyncStream<String>, outbound: AsyncStream<String>.Continuation, tracer: any Tracer,
+        printFrame: @escaping @Sendable (String, String) -> Void
+    ) {
         self.inbound = inbound
         self.outbound = outbound
         self.tracer = tracer
@@ -68,11 +73,14 @@ public final class ExaiClient: Sendable {
         configuration.maxFrameSize = 1 << 24
         if let correlationID { configuration.additionalHeaders[HTTPField.Name("X-Correlation-ID")!] = correlationID }
         let result = NIOLockedValueBox<Swift.Result<Result, any Error>?>(nil)
-        try await WebSocketClient.connect(url: url, configuration: configuration,
-                                          logger: Logger(label: "exai-client", factory: { _ in SwiftLogNoOpLogHandler() })) { inbound, outbound, _ in
+        try await WebSocketClient.connect(
+            url: url, configuration: configuration,
+            logger: Logger(label: "exai-client", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) { inbound, outbound, _ in
             let (incoming, incomingContinuation) = AsyncStream.makeStream(of: String.self)
             let (outgoing, outgoingContinuation) = AsyncStream.makeStream(of: String.self)
-            let client = ExaiClient(inbound: incoming, outbound: outgoingContinuation, tracer: tracer, printFrame: printFrame)
+            let client = ExaiClient(
+                inbound: incoming, outbound: outgoingContinuation, tracer: tracer, printFrame: printFrame)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     do {
@@ -97,7 +105,9 @@ public final class ExaiClient: Sendable {
                 group.cancelAll()
             }
         }
-        guard let outcome = result.withLockedValue({ $0 }) else { throw Failure(description: "the daemon closed the connection") }
+        guard let outcome = result.withLockedValue({ $0 }) else {
+            throw Failure(description: "the daemon closed the connection")
+        }
         return try outcome.get()
     }
 
@@ -133,12 +143,16 @@ public final class ExaiClient: Sendable {
         while true {
             let frame = try await receive()
             guard frame["op"]?.stringValue == "list_tools_res" else { continue }
-            return (frame["tools"]?.arrayValue ?? []).map { ($0["name"]?.stringValue ?? "", $0["description"]?.stringValue ?? "") }
+            return (frame["tools"]?.arrayValue ?? []).map {
+                ($0["name"]?.stringValue ?? "", $0["description"]?.stringValue ?? "")
+            }
         }
     }
 
     /// Calls a tool in a CLIENT span and collects the frames up to its result.
-    public func call(_ tool: String, arguments: JSONValue = .object([]), requestID: String = UUID().uuidString.lowercased()) async throws -> Call {
+    public func call(
+        _ tool: String, arguments: JSONValue = .object([]), requestID: String = UUID().uuidString.lowercased()
+    ) async throws -> Call {
         let span = tracer.startSpan("call_tool \(tool)", context: ServiceContext.current ?? .topLevel, ofKind: .client)
         defer { span.end() }
         var headers: [String: String] = [:]
@@ -146,7 +160,9 @@ public final class ExaiClient: Sendable {
         var meta: [(String, JSONValue)] = []
         if let traceparent = headers["traceparent"] { meta.append(("traceparent", .string(traceparent))) }
         if let tracestate = headers["tracestate"] { meta.append(("tracestate", .string(tracestate))) }
-        var frame: [(String, JSONValue)] = [("op", "call_tool"), ("request_id", .string(requestID)), ("name", .string(tool)), ("arguments", arguments)]
+        var frame: [(String, JSONValue)] = [
+            ("op", "call_tool"), ("request_id", .string(requestID)), ("name", .string(tool)), ("arguments", arguments),
+        ]
         if !meta.isEmpty { frame.append(("_meta", .object(meta))) }
         send(.object(frame))
         var frames: [JSONValue] = []

@@ -60,10 +60,12 @@ public struct DaemonConfiguration: Sendable {
     public var ipRate = RateLimit(capacity: 100, perSecond: 10)
     public var sessionRate = RateLimit(capacity: 50, perSecond: 5)
     public var defaultModel = "glm-4.5-flash"
-    public var kimi = ProviderConfiguration(kind: .kimi, baseURL: "https://api.moonshot.ai/v1", apiKey: "",
-                                            defaultModel: "kimi-k2-0905-preview")
-    public var glm = ProviderConfiguration(kind: .glm, baseURL: "https://api.z.ai/api/paas/v4", apiKey: "",
-                                           defaultModel: "glm-4.5-flash")
+    public var kimi = ProviderConfiguration(
+        kind: .kimi, baseURL: "https://api.moonshot.ai/v1", apiKey: "",
+        defaultModel: "kimi-k2-0905-preview")
+    public var glm = ProviderConfiguration(
+        kind: .glm, baseURL: "https://api.z.ai/api/paas/v4", apiKey: "",
+        defaultModel: "glm-4.5-flash")
     /// Tools whose identical in-flight calls are not coalesced into DUPLICATE.
     public var disableCoalesceForTools: Set<String> = []
     /// Seconds between synthetic probes; 0 disables them.
@@ -108,14 +110,29 @@ public struct DaemonConfiguration: Sendable {
         ("METRICS_PORT", "8000", "second listener for /metrics (and /debug/traces); 0 disables it"),
         ("METRICS_HOST", "127.0.0.1", "the metrics listener's address; set 0.0.0.0 to let another host scrape it"),
         ("EXAI_WS_TOKEN", "(empty)", "hello token; empty disables authentication (only on a loopback EXAI_WS_HOST)"),
-        ("EXAI_ALLOW_UNAUTHENTICATED", "false", "start without EXAI_WS_TOKEN on a non-loopback EXAI_WS_HOST (logged at warning)"),
+        (
+            "EXAI_ALLOW_UNAUTHENTICATED", "false",
+            "start without EXAI_WS_TOKEN on a non-loopback EXAI_WS_HOST (logged at warning)"
+        ),
         ("EXAI_WS_MAX_BYTES", "33554432", "largest WebSocket message"),
         ("EXAI_WS_HELLO_MAX_BYTES", "16384", "largest hello message; larger closes the connection unread"),
-        ("RATE_LIMIT_FAILED_HELLO", "5/0.1", "failed hellos per client IP (capacity/refill per second); past it connections are refused"),
-        ("RATE_LIMIT_MAX_TRACKED_IPS", "10000", "client IPs the rate limiters track; past it the longest-idle is forgotten"),
+        (
+            "RATE_LIMIT_FAILED_HELLO", "5/0.1",
+            "failed hellos per client IP (capacity/refill per second); past it connections are refused"
+        ),
+        (
+            "RATE_LIMIT_MAX_TRACKED_IPS", "10000",
+            "client IPs the rate limiters track; past it the longest-idle is forgotten"
+        ),
         ("EXAI_WS_RESULT_CACHE_BYTES", "67108864", "bytes of call_tool results cached for resends, all sessions"),
-        ("EXAI_CONVERSATION_MAX_BYTES", "1048576", "bytes of one conversation kept in the store; older turns stay only in Supabase"),
-        ("EXAI_MEMORY_STORE_BYTES", "268435456", "bytes the in-memory conversation store holds; past it the soonest to expire go"),
+        (
+            "EXAI_CONVERSATION_MAX_BYTES", "1048576",
+            "bytes of one conversation kept in the store; older turns stay only in Supabase"
+        ),
+        (
+            "EXAI_MEMORY_STORE_BYTES", "268435456",
+            "bytes the in-memory conversation store holds; past it the soonest to expire go"
+        ),
         ("EXAI_WS_PING_INTERVAL", "45", "seconds between WebSocket pings"),
         ("EXAI_WS_HELLO_TIMEOUT", "15", "seconds to wait for hello"),
         ("EXAI_WS_CALL_TIMEOUT", "67", "call_tool deadline in seconds"),
@@ -137,24 +154,45 @@ public struct DaemonConfiguration: Sendable {
         ("KIMI_API_URL", "https://api.moonshot.ai/v1", "Kimi (Moonshot) OpenAI-compatible base URL"),
         ("KIMI_API_KEY", "(empty)", "Kimi key (or MOONSHOT_API_KEY); never logged"),
         ("KIMI_DEFAULT_MODEL", "kimi-k2-0905-preview", "Kimi model for kimi_* tools"),
-        ("KIMI_MODELS", "(empty)", "comma list of Kimi models accepted besides the built-in ones (listmodels shows all)"),
-        ("KIMI_TIMEOUT_SECS", "30", "Kimi: a non-streamed attempt's limit; streamed, the limit to the answer's first byte"),
+        (
+            "KIMI_MODELS", "(empty)",
+            "comma list of Kimi models accepted besides the built-in ones (listmodels shows all)"
+        ),
+        (
+            "KIMI_TIMEOUT_SECS", "30",
+            "Kimi: a non-streamed attempt's limit; streamed, the limit to the answer's first byte"
+        ),
         ("KIMI_STREAM", "true", "stream Kimi chat answers (server-sent events)"),
         ("KIMI_STREAM_IDLE_TIMEOUT_SECS", "30", "a streamed Kimi answer fails after this long without a byte"),
         ("GLM_API_URL", "https://api.z.ai/api/paas/v4", "GLM (Zhipu) OpenAI-compatible base URL"),
         ("GLM_API_KEY", "(empty)", "GLM key (or ZHIPUAI_API_KEY); never logged"),
-        ("GLM_TIMEOUT_SECS", "30", "GLM: a non-streamed attempt's limit; streamed, the limit to the answer's first byte"),
+        (
+            "GLM_TIMEOUT_SECS", "30",
+            "GLM: a non-streamed attempt's limit; streamed, the limit to the answer's first byte"
+        ),
         ("GLM_STREAM", "true", "stream GLM chat answers (server-sent events)"),
         ("GLM_STREAM_IDLE_TIMEOUT_SECS", "30", "a streamed GLM answer fails after this long without a byte"),
         ("GLM_MODELS", "(empty)", "comma list of GLM models accepted besides the built-in ones"),
-        ("EXAI_CHAT_MAX_ANSWER_BYTES", "1048576", "bytes of answer text one chat call keeps; a longer answer fails the call"),
+        (
+            "EXAI_CHAT_MAX_ANSWER_BYTES", "1048576",
+            "bytes of answer text one chat call keeps; a longer answer fails the call"
+        ),
         ("EXAI_STREAM_MAX_EVENT_BYTES", "262144", "bytes of one line or event of a streamed answer"),
-        ("EXAI_WS_STREAM_BUFFER_BYTES", "65536", "bytes of streamed text waiting for one client's call; past it stream_chunk text is dropped (counted)"),
+        (
+            "EXAI_WS_STREAM_BUFFER_BYTES", "65536",
+            "bytes of streamed text waiting for one client's call; past it stream_chunk text is dropped (counted)"
+        ),
         ("EXAI_WS_STREAM_CHUNK_MS", "50", "at most one stream_chunk frame per call per this many milliseconds"),
         ("EXAI_WS_STREAM_CHUNK_BYTES", "1024", "send a stream_chunk at once when this many bytes wait"),
-        ("EXAI_WS_SEND_TIMEOUT_SECS", "30", "a client whose frames wait this long unread has its calls cancelled (exai_protocol_errors_total{reason=\"send_timeout\"})"),
+        (
+            "EXAI_WS_SEND_TIMEOUT_SECS", "30",
+            "a client whose frames wait this long unread has its calls cancelled (exai_protocol_errors_total{reason=\"send_timeout\"})"
+        ),
         ("EXAI_STORAGE", "memory", "conversation store: memory or redis"),
-        ("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for EXAI_STORAGE=redis (password and database index in the URL; never logged)"),
+        (
+            "REDIS_URL", "redis://127.0.0.1:6379/0",
+            "Redis for EXAI_STORAGE=redis (password and database index in the URL; never logged)"
+        ),
         ("REDIS_TIMEOUT_MS", "2000", "Redis command timeout"),
         ("EXAI_CONVERSATION_TTL_SECS", "10800", "conversation lifetime in the store"),
         ("SUPABASE_DB_URL", "(empty)", "Supabase PostgreSQL URL for persistence; empty disables it (never logged)"),
@@ -164,11 +202,15 @@ public struct DaemonConfiguration: Sendable {
         ("EXAI_JAEGER_UI_URL", "(empty)", "Jaeger UI base URL for links from the trace pages"),
         ("EXAI_SHUTDOWN_GRACE", "10", "seconds in-flight calls may finish after SIGTERM"),
         ("OTEL_*", "", "standard OpenTelemetry SDK variables (service name, exporter, sampler, …); see README"),
-        ("TRACELINE_OTLP_RETRY_BUFFER_BYTES", "0", "bytes of encoded requests kept for retry while the collector fails; 0 is off"),
+        (
+            "TRACELINE_OTLP_RETRY_BUFFER_BYTES", "0",
+            "bytes of encoded requests kept for retry while the collector fails; 0 is off"
+        ),
     ]
 
     public static var helpText: String {
-        var text = "exai-daemon: an AI-tool WebSocket daemon, traced with Traceline.\n\nUsage: exai-daemon [--demo | --demo-run] [--help]\n\nEnvironment:\n"
+        var text =
+            "exai-daemon: an AI-tool WebSocket daemon, traced with Traceline.\n\nUsage: exai-daemon [--demo | --demo-run] [--help]\n\nEnvironment:\n"
         let width = variables.map(\.name.count).max() ?? 0
         for variable in variables {
             let padded = variable.name + String(repeating: " ", count: width - variable.name.count)
@@ -188,7 +230,11 @@ public struct DaemonConfiguration: Sendable {
         }
         func integer(_ name: String, _ target: inout Int, minimum: Int = 0) {
             guard let text = string(name) else { return }
-            if let value = Int(text), value >= minimum { target = value } else { warnings.append("\(name)=\(text) is not an integer ≥ \(minimum); using \(target)") }
+            if let value = Int(text), value >= minimum {
+                target = value
+            } else {
+                warnings.append("\(name)=\(text) is not an integer ≥ \(minimum); using \(target)")
+            }
         }
         func seconds(_ name: String, _ target: inout Duration, minimum: Double = 0) {
             guard let text = string(name) else { return }
@@ -212,15 +258,21 @@ public struct DaemonConfiguration: Sendable {
                 if ModelName.isWellFormed(model) {
                     if !target.models.contains(model) { target.models.append(model) }
                 } else {
-                    warnings.append("\(name): a model name is 1 to \(ModelName.maxBytes) letters, digits, '.', '-', '_', ':' or '/'; ignoring one entry")
+                    warnings.append(
+                        "\(name): a model name is 1 to \(ModelName.maxBytes) letters, digits, '.', '-', '_', ':' or '/'; ignoring one entry"
+                    )
                 }
             }
         }
         func rate(_ name: String, _ target: inout RateLimit) {
             guard let text = string(name) else { return }
             let parts = text.split(separator: "/").compactMap { Double($0) }
-            if parts.count == 2, parts[0] > 0, parts[1] > 0 { target = RateLimit(capacity: parts[0], perSecond: parts[1]) }
-            else { warnings.append("\(name)=\(text) is not capacity/perSecond; using \(Int(target.capacity))/\(Int(target.perSecond))") }
+            if parts.count == 2, parts[0] > 0, parts[1] > 0 {
+                target = RateLimit(capacity: parts[0], perSecond: parts[1])
+            } else {
+                warnings.append(
+                    "\(name)=\(text) is not capacity/perSecond; using \(Int(target.capacity))/\(Int(target.perSecond))")
+            }
         }
         if let host = string("EXAI_WS_HOST") { configuration.host = host }
         integer("EXAI_WS_PORT", &configuration.port)
@@ -282,8 +334,11 @@ public struct DaemonConfiguration: Sendable {
         seconds("EXAI_WS_SEND_TIMEOUT_SECS", &configuration.sendTimeout, minimum: 0.1)
         models("GLM_MODELS", &configuration.glm)
         if let storage = string("EXAI_STORAGE")?.lowercased() {
-            if storage == "memory" || storage == "redis" { configuration.storage = storage }
-            else { warnings.append("EXAI_STORAGE=\(storage) is not memory or redis; using memory") }
+            if storage == "memory" || storage == "redis" {
+                configuration.storage = storage
+            } else {
+                warnings.append("EXAI_STORAGE=\(storage) is not memory or redis; using memory")
+            }
         }
         if let url = string("REDIS_URL") { configuration.redisURL = url }
         var redisMilliseconds = 2000
@@ -296,7 +351,8 @@ public struct DaemonConfiguration: Sendable {
         flag("EXAI_TRACE_PAGES", &configuration.tracePages)
         configuration.jaegerUIURL = string("EXAI_JAEGER_UI_URL")
         seconds("EXAI_SHUTDOWN_GRACE", &configuration.shutdownGrace)
-        for provider in [configuration.kimi, configuration.glm] where !provider.baseURL.hasPrefix("http://") && !provider.baseURL.hasPrefix("https://") {
+        for provider in [configuration.kimi, configuration.glm]
+        where !provider.baseURL.hasPrefix("http://") && !provider.baseURL.hasPrefix("https://") {
             warnings.append("\(provider.kind.environmentPrefix)_API_URL must start with http:// or https://")
         }
         configuration.warnings = warnings
@@ -307,7 +363,8 @@ public struct DaemonConfiguration: Sendable {
     /// (unless `allowUnauthenticated`) would let anyone on the network use the provider keys.
     public var startupRefusal: String? {
         guard token.isEmpty, !allowUnauthenticated, !Self.isLoopback(host) else { return nil }
-        return "EXAI_WS_HOST=\(host) is reachable from the network but EXAI_WS_TOKEN is empty: anyone could call the providers "
+        return
+            "EXAI_WS_HOST=\(host) is reachable from the network but EXAI_WS_TOKEN is empty: anyone could call the providers "
             + "on your keys. Set EXAI_WS_TOKEN, bind 127.0.0.1, or set EXAI_ALLOW_UNAUTHENTICATED=true to accept that risk."
     }
 

@@ -66,13 +66,20 @@ public struct ClientFrame: Sendable {
         if let requestID = json["request_id"] {
             guard let text = requestID.stringValue else { return "request_id must be a string" }
             guard isToken(text, maxBytes: maxRequestIDBytes) else {
-                return "request_id must be 1 to \(maxRequestIDBytes) visible ASCII characters (no spaces or control characters)"
+                return
+                    "request_id must be 1 to \(maxRequestIDBytes) visible ASCII characters (no spaces or control characters)"
             }
         }
         if op == "call_tool" {
-            guard let name = json["name"]?.stringValue, !name.isEmpty else { return "call_tool needs a non-empty string name" }
-            guard isToken(name, maxBytes: maxToolNameBytes) else { return "name must be 1 to \(maxToolNameBytes) visible ASCII characters" }
-            if let arguments = json["arguments"], arguments.objectValue == nil, !arguments.isNull { return "arguments must be an object" }
+            guard let name = json["name"]?.stringValue, !name.isEmpty else {
+                return "call_tool needs a non-empty string name"
+            }
+            guard isToken(name, maxBytes: maxToolNameBytes) else {
+                return "name must be 1 to \(maxToolNameBytes) visible ASCII characters"
+            }
+            if let arguments = json["arguments"], arguments.objectValue == nil, !arguments.isNull {
+                return "arguments must be an object"
+            }
         }
         return nil
     }

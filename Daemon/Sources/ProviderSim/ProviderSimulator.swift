@@ -32,8 +32,10 @@ public final class ProviderSimulator: Service, Sendable {
         /// When set, a stream breaks off after this many chunks (the connection closes mid-body).
         public var streamFailAfterChunks: Int?
 
-        public init(host: String = "127.0.0.1", port: Int = 0, latency: Duration = .zero, errorRate: Double = 0,
-                    rateLimitEvery: Int = 0, retryAfterSeconds: Int = 1, apiKey: String? = nil) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 0, latency: Duration = .zero, errorRate: Double = 0,
+            rateLimitEvery: Int = 0, retryAfterSeconds: Int = 1, apiKey: String? = nil
+        ) {
             self.host = host
             self.port = port
             self.latency = latency
@@ -102,23 +104,25 @@ public final class ProviderSimulator: Service, Sendable {
         router.post("/v1/chat/completions") { request, _ in try await self.complete(request) }
         router.post("/api/paas/v4/chat/completions") { request, _ in try await self.complete(request) }
         router.get("/_sim/requests") { _, _ -> Response in
-            let list = JSONValue.array(self.received.map { received in
-                JSONValue.object([
-                    ("path", .string(received.path)), ("model", .string(received.model)),
-                    ("traceparent", received.traceparent.map(JSONValue.string) ?? .null),
-                    ("tracestate", received.tracestate.map(JSONValue.string) ?? .null),
-                    ("x-correlation-id", received.correlationID.map(JSONValue.string) ?? .null),
-                    ("baggage", received.baggage.map(JSONValue.string) ?? .null),
-                    ("authorized", .bool(received.authorized)), ("status", .number(Double(received.status))),
-                ])
-            })
+            let list = JSONValue.array(
+                self.received.map { received in
+                    JSONValue.object([
+                        ("path", .string(received.path)), ("model", .string(received.model)),
+                        ("traceparent", received.traceparent.map(JSONValue.string) ?? .null),
+                        ("tracestate", received.tracestate.map(JSONValue.string) ?? .null),
+                        ("x-correlation-id", received.correlationID.map(JSONValue.string) ?? .null),
+                        ("baggage", received.baggage.map(JSONValue.string) ?? .null),
+                        ("authorized", .bool(received.authorized)), ("status", .number(Double(received.status))),
+                    ])
+                })
             return Self.json(list, status: .ok)
         }
         let configuration = state.withLockedValue { $0.configuration }
         let continuation = ports.continuation
         let app = Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "provider-sim"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "provider-sim"),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
             logger: logger
         )
@@ -134,21 +138,34 @@ public final class ProviderSimulator: Service, Sendable {
             state.count += 1
             let n = state.count
             let configuration = state.configuration
-            let authorized = configuration.apiKey.map { header("Authorization") == "Bearer \($0)" } ?? (header("Authorization") != nil)
+            let authorized =
+                configuration.apiKey.map { header("Authorization") == "Bearer \($0)" }
+                ?? (header("Authorization") != nil)
             var status = 200
-            if !state.scripted.isEmpty { status = state.scripted.removeFirst() }
-            else if !authorized { status = 401 }
-            else if json == nil || model.isEmpty { status = 400 }
-            else if configuration.rateLimitEvery > 0, n % configuration.rateLimitEvery == 0 { status = 429 }
-            else if configuration.errorRate > 0,
-                    Int((Double(n) * configuration.errorRate).rounded(.down)) != Int((Double(n - 1) * configuration.errorRate).rounded(.down)) {
+            if !state.scripted.isEmpty {
+                status = state.scripted.removeFirst()
+            } else if !authorized {
+                status = 401
+            } else if json == nil || model.isEmpty {
+                status = 400
+            } else if configuration.rateLimitEvery > 0, n % configuration.rateLimitEvery == 0 {
+                status = 429
+            } else if configuration.errorRate > 0,
+                Int((Double(n) * configuration.errorRate).rounded(.down))
+                    != Int((Double(n - 1) * configuration.errorRate).rounded(.down))
+            {
                 status = 500
             }
-            state.received.append(ReceivedRequest(
-                path: request.uri.path, model: model, traceparent: header("traceparent"), tracestate: header("tracestate"),
-                correlationID: header("x-correlation-id"), baggage: header("baggage"), idempotencyKey: header("Idempotency-Key"),
-                authorized: authorized, status: status,
-                messages: (json?["messages"]?.arrayValue ?? []).map { "\($0["role"]?.stringValue ?? ""): \($0["content"]?.stringValue ?? "")" }))
+            state.received.append(
+                ReceivedRequest(
+                    path: request.uri.path, model: model, traceparent: header("traceparent"),
+                    tracestate: header("tracestate"),
+                    correlationID: header("x-correlation-id"), baggage: header("baggage"),
+                    idempotencyKey: header("Idempotency-Key"),
+                    authorized: authorized, status: status,
+                    messages: (json?["messages"]?.arrayValue ?? []).map {
+                        "\($0["role"]?.stringValue ?? ""): \($0["content"]?.stringValue ?? "")"
+                    }))
             if state.received.count > 1000 { state.received.removeFirst(state.received.count - 1000) }
             return (configuration, status)
         }
@@ -156,13 +173,22 @@ public final class ProviderSimulator: Service, Sendable {
         switch status {
         case 200: break
         case 429:
-            var response = Self.json(.object([("error", .object([("message", "rate limited by provider-sim"), ("type", "rate_limit_error")]))]),
-                                     status: .tooManyRequests)
+            var response = Self.json(
+                .object([
+                    ("error", .object([("message", "rate limited by provider-sim"), ("type", "rate_limit_error")]))
+                ]),
+                status: .tooManyRequests)
             response.headers[.retryAfter] = String(configuration.retryAfterSeconds)
             return response
         default:
-            return Self.json(.object([("error", .object([("message", .string("provider-sim answered \(status)")), ("type", "server_error")]))]),
-                             status: HTTPResponse.Status(code: status))
+            return Self.json(
+                .object([
+                    (
+                        "error",
+                        .object([("message", .string("provider-sim answered \(status)")), ("type", "server_error")])
+                    )
+                ]),
+                status: HTTPResponse.Status(code: status))
         }
         let messages = json?["messages"]?.arrayValue ?? []
         let lastUser = messages.last { $0["role"]?.stringValue == "user" }?["content"]?.stringValue ?? ""
@@ -173,65 +199,96 @@ public final class ProviderSimulator: Service, Sendable {
         if let maxTokens = json?["max_tokens"]?.numberValue { completionCap = min(completionTokens, Int(maxTokens)) }
         let id = "chatcmpl-sim-\(UUID().uuidString.prefix(8).lowercased())"
         if json?["stream"]?.boolValue == true {
-            return stream(reply, id: id, model: model, finishReason: completionCap < completionTokens ? "length" : "stop",
-                          usage: (promptTokens, completionCap), correlationID: header("x-correlation-id"), configuration: configuration)
+            return stream(
+                reply, id: id, model: model, finishReason: completionCap < completionTokens ? "length" : "stop",
+                usage: (promptTokens, completionCap), correlationID: header("x-correlation-id"),
+                configuration: configuration)
         }
         let answer = JSONValue.object([
             ("id", .string(id)),
             ("object", "chat.completion"),
             ("created", .number(Double(Int(Date().timeIntervalSince1970)))),
             ("model", .string(model)),
-            ("choices", .array([.object([
-                ("index", 0), ("message", .object([("role", "assistant"), ("content", .string(reply))])),
-                ("finish_reason", .string(completionCap < completionTokens ? "length" : "stop")),
-            ])])),
-            ("usage", .object([("prompt_tokens", .number(Double(promptTokens))), ("completion_tokens", .number(Double(completionCap))),
-                               ("total_tokens", .number(Double(promptTokens + completionCap)))])),
+            (
+                "choices",
+                .array([
+                    .object([
+                        ("index", 0), ("message", .object([("role", "assistant"), ("content", .string(reply))])),
+                        ("finish_reason", .string(completionCap < completionTokens ? "length" : "stop")),
+                    ])
+                ])
+            ),
+            (
+                "usage",
+                .object([
+                    ("prompt_tokens", .number(Double(promptTokens))),
+                    ("completion_tokens", .number(Double(completionCap))),
+                    ("total_tokens", .number(Double(promptTokens + completionCap))),
+                ])
+            ),
         ])
         return Self.json(answer, status: .ok)
     }
 
     /// The reply as server-sent events, in `configuration.streamChunks` pieces.
-    private func stream(_ reply: String, id: String, model: String, finishReason: String, usage: (prompt: Int, completion: Int),
-                        correlationID: String?, configuration: Configuration) -> Response {
+    private func stream(
+        _ reply: String, id: String, model: String, finishReason: String, usage: (prompt: Int, completion: Int),
+        correlationID: String?, configuration: Configuration
+    ) -> Response {
         let count = max(1, configuration.streamChunks)
         let characters = Array(reply)
         let size = max(1, (characters.count + count - 1) / count)
-        let pieces = stride(from: 0, to: max(characters.count, 1), by: size).map { String(characters[$0..<min($0 + size, characters.count)]) }
+        let pieces = stride(from: 0, to: max(characters.count, 1), by: size).map {
+            String(characters[$0..<min($0 + size, characters.count)])
+        }
         let created = JSONValue.number(Double(Int(Date().timeIntervalSince1970)))
         @Sendable func event(_ choice: [(String, JSONValue)], usage: JSONValue? = nil) -> ByteBuffer {
-            var members: [(String, JSONValue)] = [("id", .string(id)), ("object", "chat.completion.chunk"), ("created", created),
-                                                  ("model", .string(model)), ("choices", .array([.object([("index", 0)] + choice)]))]
+            var members: [(String, JSONValue)] = [
+                ("id", .string(id)), ("object", "chat.completion.chunk"), ("created", created),
+                ("model", .string(model)), ("choices", .array([.object([("index", 0)] + choice)])),
+            ]
             if let usage { members.append(("usage", usage)) }
             return ByteBuffer(string: "data: \(JSONValue.object(members).serialized)\n\n")
         }
-        let usageValue = JSONValue.object([("prompt_tokens", .number(Double(usage.prompt))), ("completion_tokens", .number(Double(usage.completion))),
-                                           ("total_tokens", .number(Double(usage.prompt + usage.completion)))])
+        let usageValue = JSONValue.object([
+            ("prompt_tokens", .number(Double(usage.prompt))), ("completion_tokens", .number(Double(usage.completion))),
+            ("total_tokens", .number(Double(usage.prompt + usage.completion))),
+        ])
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         let state = self.state
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            for (index, piece) in pieces.enumerated() {
-                if let failAfter = configuration.streamFailAfterChunks, index >= failAfter {
-                    throw SimulatedStreamFailure()
-                }
-                if index > 0, configuration.streamChunkDelay > .zero { try await Task.sleep(for: configuration.streamChunkDelay) }
-                let delta: JSONValue = index == 0 ? .object([("role", "assistant"), ("content", .string(piece))]) : .object([("content", .string(piece))])
-                try await writer.write(event([("delta", delta), ("finish_reason", .null)]))
-                if index == 0, let correlationID {
-                    let now = ContinuousClock.now
-                    state.withLockedValue { state in
-                        if state.firstChunks.count >= 10_000 { state.firstChunks.removeAll() }
-                        state.firstChunks[correlationID] = now
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                for (index, piece) in pieces.enumerated() {
+                    if let failAfter = configuration.streamFailAfterChunks, index >= failAfter {
+                        throw SimulatedStreamFailure()
+                    }
+                    if index > 0, configuration.streamChunkDelay > .zero {
+                        try await Task.sleep(for: configuration.streamChunkDelay)
+                    }
+                    let delta: JSONValue =
+                        index == 0
+                        ? .object([("role", "assistant"), ("content", .string(piece))])
+                        : .object([("content", .string(piece))])
+                    try await writer.write(event([("delta", delta), ("finish_reason", .null)]))
+                    if index == 0, let correlationID {
+                        let now = ContinuousClock.now
+                        state.withLockedValue { state in
+                            if state.firstChunks.count >= 10_000 { state.firstChunks.removeAll() }
+                            state.firstChunks[correlationID] = now
+                        }
                     }
                 }
-            }
-            if let failAfter = configuration.streamFailAfterChunks, failAfter >= pieces.count { throw SimulatedStreamFailure() }
-            try await writer.write(event([("delta", .object([])), ("finish_reason", .string(finishReason))], usage: usageValue))
-            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-            try await writer.finish(nil)
-        })
+                if let failAfter = configuration.streamFailAfterChunks, failAfter >= pieces.count {
+                    throw SimulatedStreamFailure()
+                }
+                try await writer.write(
+                    event([("delta", .object([])), ("finish_reason", .string(finishReason))], usage: usageValue))
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                try await writer.finish(nil)
+            })
     }
 
     private struct SimulatedStreamFailure: Error {}
@@ -242,6 +299,7 @@ public final class ProviderSimulator: Service, Sendable {
     static func json(_ value: JSONValue, status: HTTPResponse.Status) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized)))
+        return Response(
+            status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized)))
     }
 }

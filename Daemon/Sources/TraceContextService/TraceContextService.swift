@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import Instrumentation
 import Logging
 import NIOCore
@@ -19,7 +19,10 @@ public struct TraceContextService: Sendable {
     let tracer: any Tracer
     let logger: Logger
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, tracer: any Tracer, logger: Logger = Logger(label: "trace-context-service")) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, tracer: any Tracer,
+        logger: Logger = Logger(label: "trace-context-service")
+    ) {
         self.host = host
         self.port = port
         self.tracer = tracer
@@ -54,7 +57,8 @@ public struct TraceContextService: Sendable {
                         let response = try await client.execute(outgoing, timeout: .seconds(10))
                         _ = try await response.body.collect(upTo: 1 << 20)
                     } catch {
-                        context.logger.warning("harness callback failed", metadata: ["url": "\(url)", "error": "\(error)"])
+                        context.logger.warning(
+                            "harness callback failed", metadata: ["url": "\(url)", "error": "\(error)"])
                     }
                 }
             }
@@ -62,7 +66,8 @@ public struct TraceContextService: Sendable {
         }
         let app = Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "trace-context-service"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: port), serverName: "trace-context-service"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger
         )

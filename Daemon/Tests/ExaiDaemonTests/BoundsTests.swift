@@ -4,6 +4,7 @@ import Testing
 import Traceline
 import TracelineTestSupport
 import Tracing
+
 @testable import ExaiDaemon
 
 /// Every per-client map and cache is bounded in bytes (or pruned), and conversations keep every exchange.
@@ -15,14 +16,19 @@ import Tracing
         let registry = CallRegistry(ttl: .seconds(600), maxResultBytes: 64 * 1024)
         let frame = JSONValue.object([("text", .string(String(repeating: "x", count: 10_000)))])
         for index in 0..<20 {
-            #expect(registry.begin(session: "s", requestID: "r\(index)", callKey: "k\(index)", coalesce: true) == .started)
+            #expect(
+                registry.begin(session: "s", requestID: "r\(index)", callKey: "k\(index)", coalesce: true) == .started)
             registry.finish(session: "s", requestID: "r\(index)", callKey: "k\(index)", result: frame)
         }
         #expect(registry.cachedBytes <= 64 * 1024)
         #expect(registry.cachedCount == 6, "six 10 KB results fit in 64 KiB")
         #expect(registry.evictedCount == 14)
-        #expect(registry.begin(session: "s", requestID: "r19", callKey: "k19", coalesce: true) != .started, "the newest is still cached")
-        #expect(registry.begin(session: "s", requestID: "r0", callKey: "k0", coalesce: true) == .started, "the oldest was evicted")
+        #expect(
+            registry.begin(session: "s", requestID: "r19", callKey: "k19", coalesce: true) != .started,
+            "the newest is still cached")
+        #expect(
+            registry.begin(session: "s", requestID: "r0", callKey: "k0", coalesce: true) == .started,
+            "the oldest was evicted")
         // A single result larger than the whole bound is not cached at all.
         let huge = JSONValue.object([("text", .string(String(repeating: "y", count: 100_000)))])
         registry.finish(session: "s", requestID: "big", callKey: "kb", result: huge)
@@ -75,7 +81,9 @@ import Tracing
         #expect(store.evictedCount == 41)
         #expect(try await store.get("k49") != nil)
         #expect(try await store.get("k0") == nil)
-        await #expect(throws: StorageError.self) { try await store.set("big", Array(repeating: 1, count: 200_000), ttl: .seconds(5)) }
+        await #expect(throws: StorageError.self) {
+            try await store.set("big", Array(repeating: 1, count: 200_000), ttl: .seconds(5))
+        }
         _ = try await store.delete("k49")
         #expect(store.count == 8)
     }
@@ -83,21 +91,31 @@ import Tracing
     static func conversations(maxTurns: Int = 50, maxBytes: Int = 1 << 20) -> (ConversationStore, MemoryStorage) {
         let memory = MemoryStorage()
         let storage = InstrumentedStorage(backend: memory, tracer: NoOpTracer())
-        return (ConversationStore(storage: storage, supabase: nil, ttl: .seconds(600), maxTurns: maxTurns, maxBytes: maxBytes, logger: quiet), memory)
+        return (
+            ConversationStore(
+                storage: storage, supabase: nil, ttl: .seconds(600), maxTurns: maxTurns, maxBytes: maxBytes,
+                logger: quiet), memory
+        )
     }
 
     @Test("two concurrent calls on one conversation both keep their exchange")
     func concurrentAppends() async throws {
         let (store, _) = Self.conversations()
         let thread = store.newThread(tool: "chat")
-        _ = await store.append([ConversationTurn(role: "user", content: "first"), ConversationTurn(role: "assistant", content: "one")], to: thread)
+        _ = await store.append(
+            [ConversationTurn(role: "user", content: "first"), ConversationTurn(role: "assistant", content: "one")],
+            to: thread)
         let loaded = try await store.load(thread.threadID)
         // Both calls loaded the same two turns, then append concurrently.
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<8 {
                 group.addTask {
-                    _ = await store.append([ConversationTurn(role: "user", content: "q\(index)"), ConversationTurn(role: "assistant", content: "a\(index)")],
-                                           to: loaded)
+                    _ = await store.append(
+                        [
+                            ConversationTurn(role: "user", content: "q\(index)"),
+                            ConversationTurn(role: "assistant", content: "a\(index)"),
+                        ],
+                        to: loaded)
                 }
             }
         }
@@ -111,15 +129,23 @@ import Tracing
         let (store, memory) = Self.conversations(maxTurns: 6, maxBytes: 4_000)
         var thread = store.newThread(tool: "chat")
         for index in 0..<10 {
-            (thread, _) = await store.append([ConversationTurn(role: "user", content: "question \(index)"),
-                                             ConversationTurn(role: "assistant", content: "answer \(index)")], to: thread)
+            (thread, _) = await store.append(
+                [
+                    ConversationTurn(role: "user", content: "question \(index)"),
+                    ConversationTurn(role: "assistant", content: "answer \(index)"),
+                ], to: thread)
         }
         let stored = try await store.load(thread.threadID)
-        #expect(stored.turns.map(\.content) == ["question 7", "answer 7", "question 8", "answer 8", "question 9", "answer 9"])
+        #expect(
+            stored.turns.map(\.content) == [
+                "question 7", "answer 7", "question 8", "answer 8", "question 9", "answer 9",
+            ])
         #expect(store.trimmedTurns > 0)
         // Bytes: one 3 KB answer leaves room for little else.
         let big = String(repeating: "b", count: 3_000)
-        _ = await store.append([ConversationTurn(role: "user", content: "q"), ConversationTurn(role: "assistant", content: big)], to: stored)
+        _ = await store.append(
+            [ConversationTurn(role: "user", content: "q"), ConversationTurn(role: "assistant", content: big)],
+            to: stored)
         let afterBig = try await store.load(thread.threadID)
         #expect(afterBig.turns.last?.content == big)
         #expect(afterBig.turns.reduce(0) { $0 + $1.content.utf8.count } <= 4_000)

@@ -25,7 +25,9 @@ struct ReceivedSpan {
 }
 
 @Suite(.serialized, .timeLimit(.minutes(2))) struct EndToEndTests {
-    @Test("one trace: call_tool SERVER → chat CLIENT → HTTP CLIENT, received by a real OTLP receiver; the provider saw its trace and correlation IDs")
+    @Test(
+        "one trace: call_tool SERVER → chat CLIENT → HTTP CLIENT, received by a real OTLP receiver; the provider saw its trace and correlation IDs"
+    )
     func oneTrace() async throws {
         let receiver = try await OTLPReceiver.start()
         defer { receiver.stop() }
@@ -39,8 +41,9 @@ struct ReceivedSpan {
 
         // A second call continues the client's own trace and names its own correlation ID.
         let clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736", clientSpan = "00f067aa0ba902b7"
-        let continued = try await client.call("e2e-2", "chat", #"{"prompt":"again","model":"kimi-k2-0905-preview"}"#,
-                                              meta: #"{"traceparent":"00-\#(clientTrace)-\#(clientSpan)-01","correlation_id":"msg-corr-2"}"#)
+        let continued = try await client.call(
+            "e2e-2", "chat", #"{"prompt":"again","model":"kimi-k2-0905-preview"}"#,
+            meta: #"{"traceparent":"00-\#(clientTrace)-\#(clientSpan)-01","correlation_id":"msg-corr-2"}"#)
         for frame in continued { #expect(frame["correlation_id"]?.stringValue == "msg-corr-2") }
         client.close()
         _ = try await client.closeFrame()
@@ -60,12 +63,14 @@ struct ReceivedSpan {
             #"traces_span_metrics_calls_total{service_name="exai-daemon-test",span_name="chat glm-4.5",span_kind="SPAN_KIND_CLIENT",status_code="STATUS_CODE_UNSET"} 1"#,
             "mcp_active_connections 0",
         ] {
-            #expect(metrics.body.contains(series + "\n") || metrics.body.contains(series + ".0\n"), "missing: \(series)")
+            #expect(
+                metrics.body.contains(series + "\n") || metrics.body.contains(series + ".0\n"), "missing: \(series)")
         }
 
         _ = await harness.provider.forceFlush(deadline: .now + .seconds(10))
         let spans = try receiver.records().flatMap { ($0["spans"] as? [[String: Any]]) ?? [] }.map(ReceivedSpan.init)
-        let call = try #require(spans.first { $0.name == "call_tool chat" && $0.attribute("exai.request_id") as? String == "e2e-1" })
+        let call = try #require(
+            spans.first { $0.name == "call_tool chat" && $0.attribute("exai.request_id") as? String == "e2e-1" })
         let chat = try #require(spans.first { $0.name == "chat glm-4.5" })
         let http = try #require(spans.first { $0.name == "POST" && $0.traceID == call.traceID })
         #expect(call.kind == 2, "SERVER")
@@ -81,8 +86,9 @@ struct ReceivedSpan {
         #expect(call.attribute("exai.session_id") as? String != nil)
         #expect(call.attribute("exai.tool") as? String == "chat")
         let upgrade = try #require(spans.first { $0.name == "GET /" })
-        #expect(((call.record["links"] as? [[String: Any]])?.first?["span_id"] as? String) == upgrade.spanID,
-                "a call without _meta starts a trace linked to the connection")
+        #expect(
+            ((call.record["links"] as? [[String: Any]])?.first?["span_id"] as? String) == upgrade.spanID,
+            "a call without _meta starts a trace linked to the connection")
 
         // Every span of the first call carries the connection's correlation ID.
         for span in spans where span.traceID == call.traceID {
@@ -137,7 +143,9 @@ struct ReceivedSpan {
         let health = await harness.daemon.health.report().json()
         #expect(!spans.isEmpty && !logs.isEmpty)
         for secret in [DaemonHarness.kimiKey, DaemonHarness.glmKey, token, "tok-SECRET", "SECRET-NEW", "Bearer"] {
-            for (name, text) in [("frames", frames), ("logs", logs), ("spans", spans), ("metrics", metrics), ("health", health)] {
+            for (name, text) in [
+                ("frames", frames), ("logs", logs), ("spans", spans), ("metrics", metrics), ("health", health),
+            ] {
                 #expect(!text.contains(secret), "\(secret) in \(name)")
             }
         }
@@ -159,7 +167,8 @@ struct ReceivedSpan {
             $0.callTimeout = .seconds(20)
         }
         let slow = try await harness.session()
-        slow.send(#"{"op":"call_tool","request_id":"slow","name":"chat","arguments":{"prompt":"slow","model":"glm-4.5"}}"#)
+        slow.send(
+            #"{"op":"call_tool","request_id":"slow","name":"chat","arguments":{"prompt":"slow","model":"glm-4.5"}}"#)
         _ = try await slow.receive(until: { $0.op == "call_tool_ack" })
 
         let start = ContinuousClock.now

@@ -11,7 +11,9 @@ import TracelineTestSupport
     static let standInKey = "standin-key-0123456789"
 
     /// A daemon whose providers are the stand-in.
-    static func harness(_ standIn: ProviderStandIn, _ configure: @escaping (inout DaemonConfiguration) -> Void = { _ in }) async throws -> DaemonHarness {
+    static func harness(
+        _ standIn: ProviderStandIn, _ configure: @escaping (inout DaemonConfiguration) -> Void = { _ in }
+    ) async throws -> DaemonHarness {
         try await DaemonHarness { configuration in
             configuration.kimi.baseURL = standIn.baseURL
             configuration.kimi.apiKey = standIn.apiKey
@@ -32,7 +34,9 @@ import TracelineTestSupport
             let prompt = marker + String(repeating: "review this line of code; ", count: size / 26)
             let model = index == 0 ? "glm-4.5-flash" : "kimi-k2-0905-preview"
             // 1.5 is outside both providers' range: the daemon clamps it rather than have the call refused.
-            let arguments = JSONValue.object([("prompt", .string(prompt)), ("model", .string(model)), ("temperature", 1.5)]).serialized
+            let arguments = JSONValue.object([
+                ("prompt", .string(prompt)), ("model", .string(model)), ("temperature", 1.5),
+            ]).serialized
             let frames = try await client.call("long-\(index)", "chat", arguments)
             let result = try #require(frames.last)
             #expect(result["error"] == nil, "\(size)-byte prompt: \(result.serialized.prefix(300))")
@@ -44,21 +48,29 @@ import TracelineTestSupport
             #expect(request.status == 200)
             #expect(request.headerBytes < 2048, "header bytes: \(request.headerBytes)")
             for (name, value) in request.headers {
-                #expect(!value.contains("PROMPTMARK") && !value.contains("review this line"), "client text in header \(name)")
+                #expect(
+                    !value.contains("PROMPTMARK") && !value.contains("review this line"),
+                    "client text in header \(name)")
             }
             let key = try #require(request.header("Idempotency-Key"))
-            #expect(key.utf8.count == 32 && key.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+            #expect(
+                key.utf8.count == 32 && key.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+            )
         }
         #expect(requests[0].header("Idempotency-Key") != requests[1].header("Idempotency-Key"), "one key per call")
         client.close()
         await harness.stop()
     }
 
-    @Test("an unknown model is refused without a provider call, naming the accepted ones; 200 made-up names add no series")
+    @Test(
+        "an unknown model is refused without a provider call, naming the accepted ones; 200 made-up names add no series"
+    )
     func unknownModels() async throws {
         let standIn = try await ProviderStandIn.start(apiKey: Self.standInKey)
         defer { standIn.stop() }
-        let harness = try await Self.harness(standIn) { $0.sessionRate = .init(capacity: 1000, perSecond: 1000); $0.ipRate = .init(capacity: 1000, perSecond: 1000) }
+        let harness = try await Self.harness(standIn) {
+            $0.sessionRate = .init(capacity: 1000, perSecond: 1000); $0.ipRate = .init(capacity: 1000, perSecond: 1000)
+        }
         let client = try await harness.session()
         let first = try await client.call("m0", "chat", #"{"prompt":"hi","model":"glm-made-up-0"}"#)
         let message = try #require(first.last?["error"]?["message"]?.stringValue)
@@ -71,9 +83,11 @@ import TracelineTestSupport
         }
         #expect(try standIn.requests().isEmpty, "no provider call for an unknown model")
         let metrics = harness.daemon.registry.render(format: .prometheusText)
-        let spanNames = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("traces_span_metrics_calls_total{") }.compactMap { line in
-            line.range(of: #"span_name=""#).map { String(line[$0.upperBound...].prefix { $0 != "\"" }) }
-        })
+        let spanNames = Set(
+            metrics.split(separator: "\n").filter { $0.hasPrefix("traces_span_metrics_calls_total{") }.compactMap {
+                line in
+                line.range(of: #"span_name=""#).map { String(line[$0.upperBound...].prefix { $0 != "\"" }) }
+            })
         #expect(spanNames.isSubset(of: ["GET /", "call_tool chat"]), "span-metrics series: \(spanNames)")
         #expect(!metrics.contains("made-up"))
         #expect(metrics.split(separator: "\n").allSatisfy { $0.utf8.count < 300 }, "no long /metrics lines")
@@ -106,11 +120,12 @@ import TracelineTestSupport
         #expect(message.utf8.count < 1024)
         let spans = harness.exporter.spans
         #expect(!spans.contains { $0.name.contains("a1Ba1B") })
-        #expect(spans.allSatisfy { span in
-            var long = false
-            span.attributes.forEach { _, value in if "\(value)".utf8.count > 1024 { long = true } }
-            return !long
-        })
+        #expect(
+            spans.allSatisfy { span in
+                var long = false
+                span.attributes.forEach { _, value in if "\(value)".utf8.count > 1024 { long = true } }
+                return !long
+            })
         #expect(!harness.logs.records.contains { $0.line.contains("a1Ba1Ba1B") })
         client.close()
         await harness.stop()
@@ -120,7 +135,9 @@ import TracelineTestSupport
     func requestIDInjection() async throws {
         let harness = try await DaemonHarness()
         let client = try await harness.session()
-        client.send(#"{"op":"call_tool","request_id":"r1\r\n2026-01-01 critical forged line","name":"chat","arguments":{"prompt":"x"}}"#)
+        client.send(
+            #"{"op":"call_tool","request_id":"r1\r\n2026-01-01 critical forged line","name":"chat","arguments":{"prompt":"x"}}"#
+        )
         let reply = try await client.receive()
         #expect(reply.op == "error")
         #expect(reply["message"]?.stringValue?.hasPrefix("invalid_message: request_id must be") == true)
@@ -196,7 +213,9 @@ import TracelineTestSupport
         let throttled = try await harness.connect()
         throttled.send(#"{"op":"hello","token":"tok"}"#)
         #expect(try await throttled.closeFrame()?.closeCode == .policyViolation)
-        #expect(harness.daemon.registry.render(format: .prometheusText).contains(#"exai_protocol_errors_total{reason="failed_hello_limit"} 1"#))
+        #expect(
+            harness.daemon.registry.render(format: .prometheusText).contains(
+                #"exai_protocol_errors_total{reason="failed_hello_limit"} 1"#))
         await harness.stop()
     }
 
@@ -220,10 +239,14 @@ import TracelineTestSupport
     static func counts(_ harness: DaemonHarness) -> (requests: Int, spm: Int) {
         let text = harness.daemon.registry.render(format: .prometheusText)
         func value(_ prefix: String) -> Int {
-            text.split(separator: "\n").filter { $0.hasPrefix(prefix) }.compactMap { Double($0.split(separator: " ").last ?? "").map(Int.init) }.reduce(0, +)
+            text.split(separator: "\n").filter { $0.hasPrefix(prefix) }.compactMap {
+                Double($0.split(separator: " ").last ?? "").map(Int.init)
+            }.reduce(0, +)
         }
-        return (value(#"mcp_requests_total{method="call_tool",endpoint="version",status="success"}"#),
-                value(#"traces_span_metrics_calls_total{service_name="exai-daemon-test",span_name="call_tool version""#))
+        return (
+            value(#"mcp_requests_total{method="call_tool",endpoint="version",status="success"}"#),
+            value(#"traces_span_metrics_calls_total{service_name="exai-daemon-test",span_name="call_tool version""#)
+        )
     }
 
     @Test("a client whose parent is not sampled is still counted; nothing of it is exported")
@@ -251,7 +274,9 @@ import TracelineTestSupport
         var otlp = OTLPExporterConfiguration()
         otlp.endpoint = receiver.endpoint
         let exporter = OTLPHTTPExporter(configuration: otlp)
-        let harness = try await DaemonHarness(exporter: exporter, sampler: ParentBasedSampler(root: TraceIDRatioSampler(ratio: 0.1))) {
+        let harness = try await DaemonHarness(
+            exporter: exporter, sampler: ParentBasedSampler(root: TraceIDRatioSampler(ratio: 0.1))
+        ) {
             $0.sessionRate = .init(capacity: 1000, perSecond: 1000)
             $0.ipRate = .init(capacity: 1000, perSecond: 1000)
         }
@@ -289,8 +314,10 @@ import TracelineTestSupport
         return try await offThreadThrowing {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: path)
-            process.environment = ["PATH": "/usr/bin:/bin", "EXAI_SYNTHETIC_INTERVAL": "0", "OTEL_TRACES_EXPORTER": "none"]
-                .merging(environment) { $1 }
+            process.environment = [
+                "PATH": "/usr/bin:/bin", "EXAI_SYNTHETIC_INTERVAL": "0", "OTEL_TRACES_EXPORTER": "none",
+            ]
+            .merging(environment) { $1 }
             let err = Pipe()
             process.standardError = err
             process.standardOutput = FileHandle.nullDevice
@@ -301,7 +328,9 @@ import TracelineTestSupport
             let data = err.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             killer.cancel()
-            let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+            let status =
+                process.terminationReason == .uncaughtSignal
+                ? 128 + process.terminationStatus : process.terminationStatus
             return (status, String(decoding: data, as: UTF8.self))
         }
     }
@@ -313,7 +342,8 @@ import TracelineTestSupport
         let (status, stderr) = try await Self.run(["EXAI_WS_PORT": "\(busy)", "METRICS_PORT": "0"])
         #expect(status == 1, "exit code 1, not a crash or the 20 s guard: \(status)")
         #expect(stderr.contains("listener stopped") || stderr.contains("exiting"), "\(stderr.suffix(600))")
-        #expect(stderr.lowercased().contains("address already in use") || stderr.contains("bind"), "\(stderr.suffix(600))")
+        #expect(
+            stderr.lowercased().contains("address already in use") || stderr.contains("bind"), "\(stderr.suffix(600))")
     }
 
     @Test("a non-loopback address without EXAI_WS_TOKEN refuses to start; the opt-out starts with a warning")
@@ -321,8 +351,12 @@ import TracelineTestSupport
         let (status, stderr) = try await Self.run(["EXAI_WS_HOST": "0.0.0.0", "EXAI_WS_PORT": "0", "METRICS_PORT": "0"])
         #expect(status == 1, "\(status)")
         #expect(stderr.contains("EXAI_WS_TOKEN is empty"))
-        #expect(DaemonConfiguration.fromEnvironment(["EXAI_WS_HOST": "0.0.0.0", "EXAI_ALLOW_UNAUTHENTICATED": "true"]).startupRefusal == nil)
-        #expect(DaemonConfiguration.fromEnvironment(["EXAI_WS_HOST": "0.0.0.0", "EXAI_WS_TOKEN": "t"]).startupRefusal == nil)
+        #expect(
+            DaemonConfiguration.fromEnvironment(["EXAI_WS_HOST": "0.0.0.0", "EXAI_ALLOW_UNAUTHENTICATED": "true"])
+                .startupRefusal == nil)
+        #expect(
+            DaemonConfiguration.fromEnvironment(["EXAI_WS_HOST": "0.0.0.0", "EXAI_WS_TOKEN": "t"]).startupRefusal == nil
+        )
         #expect(DaemonConfiguration.fromEnvironment(["EXAI_WS_HOST": "127.0.0.2"]).startupRefusal == nil)
         #expect(DaemonConfiguration.fromEnvironment(["EXAI_WS_HOST": "::"]).startupRefusal != nil)
         #expect(DaemonConfiguration.fromEnvironment(["EXAI_WS_HOST": "127.0.0.1.evil.example"]).startupRefusal != nil)
@@ -365,9 +399,11 @@ import TracelineTestSupport
         let port = freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try DaemonProcessTests.daemonPath())
-        process.environment = ["PATH": "/usr/bin:/bin", "EXAI_WS_PORT": "\(port)", "METRICS_PORT": "0", "EXAI_SYNTHETIC_INTERVAL": "0",
-                               "OTEL_TRACES_EXPORTER": "none", "MAX_CONNECTIONS_PER_IP": "100000", "RATE_LIMIT_PER_IP": "1000000/1000000",
-                               "RATE_LIMIT_GLOBAL": "1000000/1000000", "MALLOC_ARENA_MAX": "2"]
+        process.environment = [
+            "PATH": "/usr/bin:/bin", "EXAI_WS_PORT": "\(port)", "METRICS_PORT": "0", "EXAI_SYNTHETIC_INTERVAL": "0",
+            "OTEL_TRACES_EXPORTER": "none", "MAX_CONNECTIONS_PER_IP": "100000", "RATE_LIMIT_PER_IP": "1000000/1000000",
+            "RATE_LIMIT_GLOBAL": "1000000/1000000", "MALLOC_ARENA_MAX": "2",
+        ]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()

@@ -17,7 +17,9 @@ final class LogCapture: Sendable {
         let level: Logger.Level
         let message: String
         let metadata: [String: String]
-        var line: String { "\(level) \(message) \(metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))" }
+        var line: String {
+            "\(level) \(message) \(metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+        }
     }
 
     private let storage = NIOLockedValueBox<[Record]>([])
@@ -43,7 +45,8 @@ final class LogCapture: Sendable {
             var merged = metadataProvider?.get() ?? [:]
             merged.merge(metadata) { $1 }
             merged.merge(event.metadata ?? [:]) { $1 }
-            capture.append(Record(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
+            capture.append(
+                Record(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
         }
     }
 }
@@ -64,11 +67,14 @@ final class DaemonHarness: Sendable {
     static let kimiKey = "sk-kimi-FAKE0123456789abcdefSECRET"
     static let glmKey = "glm-FAKE-9876543210.zyxwvSECRET"
 
-    init(simulator configureSimulator: ProviderSimulator.Configuration = .init(),
-         exporter spanExporter: (any SpanExporter)? = nil,
-         sampler: any Sampler = ParentBasedSampler(root: AlwaysOnSampler()),
-         _ configure: (inout DaemonConfiguration) -> Void = { _ in }) async throws {
-        simulator = ProviderSimulator(configuration: configureSimulator, logger: Logger(label: "sim", factory: { _ in SwiftLogNoOpLogHandler() }))
+    init(
+        simulator configureSimulator: ProviderSimulator.Configuration = .init(),
+        exporter spanExporter: (any SpanExporter)? = nil,
+        sampler: any Sampler = ParentBasedSampler(root: AlwaysOnSampler()),
+        _ configure: (inout DaemonConfiguration) -> Void = { _ in }
+    ) async throws {
+        simulator = ProviderSimulator(
+            configuration: configureSimulator, logger: Logger(label: "sim", factory: { _ in SwiftLogNoOpLogHandler() }))
         let simulatorTask = Task { [simulator] in try await simulator.run() }
         let simulatorPort = try #require(await simulator.listeningPort())
         exporter = InMemorySpanExporter()
@@ -80,7 +86,9 @@ final class DaemonHarness: Sendable {
             batch = BatchSpanProcessor(exporter: spanExporter, configuration: .init(scheduleDelay: .milliseconds(100)))
             processors.append(batch!)
         }
-        provider = TracerProvider(resource: Resource(attributes: ["service.name": "exai-daemon-test"]), sampler: sampler, processors: processors)
+        provider = TracerProvider(
+            resource: Resource(attributes: ["service.name": "exai-daemon-test"]), sampler: sampler,
+            processors: processors)
         var configuration = DaemonConfiguration()
         configuration.port = 0
         configuration.metricsPort = 0
@@ -95,10 +103,13 @@ final class DaemonHarness: Sendable {
         }
         configure(&configuration)
         let registry = MetricsRegistry([spanMetrics, views])
-        daemon = ExaiDaemon(configuration: configuration, tracer: provider.tracer(), registry: registry, spanMetrics: spanMetrics,
-                            batchProcessor: batch, logger: logs.logger("exai-daemon"))
-        group = ServiceGroup(configuration: .init(services: [.init(service: daemon)], gracefulShutdownSignals: [],
-                                                  logger: Logger(label: "group", factory: { _ in SwiftLogNoOpLogHandler() })))
+        daemon = ExaiDaemon(
+            configuration: configuration, tracer: provider.tracer(), registry: registry, spanMetrics: spanMetrics,
+            batchProcessor: batch, logger: logs.logger("exai-daemon"))
+        group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: daemon)], gracefulShutdownSignals: [],
+                logger: Logger(label: "group", factory: { _ in SwiftLogNoOpLogHandler() })))
         let daemonTask = Task { [group] in try await group.run() }
         tasks = [simulatorTask, daemonTask]
         port = try #require(await daemon.listeningPort())
@@ -151,8 +162,10 @@ final class TestClient: @unchecked Sendable {
         for (name, value) in headers { configuration.additionalHeaders[HTTPField.Name(name)!] = value }
         connection = Task {
             defer { incomingContinuation.finish() }
-            return try await WebSocketClient.connect(url: url, configuration: configuration,
-                                                     logger: Logger(label: "test-client", factory: { _ in SwiftLogNoOpLogHandler() })) { inbound, outbound, _ in
+            return try await WebSocketClient.connect(
+                url: url, configuration: configuration,
+                logger: Logger(label: "test-client", factory: { _ in SwiftLogNoOpLogHandler() })
+            ) { inbound, outbound, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for try await message in inbound.messages(maxSize: 1 << 24) {
@@ -218,9 +231,15 @@ final class TestClient: @unchecked Sendable {
     }
 
     /// All frames of one call, up to its `call_tool_res`.
-    func call(_ requestID: String, _ name: String, _ arguments: String = "{}", meta: String? = nil) async throws -> [JSONValue] {
-        send(#"{"op":"call_tool","request_id":"\#(requestID)","name":"\#(name)","arguments":\#(arguments)\#(meta.map { ",\"_meta\":\($0)" } ?? "")}"#)
-        return try await receive(until: { $0["op"]?.stringValue == "call_tool_res" && $0["request_id"]?.stringValue == requestID })
+    func call(
+        _ requestID: String, _ name: String, _ arguments: String = "{}", meta: String? = nil
+    ) async throws -> [JSONValue] {
+        send(
+            #"{"op":"call_tool","request_id":"\#(requestID)","name":"\#(name)","arguments":\#(arguments)\#(meta.map { ",\"_meta\":\($0)" } ?? "")}"#
+        )
+        return try await receive(until: {
+            $0["op"]?.stringValue == "call_tool_res" && $0["request_id"]?.stringValue == requestID
+        })
     }
 
     func close() { outgoing.yield(.close) }
@@ -246,7 +265,10 @@ enum TestPostgres {
     /// A new empty database for one test; its URL (through `port` when given, e.g. a proxy's).
     static func makeDatabase(port: Int? = nil) async throws -> String {
         guard let admin = adminURL, var components = URLComponents(string: admin) else {
-            throw ClientError(description: "TRACELINE_TEST_POSTGRES_URL is not set or not a URL: run the tests with Scripts/test.sh (it starts PostgreSQL)")
+            throw ClientError(
+                description:
+                    "TRACELINE_TEST_POSTGRES_URL is not set or not a URL: run the tests with Scripts/test.sh (it starts PostgreSQL)"
+            )
         }
         let name = "exai_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         try await psql(admin, "CREATE DATABASE \(name)")

@@ -18,7 +18,8 @@ import Traceline
         client.send(#"{"op":"list_tools"}"#)
         let tools = try await client.receive()
         #expect(tools.op == "list_tools_res")
-        #expect(tools["tools"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["chat", "listmodels", "version"])
+        #expect(
+            tools["tools"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["chat", "listmodels", "version"])
         #expect(tools["tools"]?.arrayValue?.first?["inputSchema"]?["type"]?.stringValue == "object")
         #expect(tools["correlation_id"]?.stringValue == "corr-hello-1")
         client.close()
@@ -27,7 +28,10 @@ import Traceline
 
     @Test("hello failures: 4000 invalid, 4003 unauthorized (the token is checked first), 4001 missing, 4002 timeout")
     func helloFailures() async throws {
-        let harness = try await DaemonHarness { $0.token = "s3cret-token"; $0.helloTimeout = .milliseconds(1500); $0.failedHelloRate = .init(capacity: 100, perSecond: 1) }
+        let harness = try await DaemonHarness {
+            $0.token = "s3cret-token"; $0.helloTimeout = .milliseconds(1500);
+            $0.failedHelloRate = .init(capacity: 100, perSecond: 1)
+        }
         let cases: [(String?, String?, UInt16)] = [
             ("not json", "invalid_hello", 4000),
             (#"{"op":"list_tools","token":"s3cret-token"}"#, "missing_hello", 4001),
@@ -60,7 +64,8 @@ import Traceline
         let echoed = try await rawUpgrade(port: harness.port, extraHeaders: "X-Correlation-ID: order-77\r\n")
         #expect(echoed.status == 101)
         #expect(echoed.headers["x-correlation-id"] == "order-77")
-        let replaced = try await rawUpgrade(port: harness.port, extraHeaders: "X-Correlation-ID: bad value;<script>\r\n")
+        let replaced = try await rawUpgrade(
+            port: harness.port, extraHeaders: "X-Correlation-ID: bad value;<script>\r\n")
         #expect(replaced.status == 101)
         let generated = try #require(replaced.headers["x-correlation-id"])
         #expect(generated != "bad value;<script>")
@@ -111,7 +116,8 @@ import Traceline
             #expect(reply["correlation_id"]?.stringValue != nil)
         }
         client.sendBinary([1, 2, 3])
-        #expect(try await client.receive()["message"]?.stringValue == "invalid_message: binary frames are not supported")
+        #expect(
+            try await client.receive()["message"]?.stringValue == "invalid_message: binary frames are not supported")
         client.send(#"{"op":"health"}"#)
         let health = try await client.receive()
         #expect(health.op == "health_res", "the session survives bad frames")
@@ -197,28 +203,35 @@ import Traceline
         let badModel = try await client.call("r5", "chat", #"{"prompt":"x","model":"gpt-9"}"#)
         #expect(badModel.last?["error"]?["code"]?.stringValue == "EXEC_ERROR")
         let badModelMessage = try #require(badModel.last?["error"]?["message"]?.stringValue)
-        #expect(badModelMessage.hasPrefix(#"unknown model "gpt-9"; accepted models: KIMI: kimi-k2-0905-preview"#), "\(badModelMessage)")
+        #expect(
+            badModelMessage.hasPrefix(#"unknown model "gpt-9"; accepted models: KIMI: kimi-k2-0905-preview"#),
+            "\(badModelMessage)")
         client.close()
         await harness.stop()
     }
 
     @Test("gates: OVER_CAPACITY with retry_after when the provider's or the global gate is full")
     func overCapacity() async throws {
-        let harness = try await DaemonHarness(simulator: .init(latency: .seconds(2))) { $0.glmMaxInflight = 1; $0.globalMaxInflight = 2 }
+        let harness = try await DaemonHarness(simulator: .init(latency: .seconds(2))) {
+            $0.glmMaxInflight = 1; $0.globalMaxInflight = 2
+        }
         let client = try await harness.session()
-        client.send(#"{"op":"call_tool","request_id":"a","name":"chat","arguments":{"prompt":"one","model":"glm-4.5"}}"#)
+        client.send(
+            #"{"op":"call_tool","request_id":"a","name":"chat","arguments":{"prompt":"one","model":"glm-4.5"}}"#)
         _ = try await client.receive(until: { $0.op == "call_tool_ack" })
         let second = try await client.call("b", "chat", #"{"prompt":"two","model":"glm-4.5"}"#)
         let error = try #require(second.last?["error"])
         #expect(error["code"]?.stringValue == "OVER_CAPACITY")
         #expect(error["message"]?.stringValue == "GLM concurrency limit reached; retry soon")
         #expect(error["retry_after"]?.numberValue == 1)
-        client.send(#"{"op":"call_tool","request_id":"c","name":"chat","arguments":{"prompt":"three","model":"kimi-latest"}}"#)
+        client.send(
+            #"{"op":"call_tool","request_id":"c","name":"chat","arguments":{"prompt":"three","model":"kimi-latest"}}"#)
         let third = try await client.receive(until: { $0.op == "call_tool_ack" || $0["error"] != nil })
         #expect(third.last?.op == "call_tool_ack", "Kimi has its own gate")
         let fourth = try await client.call("d", "version")
         #expect(fourth.last?["error"]?["message"]?.stringValue == "Global concurrency limit reached; retry soon")
-        let rest = try await client.receive(until: { $0.op == "call_tool_res" && $0["request_id"]?.stringValue == "c" }, timeout: .seconds(5))
+        let rest = try await client.receive(
+            until: { $0.op == "call_tool_res" && $0["request_id"]?.stringValue == "c" }, timeout: .seconds(5))
         #expect(rest.last?["outputs"] != nil)
         let afterwards = try await client.call("e", "chat", #"{"prompt":"again","model":"glm-4.5"}"#)
         #expect(afterwards.last?["outputs"] != nil, "slots come back")
@@ -226,15 +239,19 @@ import Traceline
         await harness.stop()
     }
 
-    @Test("de-duplication: same request id → still processing, then the cached result; same call under another id → DUPLICATE")
+    @Test(
+        "de-duplication: same request id → still processing, then the cached result; same call under another id → DUPLICATE"
+    )
     func deduplication() async throws {
         // The first call is held for 4 s: x1's resend and x2 must both arrive while it runs (with
         // 2 s, a loaded machine once let x1 finish first and x2's call read x1's result).
         let harness = try await DaemonHarness(simulator: .init(latency: .seconds(4)))
         let client = try await harness.session()
-        client.send(#"{"op":"call_tool","request_id":"x1","name":"chat","arguments":{"prompt":"same","model":"glm-4.5"}}"#)
+        client.send(
+            #"{"op":"call_tool","request_id":"x1","name":"chat","arguments":{"prompt":"same","model":"glm-4.5"}}"#)
         _ = try await client.receive(until: { $0.op == "call_tool_ack" })
-        client.send(#"{"op":"call_tool","request_id":"x1","name":"chat","arguments":{"prompt":"same","model":"glm-4.5"}}"#)
+        client.send(
+            #"{"op":"call_tool","request_id":"x1","name":"chat","arguments":{"prompt":"same","model":"glm-4.5"}}"#)
         let again = try await client.receive()
         #expect(again.op == "progress")
         #expect(again["note"]?.stringValue == "duplicate request; still processing")
@@ -271,7 +288,9 @@ import Traceline
         await harness.stop()
     }
 
-    @Test("provider failures: retries honour Retry-After; a 4xx is EXEC_ERROR; an open breaker answers with a clear error")
+    @Test(
+        "provider failures: retries honour Retry-After; a 4xx is EXEC_ERROR; an open breaker answers with a clear error"
+    )
     func providerFailures() async throws {
         let harness = try await DaemonHarness(simulator: .init(retryAfterSeconds: 1)) { configuration in
             configuration.glm.breakerFailures = 2
@@ -288,7 +307,9 @@ import Traceline
         harness.simulator.script([400])
         let rejected = try await client.call("r2", "chat", #"{"prompt":"b","model":"glm-4.5"}"#)
         #expect(rejected.last?["error"]?["code"]?.stringValue == "EXEC_ERROR")
-        #expect(rejected.last?["error"]?["message"]?.stringValue == "GLM provider answered HTTP 400: provider-sim answered 400")
+        #expect(
+            rejected.last?["error"]?["message"]?.stringValue
+                == "GLM provider answered HTTP 400: provider-sim answered 400")
 
         harness.simulator.script(Array(repeating: 503, count: 6))
         for id in ["r3", "r4"] {
@@ -303,7 +324,9 @@ import Traceline
         let report = await harness.daemon.health.report()
         #expect(report.entries.first { $0.key == "glm:circuitBreaker" }?.status == .fail)
         #expect(report.httpStatus == 200, "a provider down is not unreadiness")
-        #expect(harness.daemon.registry.render(format: .prometheusText).contains("circuit_breaker_state{service=\"glm\"} 1"))
+        #expect(
+            harness.daemon.registry.render(format: .prometheusText).contains("circuit_breaker_state{service=\"glm\"} 1")
+        )
         client.close()
         await harness.stop()
     }
@@ -318,7 +341,9 @@ import Traceline
         }
         let client = try await harness.session()
         for index in 0..<300 {
-            client.send(#"{"op":"call_tool","request_id":"n\#(index)","name":"\#(index % 2 == 0 ? "version" : "listmodels")","arguments":{"n":\#(index)}}"#)
+            client.send(
+                #"{"op":"call_tool","request_id":"n\#(index)","name":"\#(index % 2 == 0 ? "version" : "listmodels")","arguments":{"n":\#(index)}}"#
+            )
         }
         var results = 0
         while results < 300 {
@@ -328,7 +353,9 @@ import Traceline
         #expect(harness.daemon.registry.render(format: .prometheusText).contains("exai_cached_results 300"))
         client.close()
         _ = try await client.closeFrame()
-        try await eventually { harness.daemon.registry.render(format: .prometheusText).contains("exai_cached_results 0") }
+        try await eventually {
+            harness.daemon.registry.render(format: .prometheusText).contains("exai_cached_results 0")
+        }
         await harness.stop()
     }
 
@@ -336,7 +363,9 @@ import Traceline
     func gracefulShutdown() async throws {
         let harness = try await DaemonHarness(simulator: .init(latency: .milliseconds(500)))
         let client = try await harness.session()
-        client.send(#"{"op":"call_tool","request_id":"last","name":"chat","arguments":{"prompt":"finish me","model":"glm-4.5"}}"#)
+        client.send(
+            #"{"op":"call_tool","request_id":"last","name":"chat","arguments":{"prompt":"finish me","model":"glm-4.5"}}"#
+        )
         _ = try await client.receive(until: { $0.op == "call_tool_ack" })
         let stopping = Task { await harness.stop() }
         let frames = try await client.receive(until: { $0.op == "call_tool_res" })

@@ -1,8 +1,9 @@
 import Foundation
+import TracelineTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import TracelineTestSupport
 
 /// Sends a WebSocket upgrade request over a plain socket and reads the response head, to see the
 /// 101's headers (the WebSocket client does not expose them).
@@ -10,7 +11,8 @@ func rawUpgrade(port: Int, extraHeaders: String) async throws -> (status: Int, h
     try await offThreadThrowing {
         let fd = try loopbackSocket(port: port)
         defer { close(fd) }
-        let request = "GET / HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let request =
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(extraHeaders)\r\n"
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         var received = [UInt8]()
@@ -27,7 +29,8 @@ func rawUpgrade(port: Int, extraHeaders: String) async throws -> (status: Int, h
         var headers: [String: String] = [:]
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         return (status, headers)
     }
@@ -43,7 +46,9 @@ func loopbackSocket(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = UInt16(port).bigEndian
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard connected == 0 else {
         close(fd)

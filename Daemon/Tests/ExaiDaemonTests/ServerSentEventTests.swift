@@ -1,10 +1,12 @@
-@testable import ExaiDaemon
 import Foundation
 import Testing
 import Traceline
 
+@testable import ExaiDaemon
+
 @Suite struct ServerSentEventTests {
-    static let stream = ": keep-alive\r\nevent: message\r\ndata: {\"a\":1}\r\n\r\ndata: first\ndata: second\n\nid: 7\rdata: [DONE]\r\r"
+    static let stream =
+        ": keep-alive\r\nevent: message\r\ndata: {\"a\":1}\r\n\r\ndata: first\ndata: second\n\nid: 7\rdata: [DONE]\r\r"
 
     @Test("events, comments, multi-line data and CR, LF, CRLF endings; the same events at every split point")
     func splitAnywhere() throws {
@@ -43,19 +45,31 @@ import Traceline
     @Test("chunks make the answer; usage is read at the top level and in choices[0]; [DONE] ends")
     func decoder() throws {
         var decoder = ChatStreamDecoder(kind: .kimi, requestedModel: "kimi-k2-0905-preview", maxAnswerBytes: 1024)
-        #expect(try decoder.apply(#"{"id":"c1","model":"kimi-k2","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#) == .progress(generated: false))
-        #expect(try decoder.apply(#"{"choices":[{"index":0,"delta":{"reasoning_content":"hmm"}}]}"#) == .progress(generated: true))
+        #expect(
+            try decoder.apply(
+                #"{"id":"c1","model":"kimi-k2","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#)
+                == .progress(generated: false))
+        #expect(
+            try decoder.apply(#"{"choices":[{"index":0,"delta":{"reasoning_content":"hmm"}}]}"#)
+                == .progress(generated: true))
         #expect(try decoder.apply(#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#) == .text("Hel"))
         #expect(try decoder.apply(#"{"choices":[{"index":0,"delta":{"content":"lo"}}]}"#) == .text("lo"))
-        #expect(try decoder.apply(#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}]}"#) == .progress(generated: false))
+        #expect(
+            try decoder.apply(
+                #"{"choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}]}"#
+            ) == .progress(generated: false))
         #expect(try decoder.apply("[DONE]") == .done)
         let response = decoder.response
-        #expect(response == ChatResponse(content: "Hello", model: "kimi-k2", id: "c1", finishReason: "stop",
-                                         promptTokens: 7, completionTokens: 2, totalTokens: 9))
+        #expect(
+            response
+                == ChatResponse(
+                    content: "Hello", model: "kimi-k2", id: "c1", finishReason: "stop",
+                    promptTokens: 7, completionTokens: 2, totalTokens: 9))
         var glm = ChatStreamDecoder(kind: .glm, requestedModel: "glm-4.5", maxAnswerBytes: 1024)
         _ = try glm.apply(#"{"choices":[],"usage":{"prompt_tokens":1e300,"completion_tokens":3}}"#)
-        #expect(glm.response.promptTokens == 0 && glm.response.completionTokens == 3 && glm.response.totalTokens == 3,
-                "an absurd count is 0, not a trap")
+        #expect(
+            glm.response.promptTokens == 0 && glm.response.completionTokens == 3 && glm.response.totalTokens == 3,
+            "an absurd count is 0, not a trap")
     }
 
     @Test("an error event, a non-JSON event and an answer over its bound are clear errors")

@@ -4,8 +4,8 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
-import TraceContextService
 import Testing
+import TraceContextService
 import Traceline
 import TracelineTestSupport
 import Tracing
@@ -15,11 +15,15 @@ import Tracing
     func clientSession() async throws {
         let harness = try await DaemonHarness()
         let clientSpans = InMemorySpanExporter()
-        let clientTracer = TracerProvider(resource: Resource(attributes: ["service.name": "exai-client"]),
-                                          processors: [SimpleSpanProcessor(exporter: clientSpans)]).tracer()
+        let clientTracer = TracerProvider(
+            resource: Resource(attributes: ["service.name": "exai-client"]),
+            processors: [SimpleSpanProcessor(exporter: clientSpans)]
+        ).tracer()
         let transcript = NIOLockedValueBox<[String]>([])
-        let call = try await ExaiClient.withSession(url: harness.url, correlationID: "client-corr", tracer: clientTracer,
-                                                    printFrame: { direction, text in transcript.withLockedValue { $0.append("\(direction) \(text)") } }) { client in
+        let call = try await ExaiClient.withSession(
+            url: harness.url, correlationID: "client-corr", tracer: clientTracer,
+            printFrame: { direction, text in transcript.withLockedValue { $0.append("\(direction) \(text)") } }
+        ) { client in
             let tools = try await client.listTools()
             #expect(tools.map(\.name) == ["chat", "listmodels", "version"])
             return try await client.call("chat", arguments: .object([("prompt", "hi"), ("model", "glm-4.5")]))
@@ -56,16 +60,18 @@ import Tracing
             return Response(status: .ok)
         }
         let (harnessPorts, harnessPort) = AsyncStream.makeStream(of: Int.self)
-        let harnessApp = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                                     onServerRunning: { harnessPort.yield($0.localAddress?.port ?? 0) },
-                                     logger: Logger(label: "harness", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let harnessApp = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { harnessPort.yield($0.localAddress?.port ?? 0) },
+            logger: Logger(label: "harness", factory: { _ in SwiftLogNoOpLogHandler() }))
         let harnessTask = Task { try await harnessApp.run() }
         defer { harnessTask.cancel() }
         var harnessIterator = harnessPorts.makeAsyncIterator()
         let callbackPort = try #require(await harnessIterator.next())
 
         let tracer = TracerProvider(processors: []).tracer()
-        let service = TraceContextService(port: 0, tracer: tracer, logger: Logger(label: "tcs", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let service = TraceContextService(
+            port: 0, tracer: tracer, logger: Logger(label: "tcs", factory: { _ in SwiftLogNoOpLogHandler() }))
         let (servicePorts, servicePort) = AsyncStream.makeStream(of: Int.self)
         let serviceTask = Task { try await service.run { servicePort.yield($0) } }
         defer { serviceTask.cancel() }
@@ -74,8 +80,9 @@ import Tracing
 
         func test(_ headers: [String: String]) async throws -> [String: String] {
             callbacks.received.withLockedValue { $0.removeAll() }
-            let response = try await httpExchange("http://127.0.0.1:\(port)/test", method: "POST", headers: headers,
-                                                  body: #"[{"url":"http://127.0.0.1:\#(callbackPort)/callback","arguments":[]}]"#)
+            let response = try await httpExchange(
+                "http://127.0.0.1:\(port)/test", method: "POST", headers: headers,
+                body: #"[{"url":"http://127.0.0.1:\#(callbackPort)/callback","arguments":[]}]"#)
             #expect(response.status == 200)
             return try #require(callbacks.received.withLockedValue { $0.first })
         }
@@ -90,7 +97,9 @@ import Tracing
         #expect(valid["tracestate"] == "foo=1,bar=2")
 
         // Uppercase hex is invalid: the trace restarts and tracestate is dropped.
-        let invalid = try await test(["traceparent": "00-\(traceID.uppercased())-\(parentID)-01", "tracestate": "foo=1"])
+        let invalid = try await test([
+            "traceparent": "00-\(traceID.uppercased())-\(parentID)-01", "tracestate": "foo=1",
+        ])
         #expect(invalid["traceparent"]?.contains(traceID) == false)
         #expect(invalid["traceparent"]?.count == 55)
         #expect(invalid["tracestate"] == nil)

@@ -50,13 +50,15 @@ private func traceparent(_ bytes: UnsafeRawBufferPointer) {
         return
     }
     let extracted = context.spanContext
-    precondition(extracted?.traceID == parsed.traceID && extracted?.spanID == parsed.spanID, "extract disagrees with parse")
+    precondition(
+        extracted?.traceID == parsed.traceID && extracted?.spanID == parsed.spanID, "extract disagrees with parse")
     let formatted = W3CTraceContextPropagator.formatTraceparent(
         SpanContext(traceID: parsed.traceID, spanID: parsed.spanID, traceFlags: parsed.flags, isRemote: true))
     precondition(formatted.utf8.count == 55, "formatted traceparent is not 55 characters")
     let again = W3CTraceContextPropagator.parseTraceparent(formatted)
-    precondition(again?.traceID == parsed.traceID && again?.spanID == parsed.spanID && again?.flags == parsed.flags,
-                 "traceparent does not survive format → parse")
+    precondition(
+        again?.traceID == parsed.traceID && again?.spanID == parsed.spanID && again?.flags == parsed.flags,
+        "traceparent does not survive format → parse")
 }
 
 /// `tracestate`: at most 32 members, unique keys, and the header we would send parses back to
@@ -81,7 +83,8 @@ private func baggage(_ bytes: UnsafeRawBufferPointer) {
     precondition(droppedAgain == 0 || header.utf8.count > Baggage.maxBytes, "our baggage header loses members")
     if droppedAgain == 0 {
         precondition(again.entries.map(\.key) == parsed.entries.map(\.key), "baggage keys change across a round trip")
-        precondition(again.entries.map(\.value) == parsed.entries.map(\.value), "baggage values change across a round trip")
+        precondition(
+            again.entries.map(\.value) == parsed.entries.map(\.value), "baggage values change across a round trip")
     }
 }
 
@@ -111,10 +114,13 @@ private func resourceAttributes(_ bytes: UnsafeRawBufferPointer) {
     case .success(let pairs):
         for pair in pairs where pair.key != "service.name" {
             precondition(!pair.key.isEmpty, "empty key accepted")
-            precondition(configuration.resource.attributes.get(pair.key) != nil, "accepted attribute missing from the resource")
+            precondition(
+                configuration.resource.attributes.get(pair.key) != nil, "accepted attribute missing from the resource")
         }
     case .failure:
-        precondition(configuration.warnings.contains { $0.hasPrefix("OTEL_RESOURCE_ATTRIBUTES ignored") }, "rejected list without a warning")
+        precondition(
+            configuration.warnings.contains { $0.hasPrefix("OTEL_RESOURCE_ATTRIBUTES ignored") },
+            "rejected list without a warning")
     }
     precondition(configuration.resource.attributes.get("service.name") != nil, "no service.name")
 }
@@ -124,11 +130,14 @@ private func resourceAttributes(_ bytes: UnsafeRawBufferPointer) {
 private func otlpHeaders(_ bytes: UnsafeRawBufferPointer) {
     let input = text(bytes)
     var warnings: [String] = []
-    let configuration = OTLPExporterConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_HEADERS": input], warnings: &warnings)
+    let configuration = OTLPExporterConfiguration.fromEnvironment(
+        ["OTEL_EXPORTER_OTLP_HEADERS": input], warnings: &warnings)
     for header in configuration.headers {
-        precondition(!header.name.isEmpty && !header.name.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: ":") || $0 >= 0x7F },
-                     "unsafe header name")
-        precondition(!header.value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 }, "CR, LF or NUL in a header value")
+        precondition(
+            !header.name.isEmpty && !header.name.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: ":") || $0 >= 0x7F },
+            "unsafe header name")
+        precondition(
+            !header.value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 }, "CR, LF or NUL in a header value")
     }
     // Every warning is one of the two templates, filled only with a header name or the parser's
     // own words: no room for a value. (Searching the warnings for each value gave four kinds of
@@ -137,17 +146,22 @@ private func otlpHeaders(_ bytes: UnsafeRawBufferPointer) {
     let variable = "OTEL_EXPORTER_OTLP_HEADERS"
     switch KeyValueListParser.parse(input) {
     case .success(let pairs):
-        let templates = Set(pairs.map { "\(variable): header '\(shown($0.key))' has an invalid name or value; ignored" })
-        precondition(warnings.allSatisfy { templates.contains($0) }, "a warning outside the templates (could echo a value)")
+        let templates = Set(
+            pairs.map { "\(variable): header '\(shown($0.key))' has an invalid name or value; ignored" })
+        precondition(
+            warnings.allSatisfy { templates.contains($0) }, "a warning outside the templates (could echo a value)")
     case .failure(let failure):
-        precondition(warnings == ["\(variable) ignored: \(failure)"], "a rejected list gives exactly one warning, in the parser's words")
+        precondition(
+            warnings == ["\(variable) ignored: \(failure)"],
+            "a rejected list gives exactly one warning, in the parser's words")
     }
 }
 
 /// A name as the SDK's warnings show it: characters outside printable ASCII become "?", and at
 /// most 40 are shown.
 private func shown(_ text: String) -> String {
-    let printable = String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7F ? $0 : "?" }))
+    let printable = String(
+        String.UnicodeScalarView(text.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7F ? $0 : "?" }))
     return printable.count > 40 ? String(printable.prefix(40)) + "…" : printable
 }
 
@@ -158,7 +172,9 @@ private func daemonFrame(_ bytes: UnsafeRawBufferPointer) {
     case .success(let frame):
         precondition(frame.json.objectValue != nil, "a message that is not an object")
         if frame.op == "call_tool" { precondition(!(frame.toolName ?? "").isEmpty, "call_tool without a name") }
-        if let id = frame.correlationID { precondition(CorrelationID.validate(id.value) == nil, "invalid correlation ID") }
+        if let id = frame.correlationID {
+            precondition(CorrelationID.validate(id.value) == nil, "invalid correlation ID")
+        }
         _ = frame.requestID
         if let traceparent = frame.traceparent { _ = W3CTraceContextPropagator.parseTraceparent(traceparent) }
         _ = frame.json.serialized
@@ -193,12 +209,15 @@ private func redactor(_ bytes: UnsafeRawBufferPointer) {
     precondition(redacted.count <= SecretRedactor.maximumLength + 1, "redacted text over maximumLength + 1 characters")
     let marker = "Zq9MARKERzQ1"
     if !input.contains("Zq9MAR") {
-        precondition(!SecretRedactor.redact(input + " password=" + marker).contains("Zq9MAR"), "a password after the text was shown")
+        precondition(
+            !SecretRedactor.redact(input + " password=" + marker).contains("Zq9MAR"),
+            "a password after the text was shown")
     }
     var long = input.isEmpty ? "a1B" : input
     while long.utf8.count < 64 << 10 { long += long }
-    precondition(SecretRedactor.redact(long) == SecretRedactor.redact(long + " password=hunter2 and more"),
-                 "the output depends on text past the window")
+    precondition(
+        SecretRedactor.redact(long) == SecretRedactor.redact(long + " password=hunter2 and more"),
+        "the output depends on text past the window")
     // Best of three, so that a preemption on a loaded machine is not a finding.
     var fastest = Duration.seconds(60)
     for _ in 0..<3 {

@@ -6,7 +6,8 @@ import Tracing
 /// Entry points: one call that wires tracing, propagation and log correlation for a process.
 public enum Traceline {
     /// The default log handler the bootstrap installs: swift-log's stream handler on standard error.
-    public static let standardErrorLogHandler: @Sendable (String, Logger.MetadataProvider?) -> any LogHandler = { label, provider in
+    public static let standardErrorLogHandler: @Sendable (String, Logger.MetadataProvider?) -> any LogHandler = {
+        label, provider in
         StreamLogHandler.standardError(label: label, metadataProvider: provider)
     }
 
@@ -42,7 +43,8 @@ public enum Traceline {
             return TracelineService(provider: nil, shutdownTimeout: configuration.shutdownTimeout, logger: logger)
         }
 
-        let provider = makeProvider(configuration: configuration, exporter: exporter, processors: processors, logger: logger)
+        let provider = makeProvider(
+            configuration: configuration, exporter: exporter, processors: processors, logger: logger)
         InstrumentationSystem.bootstrap(provider.tracer())
         return TracelineService(provider: provider, shutdownTimeout: configuration.shutdownTimeout, logger: logger)
     }

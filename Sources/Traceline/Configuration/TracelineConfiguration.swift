@@ -54,14 +54,15 @@ public struct TracelineConfiguration: Sendable {
 
     /// The propagators selected by ``propagators``.
     public func makePropagator(logger: Logger? = nil) -> CompositePropagator {
-        CompositePropagator(propagators.compactMap { name -> (any Instrument)? in
-            switch name {
-            case "tracecontext": return W3CTraceContextPropagator()
-            case "baggage": return W3CBaggagePropagator()
-            case "correlationid": return CorrelationIDPropagator(logger: logger)
-            default: return nil
-            }
-        })
+        CompositePropagator(
+            propagators.compactMap { name -> (any Instrument)? in
+                switch name {
+                case "tracecontext": return W3CTraceContextPropagator()
+                case "baggage": return W3CBaggagePropagator()
+                case "correlationid": return CorrelationIDPropagator(logger: logger)
+                default: return nil
+                }
+            })
     }
 
     /// Reads `environment` (the process environment by default).
@@ -105,9 +106,11 @@ public struct TracelineConfiguration: Sendable {
             case "traceidratio": config.sampler = TraceIDRatioSampler(ratio: ratio)
             case "parentbased_always_on": config.sampler = ParentBasedSampler(root: AlwaysOnSampler())
             case "parentbased_always_off": config.sampler = ParentBasedSampler(root: AlwaysOffSampler())
-            case "parentbased_traceidratio": config.sampler = ParentBasedSampler(root: TraceIDRatioSampler(ratio: ratio))
+            case "parentbased_traceidratio":
+                config.sampler = ParentBasedSampler(root: TraceIDRatioSampler(ratio: ratio))
             default:
-                warnings.append("OTEL_TRACES_SAMPLER '\(sanitized(name))' is not supported; using parentbased_always_on")
+                warnings.append(
+                    "OTEL_TRACES_SAMPLER '\(sanitized(name))' is not supported; using parentbased_always_on")
             }
         }
 
@@ -136,9 +139,12 @@ public struct TracelineConfiguration: Sendable {
         if let delay = integer("OTEL_BSP_SCHEDULE_DELAY", minimum: 1) { batch.scheduleDelay = .milliseconds(delay) }
         if let timeout = integer("OTEL_BSP_EXPORT_TIMEOUT", minimum: 0) { batch.exportTimeout = .milliseconds(timeout) }
         let queueSize = integer("OTEL_BSP_MAX_QUEUE_SIZE", minimum: 1) ?? batch.maxQueueSize
-        var batchSize = integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", minimum: 1) ?? min(batch.maxExportBatchSize, queueSize)
+        var batchSize =
+            integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", minimum: 1) ?? min(batch.maxExportBatchSize, queueSize)
         if batchSize > queueSize {
-            warnings.append("OTEL_BSP_MAX_EXPORT_BATCH_SIZE (\(batchSize)) exceeds OTEL_BSP_MAX_QUEUE_SIZE (\(queueSize)); using \(queueSize)")
+            warnings.append(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE (\(batchSize)) exceeds OTEL_BSP_MAX_QUEUE_SIZE (\(queueSize)); using \(queueSize)"
+            )
             batchSize = queueSize
         }
         config.batch = BatchSpanProcessor.Configuration(
@@ -170,7 +176,8 @@ public struct TracelineConfiguration: Sendable {
 
         // Exporter.
         config.otlp = OTLPExporterConfiguration.fromEnvironment(env, warnings: &warnings)
-        let hasEndpoint = !(env["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "").isEmpty
+        let hasEndpoint =
+            !(env["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "").isEmpty
             || !(env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? "").isEmpty
         config.exporter = hasEndpoint ? .otlp : .none
         if let text = env["OTEL_TRACES_EXPORTER"], !text.trimmingSpaces.isEmpty {
@@ -180,7 +187,8 @@ public struct TracelineConfiguration: Sendable {
             case "console", "logging": config.exporter = .console
             case "none": config.exporter = .none
             default:
-                warnings.append("OTEL_TRACES_EXPORTER '\(sanitized(first))' is not supported; using \(config.exporter.rawValue)")
+                warnings.append(
+                    "OTEL_TRACES_EXPORTER '\(sanitized(first))' is not supported; using \(config.exporter.rawValue)")
             }
         }
 

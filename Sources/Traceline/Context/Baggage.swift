@@ -54,7 +54,9 @@ public struct Baggage: Hashable, Sendable {
         var candidate = entries
         candidate.removeAll { $0.key == key }
         candidate.append(Entry(key: key, value: value, metadata: metadata))
-        guard candidate.count <= Self.maxMembers, Self.serialize(candidate).utf8.count <= Self.maxBytes else { return false }
+        guard candidate.count <= Self.maxMembers, Self.serialize(candidate).utf8.count <= Self.maxBytes else {
+            return false
+        }
         entries = candidate
         return true
     }
@@ -104,7 +106,9 @@ public struct Baggage: Hashable, Sendable {
         guard let equals = keyValue.firstIndex(of: "=") else { return nil }
         let key = TraceState.trimOWS(keyValue[keyValue.startIndex..<equals])
         let rawValue = TraceState.trimOWS(keyValue[keyValue.index(after: equals)...])
-        guard isToken(key), rawValue.utf8.allSatisfy(isBaggageOctet), let value = percentDecode(rawValue) else { return nil }
+        guard isToken(key), rawValue.utf8.allSatisfy(isBaggageOctet), let value = percentDecode(rawValue) else {
+            return nil
+        }
         let metadata = parts.first.map { String(TraceState.trimOWS($0)) }
         return Entry(key: String(key), value: value, metadata: metadata)
     }
@@ -116,8 +120,8 @@ public struct Baggage: Hashable, Sendable {
             switch byte {
             case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
             case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-                 UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-                 UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+                UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
                 return true
             default: return false
             }
@@ -139,7 +143,9 @@ public struct Baggage: Hashable, Sendable {
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
             if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    return nil
+                }
                 bytes.append(high << 4 | low)
             } else {
                 bytes.append(byte)

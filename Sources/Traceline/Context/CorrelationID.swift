@@ -74,7 +74,7 @@ public struct CorrelationID: Hashable, Sendable, CustomStringConvertible {
         switch byte {
         case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
         case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "@"),
-             UInt8(ascii: "/"), UInt8(ascii: "+"), UInt8(ascii: "="):
+            UInt8(ascii: "/"), UInt8(ascii: "+"), UInt8(ascii: "="):
             return true
         default: return false
         }

@@ -18,7 +18,9 @@ public struct SpanContext: Hashable, Sendable {
     ///   - traceFlags: the W3C trace flags.
     ///   - traceState: vendor trace state; empty by default.
     ///   - isRemote: whether the context came from another process.
-    public init(traceID: TraceID, spanID: SpanID, traceFlags: TraceFlags, traceState: TraceState = TraceState(), isRemote: Bool) {
+    public init(
+        traceID: TraceID, spanID: SpanID, traceFlags: TraceFlags, traceState: TraceState = TraceState(), isRemote: Bool
+    ) {
         self.traceID = traceID
         self.spanID = spanID
         self.traceFlags = traceFlags

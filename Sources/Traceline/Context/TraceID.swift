@@ -25,7 +25,8 @@ public struct TraceID: Hashable, Sendable, Comparable, CustomStringConvertible {
         let parsed: TraceID?? = string.withUTF8 { bytes in
             guard bytes.count == 32 else { return nil }
             guard let high = Hex.decodeLowercase(bytes, from: 0, count: 16),
-                  let low = Hex.decodeLowercase(bytes, from: 16, count: 16) else { return nil }
+                let low = Hex.decodeLowercase(bytes, from: 16, count: 16)
+            else { return nil }
             return TraceID(high: high, low: low)
         }
         guard let id = parsed ?? nil else { return nil }
@@ -45,8 +46,12 @@ public struct TraceID: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var bytes: [UInt8] {
         var result = [UInt8]()
         result.reserveCapacity(16)
-        for shift in stride(from: 56, through: 0, by: -8) { result.append(UInt8(truncatingIfNeeded: high >> UInt64(shift))) }
-        for shift in stride(from: 56, through: 0, by: -8) { result.append(UInt8(truncatingIfNeeded: low >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            result.append(UInt8(truncatingIfNeeded: high >> UInt64(shift)))
+        }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            result.append(UInt8(truncatingIfNeeded: low >> UInt64(shift)))
+        }
         return result
     }
 

@@ -82,7 +82,10 @@ public struct TraceState: Hashable, Sendable, CustomStringConvertible {
         }
         if length(kept) > Self.maxPropagatedLength {
             while length(kept) > Self.maxPropagatedLength,
-                  let longIndex = kept.lastIndex(where: { $0.key.utf8.count + 1 + $0.value.utf8.count > Self.longMemberThreshold }) {
+                let longIndex = kept.lastIndex(where: {
+                    $0.key.utf8.count + 1 + $0.value.utf8.count > Self.longMemberThreshold
+                })
+            {
                 kept.remove(at: longIndex)
             }
             while length(kept) > Self.maxPropagatedLength { kept.removeLast() }
@@ -106,8 +109,9 @@ public struct TraceState: Hashable, Sendable, CustomStringConvertible {
         guard let first = utf8.first, utf8.count <= 256 else { return false }
         guard isLowerAlpha(first) || isDigit(first) else { return false }
         for byte in utf8.dropFirst() {
-            guard isLowerAlpha(byte) || isDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-                || byte == UInt8(ascii: "*") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "@")
+            guard
+                isLowerAlpha(byte) || isDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+                    || byte == UInt8(ascii: "*") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "@")
             else { return false }
         }
         return true

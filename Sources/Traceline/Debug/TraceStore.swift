@@ -24,8 +24,10 @@ public final class TraceStore: SpanProcessor, MetricsSource {
         /// after a request (an id in the name) cannot grow the index.
         public var maxSpanNames = 500
 
-        public init(maxBytes: Int = 4 << 20, slowPerName: Int = 5, errorTraces: Int = 50, maxSpansPerTrace: Int = 1000,
-                    maxSpanNames: Int = 500) {
+        public init(
+            maxBytes: Int = 4 << 20, slowPerName: Int = 5, errorTraces: Int = 50, maxSpansPerTrace: Int = 1000,
+            maxSpanNames: Int = 500
+        ) {
             self.maxBytes = maxBytes
             self.slowPerName = slowPerName
             self.errorTraces = errorTraces
@@ -49,7 +51,9 @@ public final class TraceStore: SpanProcessor, MetricsSource {
         /// The root span: the one without a local parent in this trace (the earliest if several).
         public var root: FinishedSpan? {
             let ids = Set(spans.map(\.spanContext.spanID))
-            return spans.filter { $0.parentSpanID.map { !ids.contains($0) } ?? true }.min { $0.startTimeNanosecondsSinceEpoch < $1.startTimeNanosecondsSinceEpoch }
+            return spans.filter { $0.parentSpanID.map { !ids.contains($0) } ?? true }.min {
+                $0.startTimeNanosecondsSinceEpoch < $1.startTimeNanosecondsSinceEpoch
+            }
         }
         public var durationNanoseconds: UInt64 { end >= start ? end - start : 0 }
     }
@@ -105,8 +109,12 @@ public final class TraceStore: SpanProcessor, MetricsSource {
             for span in pending {
                 state.sequence += 1
                 let id = span.spanContext.traceID
-                var trace = state.traces[id] ?? Trace(traceID: id, spans: [], start: span.startTimeNanosecondsSinceEpoch, end: span.endTimeNanosecondsSinceEpoch,
-                                                    hasError: false, correlationIDs: [], bytes: 0, lastUpdate: 0)
+                var trace =
+                    state.traces[id]
+                    ?? Trace(
+                        traceID: id, spans: [], start: span.startTimeNanosecondsSinceEpoch,
+                        end: span.endTimeNanosecondsSinceEpoch,
+                        hasError: false, correlationIDs: [], bytes: 0, lastUpdate: 0)
                 guard trace.spans.count < configuration.maxSpansPerTrace else {
                     state.dropped += 1
                     continue
@@ -118,12 +126,16 @@ public final class TraceStore: SpanProcessor, MetricsSource {
                 trace.end = max(trace.end, span.endTimeNanosecondsSinceEpoch)
                 trace.lastUpdate = state.sequence
                 if span.status?.code == .error { trace.hasError = true }
-                if case .string(let correlation)? = span.attributes.get("correlation_id") { trace.correlationIDs.insert(correlation) }
+                if case .string(let correlation)? = span.attributes.get("correlation_id") {
+                    trace.correlationIDs.insert(correlation)
+                }
                 state.traces[id] = trace
                 state.bytes += size
                 if span.status?.code == .error, !state.errors.contains(id) {
                     state.errors.append(id)
-                    if state.errors.count > configuration.errorTraces { state.errors.removeFirst(state.errors.count - configuration.errorTraces) }
+                    if state.errors.count > configuration.errorTraces {
+                        state.errors.removeFirst(state.errors.count - configuration.errorTraces)
+                    }
                 }
                 let duration = span.durationNanoseconds
                 if state.slowest[span.name] == nil, state.slowest.count >= configuration.maxSpanNames {
@@ -139,7 +151,9 @@ public final class TraceStore: SpanProcessor, MetricsSource {
                     slow.removeAll { $0.1 == id }
                     slow.append((duration, id))
                     slow.sort { $0.0 > $1.0 }
-                    if slow.count > configuration.slowPerName { slow.removeLast(slow.count - configuration.slowPerName) }
+                    if slow.count > configuration.slowPerName {
+                        slow.removeLast(slow.count - configuration.slowPerName)
+                    }
                     state.slowest[span.name] = slow
                 }
             }
@@ -150,7 +164,9 @@ public final class TraceStore: SpanProcessor, MetricsSource {
     private static func evict(_ state: inout State, maxBytes: Int) {
         guard state.bytes > maxBytes else { return }
         let pinned = Set(state.errors).union(state.slowest.values.flatMap { $0.map(\.1) })
-        let candidates = state.traces.values.filter { !pinned.contains($0.traceID) }.sorted { $0.lastUpdate < $1.lastUpdate }
+        let candidates = state.traces.values.filter { !pinned.contains($0.traceID) }.sorted {
+            $0.lastUpdate < $1.lastUpdate
+        }
         for trace in candidates where state.bytes > maxBytes {
             state.traces[trace.traceID] = nil
             state.bytes -= trace.bytes
@@ -158,7 +174,8 @@ public final class TraceStore: SpanProcessor, MetricsSource {
         }
         // Still over (everything pinned): drop the oldest pinned traces too.
         if state.bytes > maxBytes {
-            for trace in state.traces.values.sorted(by: { $0.lastUpdate < $1.lastUpdate }) where state.bytes > maxBytes {
+            for trace in state.traces.values.sorted(by: { $0.lastUpdate < $1.lastUpdate }) where state.bytes > maxBytes
+            {
                 state.traces[trace.traceID] = nil
                 state.bytes -= trace.bytes
                 state.evicted += 1
@@ -202,14 +219,18 @@ public final class TraceStore: SpanProcessor, MetricsSource {
     /// Error traces, most recent first.
     public func errors(limit: Int = 20) -> [Trace] {
         organize()
-        return state.withLock { state in state.errors.reversed().compactMap { state.traces[$0] } }.prefix(limit).map { $0 }
+        return state.withLock { state in state.errors.reversed().compactMap { state.traces[$0] } }.prefix(limit).map {
+            $0
+        }
     }
 
     /// Per span name, its slowest stored spans' durations (ns) and traces.
     public func slowest() -> [(name: String, traces: [(durationNanoseconds: UInt64, trace: TraceID)])] {
         organize()
         return state.withLock { state in
-            state.slowest.map { (name: $0.key, traces: $0.value.filter { state.traces[$0.1] != nil }.map { ($0.0, $0.1) }) }
+            state.slowest.map {
+                (name: $0.key, traces: $0.value.filter { state.traces[$0.1] != nil }.map { ($0.0, $0.1) })
+            }
         }.sorted { $0.name < $1.name }
     }
 
@@ -229,26 +250,47 @@ public final class TraceStore: SpanProcessor, MetricsSource {
 
     /// What the store holds: traces, spans, estimated bytes, evictions, drops, span names ranked
     /// in the slowest index and spans left unranked because that index was full.
-    public var statistics: (traces: Int, spans: Int, bytes: Int, evicted: Int, dropped: Int, rankedNames: Int, unranked: Int) {
+    public var statistics:
+        (traces: Int, spans: Int, bytes: Int, evicted: Int, dropped: Int, rankedNames: Int, unranked: Int)
+    {
         organize()
         return state.withLock { state in
-            (state.traces.count, state.traces.values.reduce(0) { $0 + $1.spans.count }, state.bytes, state.evicted, state.dropped,
-             state.slowest.count, state.unrankedNames)
+            (
+                state.traces.count, state.traces.values.reduce(0) { $0 + $1.spans.count }, state.bytes, state.evicted,
+                state.dropped,
+                state.slowest.count, state.unrankedNames
+            )
         }
     }
 
     public func renderFamilies(format: MetricsFormat) -> String {
         let statistics = self.statistics
         var writer = MetricFamilyWriter(format: format)
-        writer.gauge("traceline_trace_store_traces", help: "Traces held by the in-process trace store.", [([], Double(statistics.traces))])
-        writer.gauge("traceline_trace_store_spans", help: "Spans held by the in-process trace store.", [([], Double(statistics.spans))])
-        writer.gauge("traceline_trace_store_bytes", help: "Estimated memory of the spans the trace store holds.", [([], Double(statistics.bytes))])
-        writer.gauge("traceline_trace_store_max_bytes", help: "The trace store's memory bound.", [([], Double(configuration.maxBytes))])
-        writer.counter("traceline_trace_store_evicted_traces", help: "Traces evicted to stay under the memory bound.", [([], Double(statistics.evicted))])
-        writer.counter("traceline_trace_store_dropped_spans", help: "Spans not stored because their trace was at its span limit.", [([], Double(statistics.dropped))])
-        writer.gauge("traceline_trace_store_slowest_names", help: "Span names in the slowest-traces index.", [([], Double(statistics.rankedNames))])
-        writer.counter("traceline_trace_store_unranked_spans", help: "Spans not ranked among the slowest because the index held maxSpanNames names.",
-                       [([], Double(statistics.unranked))])
+        writer.gauge(
+            "traceline_trace_store_traces", help: "Traces held by the in-process trace store.",
+            [([], Double(statistics.traces))])
+        writer.gauge(
+            "traceline_trace_store_spans", help: "Spans held by the in-process trace store.",
+            [([], Double(statistics.spans))])
+        writer.gauge(
+            "traceline_trace_store_bytes", help: "Estimated memory of the spans the trace store holds.",
+            [([], Double(statistics.bytes))])
+        writer.gauge(
+            "traceline_trace_store_max_bytes", help: "The trace store's memory bound.",
+            [([], Double(configuration.maxBytes))])
+        writer.counter(
+            "traceline_trace_store_evicted_traces", help: "Traces evicted to stay under the memory bound.",
+            [([], Double(statistics.evicted))])
+        writer.counter(
+            "traceline_trace_store_dropped_spans", help: "Spans not stored because their trace was at its span limit.",
+            [([], Double(statistics.dropped))])
+        writer.gauge(
+            "traceline_trace_store_slowest_names", help: "Span names in the slowest-traces index.",
+            [([], Double(statistics.rankedNames))])
+        writer.counter(
+            "traceline_trace_store_unranked_spans",
+            help: "Spans not ranked among the slowest because the index held maxSpanNames names.",
+            [([], Double(statistics.unranked))])
         return writer.text
     }
 }

@@ -61,7 +61,6 @@ public final class ConsoleSpanExporter: SpanExporter {
         return line
     }
 
-
     private static func formatMilliseconds(_ value: Double) -> String {
         let thousandths = Int((value * 1000).rounded())
         let fraction = String(thousandths % 1000)
@@ -87,7 +86,8 @@ public final class ConsoleSpanExporter: SpanExporter {
         case .doubleArray(let numbers): return "[" + numbers.map { String($0) }.joined(separator: ",") + "]"
         case .boolArray(let flags): return "[" + flags.map(String.init).joined(separator: ",") + "]"
         case .stringConvertible(let convertible): return "\"\(convertible)\""
-        case .stringConvertibleArray(let convertibles): return "[" + convertibles.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        case .stringConvertibleArray(let convertibles):
+            return "[" + convertibles.map { "\"\($0)\"" }.joined(separator: ",") + "]"
         default: return "?"
         }
     }

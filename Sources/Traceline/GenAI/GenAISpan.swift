@@ -20,8 +20,10 @@ public struct GenAIUsage: Sendable, Equatable {
     ///   - inputTokens: tokens in the prompt.
     ///   - outputTokens: tokens in the completion.
     ///   - finishReasons: why generation stopped.
-    public init(responseModel: String? = nil, responseID: String? = nil, inputTokens: Int? = nil,
-                outputTokens: Int? = nil, finishReasons: [String] = []) {
+    public init(
+        responseModel: String? = nil, responseID: String? = nil, inputTokens: Int? = nil,
+        outputTokens: Int? = nil, finishReasons: [String] = []
+    ) {
         self.responseModel = responseModel
         self.responseID = responseID
         self.inputTokens = inputTokens
@@ -76,17 +78,21 @@ public func withGenAISpan<Result>(
     isolation: isolated (any Actor)? = #isolation,
     _ body: (GenAISpanRecorder) async throws -> Result
 ) async throws -> Result {
-    let span = startGenAISpan(operation: operation, provider: provider, model: model, serverAddress: serverAddress,
-                              serverPort: serverPort, tracer: tracer)
+    let span = startGenAISpan(
+        operation: operation, provider: provider, model: model, serverAddress: serverAddress,
+        serverPort: serverPort, tracer: tracer)
     return try await runGenAISpan(span) { try await body(GenAISpanRecorder(span)) }
 }
 
 /// Starts the span of one GenAI call with the attributes samplers see; the context inside drops baggage.
-func startGenAISpan(operation: String, provider: String, model: String, serverAddress: String?, serverPort: Int?,
-                    tracer: (any Tracer)?, stream: Bool? = nil) -> any Tracing.Span {
+func startGenAISpan(
+    operation: String, provider: String, model: String, serverAddress: String?, serverPort: Int?,
+    tracer: (any Tracer)?, stream: Bool? = nil
+) -> any Tracing.Span {
     var context = ServiceContext.current ?? .topLevel
     context.baggage = nil
-    let span = (tracer ?? InstrumentationSystem.tracer).startAnySpan("\(operation) \(model)", context: context, ofKind: .client)
+    let span = (tracer ?? InstrumentationSystem.tracer).startAnySpan(
+        "\(operation) \(model)", context: context, ofKind: .client)
     span.attributes["gen_ai.operation.name"] = operation
     span.attributes["gen_ai.provider.name"] = provider
     span.attributes["gen_ai.request.model"] = model
@@ -109,7 +115,8 @@ func runGenAISpan<Result>(
         // Cancelled on purpose by the caller: not an error (status unset, no error.type).
         throw CancellationError()
     } catch {
-        span.attributes["error.type"] = (error as? GenAIErrorTypeProviding)?.errorType ?? String(describing: type(of: error))
+        span.attributes["error.type"] =
+            (error as? GenAIErrorTypeProviding)?.errorType ?? String(describing: type(of: error))
         span.recordError(error)
         span.setStatus(SpanStatus(code: .error))
         throw error

@@ -78,7 +78,8 @@ public func withGenAIStreamSpan<Result>(
     isolation: isolated (any Actor)? = #isolation,
     _ body: (GenAIStreamRecorder) async throws -> Result
 ) async throws -> Result {
-    let span = startGenAISpan(operation: operation, provider: provider, model: model, serverAddress: serverAddress,
-                              serverPort: serverPort, tracer: tracer, stream: true)
+    let span = startGenAISpan(
+        operation: operation, provider: provider, model: model, serverAddress: serverAddress,
+        serverPort: serverPort, tracer: tracer, stream: true)
     return try await runGenAISpan(span) { try await body(GenAIStreamRecorder(span)) }
 }

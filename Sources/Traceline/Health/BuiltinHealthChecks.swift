@@ -8,7 +8,8 @@ extension HealthCheck {
         failAbove: Double = 0.90,
         critical: Bool = true,
         reading: @escaping @Sendable () -> (resident: Double, limit: Double)? = {
-            guard let resident = ProcessMetrics.residentMemoryBytes(), let limit = ProcessMetrics.memoryLimitBytes() else { return nil }
+            guard let resident = ProcessMetrics.residentMemoryBytes(), let limit = ProcessMetrics.memoryLimitBytes()
+            else { return nil }
             return (resident, limit)
         }
     ) -> HealthCheck {
@@ -18,23 +19,34 @@ extension HealthCheck {
             }
             let ratio = resident / limit
             let percent = JSONValue.number((ratio * 1000).rounded() / 10)
-            let detail = "resident memory \(mebibytes(resident)) MiB is \(Int((ratio * 100).rounded())) % of the \(mebibytes(limit)) MiB limit"
-            if ratio > failAbove { return .fail(detail + " (fails above \(Int(failAbove * 100)) %)", value: percent, unit: "percent") }
-            if ratio > warnAbove { return .warn(detail + " (warns above \(Int(warnAbove * 100)) %)", value: percent, unit: "percent") }
+            let detail =
+                "resident memory \(mebibytes(resident)) MiB is \(Int((ratio * 100).rounded())) % of the \(mebibytes(limit)) MiB limit"
+            if ratio > failAbove {
+                return .fail(detail + " (fails above \(Int(failAbove * 100)) %)", value: percent, unit: "percent")
+            }
+            if ratio > warnAbove {
+                return .warn(detail + " (warns above \(Int(warnAbove * 100)) %)", value: percent, unit: "percent")
+            }
             return .pass(percent, unit: "percent")
         }
     }
 
     /// Used fraction of the file system that holds `path` (as `df` reports it). Key `disk:utilization`.
-    public static func disk(path: String = "/", warnAbove: Double? = 0.85, failAbove: Double = 0.90, critical: Bool = true) -> HealthCheck {
+    public static func disk(
+        path: String = "/", warnAbove: Double? = 0.85, failAbove: Double = 0.90, critical: Bool = true
+    ) -> HealthCheck {
         HealthCheck(component: "disk", measurement: "utilization", componentType: "system", critical: critical) {
             guard let ratio = ProcessMetrics.diskUsageRatio(path) else {
                 return .fail("cannot read the file system usage of \(path)")
             }
             let percent = JSONValue.number((ratio * 1000).rounded() / 10)
             let detail = "\(path) is \(Int((ratio * 100).rounded())) % full"
-            if ratio > failAbove { return .fail(detail + " (fails above \(Int(failAbove * 100)) %)", value: percent, unit: "percent") }
-            if let warnAbove, ratio > warnAbove { return .warn(detail + " (warns above \(Int(warnAbove * 100)) %)", value: percent, unit: "percent") }
+            if ratio > failAbove {
+                return .fail(detail + " (fails above \(Int(failAbove * 100)) %)", value: percent, unit: "percent")
+            }
+            if let warnAbove, ratio > warnAbove {
+                return .warn(detail + " (warns above \(Int(warnAbove * 100)) %)", value: percent, unit: "percent")
+            }
             return .pass(percent, unit: "percent")
         }
     }
@@ -57,14 +69,18 @@ extension HealthCheck {
             }
             var problems: [String] = []
             if let exporter, exporter.breaker.currentState != .closed {
-                problems.append("the OTLP exporter's circuit breaker is \(exporter.breaker.currentState.rawValue)"
-                    + (exporter.statistics.lastError.map { " (last error: \($0))" } ?? ""))
+                problems.append(
+                    "the OTLP exporter's circuit breaker is \(exporter.breaker.currentState.rawValue)"
+                        + (exporter.statistics.lastError.map { " (last error: \($0))" } ?? ""))
             }
             if delta > 0 {
-                problems.append("\(delta) spans lost since the last check (queue full \(statistics.droppedQueueFull), export failed \(exportFailed) in total)")
+                problems.append(
+                    "\(delta) spans lost since the last check (queue full \(statistics.droppedQueueFull), export failed \(exportFailed) in total)"
+                )
             }
             let value = JSONValue.number(Double(delta))
-            return problems.isEmpty ? .pass(value, unit: "spans") : .warn(problems.joined(separator: "; "), value: value, unit: "spans")
+            return problems.isEmpty
+                ? .pass(value, unit: "spans") : .warn(problems.joined(separator: "; "), value: value, unit: "spans")
         }
     }
 
@@ -78,14 +94,18 @@ extension HealthCheck {
         minimumCalls: Int = 1
     ) -> HealthCheck {
         HealthCheck(component: "spans", measurement: "errorRate", componentType: "component", critical: false) {
-            let recent = metrics.recentStatistics().filter { ($0.calls >= minimumCalls) && (spanNames?.contains($0.spanName) ?? true) }
+            let recent = metrics.recentStatistics().filter {
+                ($0.calls >= minimumCalls) && (spanNames?.contains($0.spanName) ?? true)
+            }
             let worst = recent.map(\.errorRate).max() ?? 0
             let value = JSONValue.number((worst * 1000).rounded() / 10)
             let over = recent.filter { $0.errorRate > maxErrorRate }
             guard !over.isEmpty else { return .pass(value, unit: "percent") }
-            let names = over.map { "\($0.spanName) \(Int(($0.errorRate * 100).rounded())) % of \($0.calls)" }.joined(separator: ", ")
-            return .warn("error rate above \(formatPercent(maxErrorRate)) % over the last \(metrics.configuration.window): \(names)",
-                         value: value, unit: "percent")
+            let names = over.map { "\($0.spanName) \(Int(($0.errorRate * 100).rounded())) % of \($0.calls)" }.joined(
+                separator: ", ")
+            return .warn(
+                "error rate above \(formatPercent(maxErrorRate)) % over the last \(metrics.configuration.window): \(names)",
+                value: value, unit: "percent")
         }
     }
 
@@ -98,14 +118,19 @@ extension HealthCheck {
         minimumCalls: Int = 1
     ) -> HealthCheck {
         let limit = milliseconds(maxP95)
-        return HealthCheck(component: "spans", measurement: "responseTime", componentType: "component", critical: false) {
-            let recent = metrics.recentStatistics().filter { ($0.calls >= minimumCalls) && (spanNames?.contains($0.spanName) ?? true) }
+        return HealthCheck(component: "spans", measurement: "responseTime", componentType: "component", critical: false)
+        {
+            let recent = metrics.recentStatistics().filter {
+                ($0.calls >= minimumCalls) && (spanNames?.contains($0.spanName) ?? true)
+            }
             let worst = recent.map(\.p95).max() ?? 0
             let value = JSONValue.number(worst.rounded())
             let over = recent.filter { $0.p95 > limit }
             guard !over.isEmpty else { return .pass(value, unit: "ms") }
             let names = over.map { "\($0.spanName) p95 \(Int($0.p95.rounded())) ms" }.joined(separator: ", ")
-            return .warn("p95 latency above \(Int(limit)) ms over the last \(metrics.configuration.window): \(names)", value: value, unit: "ms")
+            return .warn(
+                "p95 latency above \(Int(limit)) ms over the last \(metrics.configuration.window): \(names)",
+                value: value, unit: "ms")
         }
     }
 
@@ -121,14 +146,18 @@ extension HealthCheck {
         summary: (name: String, fields: [(String, JSONValue)])? = nil,
         _ ping: @escaping @Sendable () async throws -> Void
     ) -> HealthCheck {
-        HealthCheck(component: component, measurement: "responseTime", componentType: componentType,
-                    critical: critical, timeout: timeout, summary: summary) {
+        HealthCheck(
+            component: component, measurement: "responseTime", componentType: componentType,
+            critical: critical, timeout: timeout, summary: summary
+        ) {
             let start = ContinuousClock.now
             try await ping()
             let elapsed = milliseconds(ContinuousClock.now - start)
             let value = JSONValue.number((elapsed * 10).rounded() / 10)
             if let warnAbove, elapsed > milliseconds(warnAbove) {
-                return .warn("answered in \(Int(elapsed)) ms (warns above \(Int(milliseconds(warnAbove))) ms)", value: value, unit: "ms")
+                return .warn(
+                    "answered in \(Int(elapsed)) ms (warns above \(Int(milliseconds(warnAbove))) ms)", value: value,
+                    unit: "ms")
             }
             return .pass(value, unit: "ms")
         }

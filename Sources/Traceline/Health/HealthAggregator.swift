@@ -36,8 +36,10 @@ public final class HealthAggregator: MetricsSource, Sendable {
         ///   - version: reported as `version`.
         ///   - serviceID: reported as `serviceId`.
         ///   - serviceDescription: reported as `description`.
-        public init(cacheInterval: Duration = .seconds(2), traceProbes: Bool = false,
-                    version: String? = nil, serviceID: String? = nil, serviceDescription: String? = nil) {
+        public init(
+            cacheInterval: Duration = .seconds(2), traceProbes: Bool = false,
+            version: String? = nil, serviceID: String? = nil, serviceDescription: String? = nil
+        ) {
             self.cacheInterval = cacheInterval
             self.traceProbes = traceProbes
             self.version = version
@@ -75,8 +77,10 @@ public final class HealthAggregator: MetricsSource, Sendable {
     ///   - configuration: caching, tracing and identity settings.
     ///   - checks: checks to register at once.
     ///   - logger: reports status changes of checks.
-    public init(configuration: Configuration = Configuration(), checks: [HealthCheck] = [],
-                logger: Logger = Logger(label: "traceline.health")) {
+    public init(
+        configuration: Configuration = Configuration(), checks: [HealthCheck] = [],
+        logger: Logger = Logger(label: "traceline.health")
+    ) {
         self.configuration = configuration
         self.logger = logger
         for check in checks { register(check) }
@@ -114,7 +118,10 @@ public final class HealthAggregator: MetricsSource, Sendable {
     ///   - excluding: keys to skip (Kubernetes' `?exclude=`).
     public func report(criticalOnly: Bool = false, excluding: Set<String> = []) async -> HealthReport {
         let (checks, summaryFields) = state.withLock { state in
-            (state.checks.filter { (!criticalOnly || $0.isCritical) && !excluding.contains($0.key) }, state.summaryFields)
+            (
+                state.checks.filter { (!criticalOnly || $0.isCritical) && !excluding.contains($0.key) },
+                state.summaryFields
+            )
         }
         var entries = [HealthReport.Entry?](repeating: nil, count: checks.count)
         await withTaskGroup(of: (Int, HealthReport.Entry).self) { group in
@@ -154,11 +161,13 @@ public final class HealthAggregator: MetricsSource, Sendable {
             // (a client stuck on a dead connection may never return even once the dependency is
             // back), up to `maxHungProbes` outstanding per check, so hung tasks stay bounded.
             if let newest = checkState.hung.values.max(),
-               now - newest < hungRetryInterval(check) || checkState.hung.count >= Self.maxHungProbes {
+                now - newest < hungRetryInterval(check) || checkState.hung.count >= Self.maxHungProbes
+            {
                 let oldest = checkState.hung.values.min() ?? newest
                 let seconds = Int((milliseconds(now - oldest) / 1000).rounded())
-                let entry = record(HealthCheckResult.fail("timed out: the previous probe has not returned for \(seconds) s"),
-                                   for: check, duration: 0, in: &checkState)
+                let entry = record(
+                    HealthCheckResult.fail("timed out: the previous probe has not returned for \(seconds) s"),
+                    for: check, duration: 0, in: &checkState)
                 return .done(entry)
             }
             checkState.probeGeneration += 1
@@ -186,24 +195,27 @@ public final class HealthAggregator: MetricsSource, Sendable {
     private func run(_ check: HealthCheck, generation: Int) async -> HealthReport.Entry {
         let start = ContinuousClock.now
         let traceProbes = configuration.traceProbes
-        let outcome = await withTimeout(check.timeout, operation: {
-            // Probes never inherit the request that triggered them: a cached result is shared by many.
-            var context = ServiceContext.topLevel
-            context.isTracingSuppressed = !traceProbes
-            return await ServiceContext.withValue(context) {
-                do {
-                    var result = try await check.probe()
-                    result.output = result.output.map(SecretRedactor.redact)
-                    return result
-                } catch {
-                    return HealthCheckResult.fail(SecretRedactor.redact(String(describing: error)))
+        let outcome = await withTimeout(
+            check.timeout,
+            operation: {
+                // Probes never inherit the request that triggered them: a cached result is shared by many.
+                var context = ServiceContext.topLevel
+                context.isTracingSuppressed = !traceProbes
+                return await ServiceContext.withValue(context) {
+                    do {
+                        var result = try await check.probe()
+                        result.output = result.output.map(SecretRedactor.redact)
+                        return result
+                    } catch {
+                        return HealthCheckResult.fail(SecretRedactor.redact(String(describing: error)))
+                    }
                 }
-            }
-        }, onFinish: { [state] in
-            state.withLock { state in
-                state.checkState[check.key]?.hung[generation] = nil
-            }
-        })
+            },
+            onFinish: { [state] in
+                state.withLock { state in
+                    state.checkState[check.key]?.hung[generation] = nil
+                }
+            })
         let duration = milliseconds(ContinuousClock.now - start) / 1000
         let result = outcome ?? .fail("timed out after \(check.timeout)")
         return state.withLock { state in
@@ -218,8 +230,10 @@ public final class HealthAggregator: MetricsSource, Sendable {
         }
     }
 
-    private func record(_ result: HealthCheckResult, for check: HealthCheck, duration: Double,
-                        in checkState: inout CheckState) -> HealthReport.Entry {
+    private func record(
+        _ result: HealthCheckResult, for check: HealthCheck, duration: Double,
+        in checkState: inout CheckState
+    ) -> HealthReport.Entry {
         let now = WallClock.nowSeconds()
         let previous = checkState.entry
         let changed = previous.map { $0.status != result.status } ?? (result.status != .pass)
@@ -231,13 +245,16 @@ public final class HealthAggregator: MetricsSource, Sendable {
         checkState.entry = entry
         checkState.evaluatedAt = ContinuousClock.now
         if changed {
-            let metadata: Logger.Metadata = ["check": "\(check.key)", "status": "\(result.status.rawValue)",
-                                             "previous": "\(previous?.status.rawValue ?? "none")"]
+            let metadata: Logger.Metadata = [
+                "check": "\(check.key)", "status": "\(result.status.rawValue)",
+                "previous": "\(previous?.status.rawValue ?? "none")",
+            ]
             if result.status == .pass {
                 logger.info("health check recovered", metadata: metadata)
             } else {
-                logger.warning("health check \(result.status.rawValue): \(result.output ?? "")",
-                               metadata: metadata.merging(["critical": "\(check.isCritical)"]) { $1 })
+                logger.warning(
+                    "health check \(result.status.rawValue): \(result.output ?? "")",
+                    metadata: metadata.merging(["critical": "\(check.isCritical)"]) { $1 })
             }
         }
         return entry
@@ -254,17 +271,29 @@ public final class HealthAggregator: MetricsSource, Sendable {
         }
         var writer = MetricFamilyWriter(format: format)
         let evaluated = rows.filter { $0.1.entry != nil }
-        writer.gauge("health_check_status", help: "Latest result of each health check: 1 pass, 0.5 warn, 0 fail.",
-                     evaluated.map { ([("check", $0.0.key), ("component_type", $0.0.componentType), ("critical", String($0.0.isCritical))],
-                                      $0.1.entry!.status.gaugeValue) })
-        writer.gauge("health_check_duration_seconds", help: "How long the latest probe of each health check took.",
-                     evaluated.map { ([("check", $0.0.key)], $0.1.entry!.duration) })
-        writer.gauge("health_check_last_transition_timestamp_seconds", help: "When each health check last changed status.",
-                     evaluated.map { ([("check", $0.0.key)], $0.1.entry!.lastTransition) })
-        writer.counter("health_check_probes", help: "Probes started per health check (cached answers excluded).",
-                       rows.map { ([("check", $0.0.key)], Double($0.1.probes)) })
-        writer.counter("health_check_timeouts", help: "Probes that outlived their timeout, per health check.",
-                       rows.map { ([("check", $0.0.key)], Double($0.1.timeouts)) })
+        writer.gauge(
+            "health_check_status", help: "Latest result of each health check: 1 pass, 0.5 warn, 0 fail.",
+            evaluated.map {
+                (
+                    [
+                        ("check", $0.0.key), ("component_type", $0.0.componentType),
+                        ("critical", String($0.0.isCritical)),
+                    ],
+                    $0.1.entry!.status.gaugeValue
+                )
+            })
+        writer.gauge(
+            "health_check_duration_seconds", help: "How long the latest probe of each health check took.",
+            evaluated.map { ([("check", $0.0.key)], $0.1.entry!.duration) })
+        writer.gauge(
+            "health_check_last_transition_timestamp_seconds", help: "When each health check last changed status.",
+            evaluated.map { ([("check", $0.0.key)], $0.1.entry!.lastTransition) })
+        writer.counter(
+            "health_check_probes", help: "Probes started per health check (cached answers excluded).",
+            rows.map { ([("check", $0.0.key)], Double($0.1.probes)) })
+        writer.counter(
+            "health_check_timeouts", help: "Probes that outlived their timeout, per health check.",
+            rows.map { ([("check", $0.0.key)], Double($0.1.timeouts)) })
         return writer.text
     }
 }

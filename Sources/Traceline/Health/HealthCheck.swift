@@ -45,7 +45,9 @@ public struct HealthCheckResult: Sendable, Equatable {
     ///   - observedValue: the measured value, if any.
     ///   - observedUnit: the value's unit, if any.
     ///   - output: what went wrong, for `warn` and `fail`.
-    public init(status: HealthStatus, observedValue: JSONValue? = nil, observedUnit: String? = nil, output: String? = nil) {
+    public init(
+        status: HealthStatus, observedValue: JSONValue? = nil, observedUnit: String? = nil, output: String? = nil
+    ) {
         self.status = status
         self.observedValue = observedValue
         self.observedUnit = observedUnit

@@ -100,7 +100,8 @@ public struct HealthReport: Sendable {
         }
         root.append(contentsOf: summaryFields)
         if let residentMemoryBytes {
-            root.append(("memory", .object([("usage_mb", .number((residentMemoryBytes / 1_048_576 * 10).rounded() / 10))])))
+            root.append(
+                ("memory", .object([("usage_mb", .number((residentMemoryBytes / 1_048_576 * 10).rounded() / 10))])))
         }
         return JSONValue.object(root).serialized
     }

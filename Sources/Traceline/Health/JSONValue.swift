@@ -43,9 +43,13 @@ public enum JSONValue: Sendable, Equatable {
         case .bool(let flag): text += flag ? "true" : "false"
         case .number(let number):
             // JSON has no NaN or infinity.
-            if !number.isFinite { text += "null" }
-            else if number == number.rounded(), abs(number) < 1e15 { text += String(Int64(number)) }
-            else { text += String(number) }
+            if !number.isFinite {
+                text += "null"
+            } else if number == number.rounded(), abs(number) < 1e15 {
+                text += String(Int64(number))
+            } else {
+                text += String(number)
+            }
         case .string(let string): Self.writeString(string, to: &text)
         case .array(let values):
             text += "["
@@ -85,7 +89,9 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral {
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByFloatLiteral,
+    ExpressibleByIntegerLiteral
+{
     /// Creates a `string` value from a literal.
     public init(stringLiteral value: String) { self = .string(value) }
     /// Creates a `bool` value from a literal.
@@ -129,9 +135,10 @@ extension JSONValue: Codable {
     /// Decodes any JSON; object keys come out sorted. See `Decodable`.
     public init(from decoder: any Decoder) throws {
         if let container = try? decoder.container(keyedBy: Key.self) {
-            self = .object(try container.allKeys.sorted { $0.stringValue < $1.stringValue }.map {
-                ($0.stringValue, try container.decode(JSONValue.self, forKey: $0))
-            })
+            self = .object(
+                try container.allKeys.sorted { $0.stringValue < $1.stringValue }.map {
+                    ($0.stringValue, try container.decode(JSONValue.self, forKey: $0))
+                })
             return
         }
         if var container = try? decoder.unkeyedContainer() {
@@ -141,10 +148,15 @@ extension JSONValue: Codable {
             return
         }
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let flag = try? container.decode(Bool.self) { self = .bool(flag) }
-        else if let number = try? container.decode(Double.self) { self = .number(number) }
-        else { self = .string(try container.decode(String.self)) }
+        if container.decodeNil() {
+            self = .null
+        } else if let flag = try? container.decode(Bool.self) {
+            self = .bool(flag)
+        } else if let number = try? container.decode(Double.self) {
+            self = .number(number)
+        } else {
+            self = .string(try container.decode(String.self))
+        }
     }
 
     /// Encodes the value, object members in order; see `Encodable`.

@@ -50,7 +50,9 @@ private struct Scan {
         let windowEnd = scalarStart(bytes, atOrBefore: min(total, windowLimit), total: total)
         let visibleEnd = visibleBoundary(bytes, windowEnd: windowEnd, total: total)
         let end = scalarStart(bytes, atOrBefore: min(windowEnd, visibleEnd + margin), total: total)
-        var scan = Scan(input: Array(UnsafeBufferPointer(rebasing: bytes[0..<end])), visibleEnd: visibleEnd, inputGoesOn: end < total)
+        var scan = Scan(
+            input: Array(UnsafeBufferPointer(rebasing: bytes[0..<end])), visibleEnd: visibleEnd,
+            inputGoesOn: end < total)
         scan.output.reserveCapacity(end + 64)
         scan.apply(.urlCredentials) { byte, _ in byte == .colon }
         scan.apply(.keyValue) { byte, previous in
@@ -73,10 +75,14 @@ private struct Scan {
         while index < input.count {
             let candidate = input.withUnsafeBufferPointer { bytes in
                 var offset = index
-                while offset < bytes.count && !mayStart(bytes[offset], offset > 0 ? bytes[offset - 1] : .space) { offset += 1 }
+                while offset < bytes.count && !mayStart(bytes[offset], offset > 0 ? bytes[offset - 1] : .space) {
+                    offset += 1
+                }
                 return offset
             }
-            if candidate >= visibleEnd && mappedVisibleEnd == nil { mappedVisibleEnd = output.count + max(index, visibleEnd) - copied }
+            if candidate >= visibleEnd && mappedVisibleEnd == nil {
+                mappedVisibleEnd = output.count + max(index, visibleEnd) - copied
+            }
             guard candidate < input.count else { break }
             matchStart = candidate
             if let next = replace(rule, at: candidate) {
@@ -96,8 +102,9 @@ private struct Scan {
     func result() -> String {
         let text = String(decoding: input[0..<visibleEnd], as: UTF8.self)
         if replacedVisibleText && visibleEnd > SecretRedactor.maximumLength,
-           let cut = text.index(text.startIndex, offsetBy: SecretRedactor.maximumLength, limitedBy: text.endIndex),
-           cut < text.endIndex {
+            let cut = text.index(text.startIndex, offsetBy: SecretRedactor.maximumLength, limitedBy: text.endIndex),
+            cut < text.endIndex
+        {
             return String(text[..<cut]) + "…"
         }
         return visibleEnd < input.count || inputGoesOn ? text + "…" : text
@@ -125,7 +132,9 @@ private struct Scan {
             characters += 1
         }
         // A combining mark after the last ASCII character belongs to it.
-        if offset < windowEnd && bytes[offset] >= 0x80 { return graphemeBoundary(bytes, windowEnd: windowEnd, total: total) }
+        if offset < windowEnd && bytes[offset] >= 0x80 {
+            return graphemeBoundary(bytes, windowEnd: windowEnd, total: total)
+        }
         return offset
     }
 
@@ -155,7 +164,8 @@ private struct Scan {
     mutating func replace(_ rule: Rule, at index: Int) -> Int? {
         switch rule {
         case .urlCredentials: return urlCredentials(at: index)
-        case .keyValue: return input[index] == .quote || input[index] == .apostrophe ? quotedField(at: index) : keyValue(at: index)
+        case .keyValue:
+            return input[index] == .quote || input[index] == .apostrophe ? quotedField(at: index) : keyValue(at: index)
         case .bearer: return bearer(at: index)
         case .openAIKey: return openAIKey(at: index)
         case .token: return token(at: index)
@@ -197,7 +207,9 @@ private struct Scan {
         var keyEnd = index + 1
         let keyLimit = min(end, index + 65)
         while keyEnd < keyLimit && input[keyEnd] != quote && input[keyEnd] != .lf { keyEnd += 1 }
-        guard keyEnd < end, input[keyEnd] == quote, isSecretKey(index + 1, keyEnd), let value = valueOffset(afterKey: keyEnd + 1) else {
+        guard keyEnd < end, input[keyEnd] == quote, isSecretKey(index + 1, keyEnd),
+            let value = valueOffset(afterKey: keyEnd + 1)
+        else {
             return nil
         }
         let first = input[value]
@@ -225,7 +237,9 @@ private struct Scan {
     mutating func keyValue(at index: Int) -> Int? {
         var keyEnd = index
         while keyEnd < end && input[keyEnd].isKeyCharacter { keyEnd += 1 }
-        guard isSecretKey(index, keyEnd), let value = valueOffset(afterKey: keyEnd), let valueEnd = keyValueEnd(from: value) else {
+        guard isSecretKey(index, keyEnd), let value = valueOffset(afterKey: keyEnd),
+            let valueEnd = keyValueEnd(from: value)
+        else {
             return nil
         }
         append(from: index, to: value)
@@ -256,12 +270,15 @@ private struct Scan {
             let separatorInside = input[valueEnd - 1] == .equals || input[valueEnd - 1] == .colon
             if hasSecretKey(endingAt: separatorInside ? valueEnd - 1 : valueEnd, from: start) {
                 guard let next = separatorInside ? skipSpaces(from: valueEnd) : valueOffset(afterKey: valueEnd),
-                      next < end, let following = singleValueEnd(from: next) else { break }
+                    next < end, let following = singleValueEnd(from: next)
+                else { break }
                 (start, valueEnd, bare) = following
-            } else if valueEnd < end && input[valueEnd].isSpace, let scheme = authSchemeStart(endingAt: valueEnd, from: start),
-                      startsWithLowercased("bearer", at: scheme)
-                        || (scheme > start && (input[scheme - 1] == .equals || input[scheme - 1] == .colon)
-                            && hasSecretKey(endingAt: scheme - 1, from: start)) {
+            } else if valueEnd < end && input[valueEnd].isSpace,
+                let scheme = authSchemeStart(endingAt: valueEnd, from: start),
+                startsWithLowercased("bearer", at: scheme)
+                    || (scheme > start && (input[scheme - 1] == .equals || input[scheme - 1] == .colon)
+                        && hasSecretKey(endingAt: scheme - 1, from: start))
+            {
                 let token = skipSpaces(from: valueEnd)
                 let tokenEnd = bareValueEnd(from: token, stopAt: { $0.isSpace || $0 == .comma || $0 == .semicolon })
                 guard tokenEnd > token else { break }
@@ -287,7 +304,9 @@ private struct Scan {
     func authSchemeStart(endingAt wordEnd: Int, from start: Int) -> Int? {
         for scheme: StaticString in ["bearer", "basic", "digest"] {
             let word = wordEnd - scheme.utf8CodeUnitCount
-            if word >= start && startsWithLowercased(scheme, at: word) && (word == start || !input[word - 1].isWordCharacter) {
+            if word >= start && startsWithLowercased(scheme, at: word)
+                && (word == start || !input[word - 1].isWordCharacter)
+            {
                 return word
             }
         }
@@ -305,7 +324,9 @@ private struct Scan {
             if inputGoesOn { return (value, end, false) }
         }
         var start = value
-        if let afterScheme = afterAuthScheme(at: value), afterScheme < end, !input[afterScheme].endsValue { start = afterScheme }
+        if let afterScheme = afterAuthScheme(at: value), afterScheme < end, !input[afterScheme].endsValue {
+            start = afterScheme
+        }
         let valueEnd = bareValueEnd(from: start, stopAt: { $0.endsValue })
         return valueEnd > start ? (start, valueEnd, true) : nil
     }
@@ -319,8 +340,10 @@ private struct Scan {
         var tokenEnd = bareValueEnd(from: tokenStart, stopAt: { $0.isSpace || $0 == .comma || $0 == .semicolon })
         guard tokenEnd > tokenStart else { return nil }
         // A token that ends in another `bearer` (`x&Bearer y`) goes on to that one's end.
-        while tokenEnd < end && input[tokenEnd].isSpace, let scheme = authSchemeStart(endingAt: tokenEnd, from: tokenStart),
-              startsWithLowercased("bearer", at: scheme) {
+        while tokenEnd < end && input[tokenEnd].isSpace,
+            let scheme = authSchemeStart(endingAt: tokenEnd, from: tokenStart),
+            startsWithLowercased("bearer", at: scheme)
+        {
             let next = skipSpaces(from: tokenEnd)
             let nextEnd = bareValueEnd(from: next, stopAt: { $0.isSpace || $0 == .comma || $0 == .semicolon })
             guard nextEnd > next else { break }
@@ -336,7 +359,8 @@ private struct Scan {
         guard index + 3 <= end, input[index + 1] == UInt8(ascii: "k"), input[index + 2] == .hyphen else { return nil }
         var keyEnd = index + 3
         var hexTail = 0
-        while keyEnd < end && (input[keyEnd].isAlphanumeric || input[keyEnd] == .underscore || input[keyEnd] == .hyphen) {
+        while keyEnd < end && (input[keyEnd].isAlphanumeric || input[keyEnd] == .underscore || input[keyEnd] == .hyphen)
+        {
             hexTail = input[keyEnd].isHexDigit ? hexTail + 1 : 0
             keyEnd += 1
         }
@@ -354,7 +378,13 @@ private struct Scan {
         var hexTail = 0
         while runEnd < end, input[runEnd].isTokenCharacter {
             let byte = input[runEnd]
-            if byte.isUppercase { upper = true } else if byte.isLowercase { lower = true } else if byte.isDigit { digit = true }
+            if byte.isUppercase {
+                upper = true
+            } else if byte.isLowercase {
+                lower = true
+            } else if byte.isDigit {
+                digit = true
+            }
             hexTail = byte.isHexDigit ? hexTail + 1 : 0
             runEnd += 1
         }

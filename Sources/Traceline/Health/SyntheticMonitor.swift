@@ -30,8 +30,10 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
         ///   - timeout: how long one run may take before it fails.
         ///   - failureThreshold: consecutive failures that turn its health check to `fail`; at least 1.
         ///   - body: the probe itself; throwing fails the run.
-        public init(name: String, interval: Duration = .seconds(60), timeout: Duration = .seconds(10),
-                    failureThreshold: Int = 3, _ body: @escaping @Sendable () async throws -> Void) {
+        public init(
+            name: String, interval: Duration = .seconds(60), timeout: Duration = .seconds(10),
+            failureThreshold: Int = 3, _ body: @escaping @Sendable () async throws -> Void
+        ) {
             self.name = name
             self.interval = interval
             self.timeout = timeout
@@ -69,9 +71,11 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
     ///   - tracer: the tracer for the probes' root spans; the global one when nil.
     public init(probes: [Probe], tracer: (any Tracer)? = nil) {
         self.probes = probes
-        self.states = LockedValue(Dictionary(uniqueKeysWithValues: probes.map {
-            ($0.name, (ProbeState(), Array(repeating: 0, count: Self.buckets.count + 1), 0))
-        }))
+        self.states = LockedValue(
+            Dictionary(
+                uniqueKeysWithValues: probes.map {
+                    ($0.name, (ProbeState(), Array(repeating: 0, count: Self.buckets.count + 1), 0))
+                }))
         if let tracer {
             self.traced = Self.makeTraced(tracer)
         } else {
@@ -85,7 +89,9 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
         }
     }
 
-    private static func makeTraced<T: Tracer>(_ tracer: T) -> @Sendable (String, @escaping @Sendable () async throws -> Void) async throws -> Void {
+    private static func makeTraced<T: Tracer>(
+        _ tracer: T
+    ) -> @Sendable (String, @escaping @Sendable () async throws -> Void) async throws -> Void {
         { name, body in
             try await tracer.withSpan("synthetic \(name)", context: .topLevel, ofKind: .internal) { span in
                 span.attributes["synthetic"] = true
@@ -117,14 +123,15 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
         guard let probe = probes.first(where: { $0.name == name }) else { return false }
         let start = ContinuousClock.now
         let traced = self.traced
-        let outcome: String? = await withTimeout(probe.timeout) {
-            do {
-                try await traced(probe.name, probe.body)
-                return nil
-            } catch {
-                return SecretRedactor.redact(String(describing: error))
-            }
-        } ?? "timed out after \(probe.timeout)"
+        let outcome: String? =
+            await withTimeout(probe.timeout) {
+                do {
+                    try await traced(probe.name, probe.body)
+                    return nil
+                } catch {
+                    return SecretRedactor.redact(String(describing: error))
+                }
+            } ?? "timed out after \(probe.timeout)"
         let seconds = milliseconds(ContinuousClock.now - start) / 1000
         let bucket = Self.buckets.firstIndex { seconds <= $0 } ?? Self.buckets.count
         states.withLock { states in
@@ -154,15 +161,20 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
     /// warn after one or more failures, fail after `failureThreshold` in a row. Key `synthetic:{name}`.
     public func healthCheck(_ name: String, critical: Bool = false) -> HealthCheck {
         let threshold = probes.first { $0.name == name }?.failureThreshold ?? 1
-        return HealthCheck(component: "synthetic", measurement: name, componentType: "component", critical: critical) { [self] in
+        return HealthCheck(component: "synthetic", measurement: name, componentType: "component", critical: critical) {
+            [self] in
             guard let state = self.state(of: name) else { return .fail("no synthetic probe named \(name)") }
             let value = state.lastDuration.map { JSONValue.number(($0 * 10_000).rounded() / 10) }
             if state.runs == 0 { return .pass(nil) }
             if state.consecutiveFailures >= threshold {
-                return .fail("\(state.consecutiveFailures) consecutive failures: \(state.lastError ?? "")", value: value, unit: "ms")
+                return .fail(
+                    "\(state.consecutiveFailures) consecutive failures: \(state.lastError ?? "")", value: value,
+                    unit: "ms")
             }
             if state.consecutiveFailures > 0 {
-                return .warn("\(state.consecutiveFailures) of \(threshold) allowed failures: \(state.lastError ?? "")", value: value, unit: "ms")
+                return .warn(
+                    "\(state.consecutiveFailures) of \(threshold) allowed failures: \(state.lastError ?? "")",
+                    value: value, unit: "ms")
             }
             return .pass(value, unit: "ms")
         }
@@ -170,17 +182,28 @@ public final class SyntheticMonitor: Service, MetricsSource, Sendable {
 
     /// Renders the `synthetic_probe_*` families; see `MetricsSource.renderFamilies`.
     public func renderFamilies(format: MetricsFormat) -> String {
-        let rows = states.withLock { states in probes.compactMap { probe in states[probe.name].map { (probe.name, $0) } } }
+        let rows = states.withLock { states in
+            probes.compactMap { probe in states[probe.name].map { (probe.name, $0) } }
+        }
         var writer = MetricFamilyWriter(format: format)
-        writer.counter("synthetic_probe_runs", help: "Synthetic probe runs by result.",
-                       rows.flatMap { [([("probe", $0.0), ("result", "success")], Double($0.1.state.runs - $0.1.state.failures)),
-                                       ([("probe", $0.0), ("result", "failure")], Double($0.1.state.failures))] })
-        writer.histogram("synthetic_probe_duration_seconds", help: "Duration of synthetic probe runs.", bounds: Self.buckets,
-                         rows.map { ([("probe", $0.0)], $0.1.buckets, $0.1.sum) })
-        writer.gauge("synthetic_probe_consecutive_failures", help: "Failures in a row of each synthetic probe.",
-                     rows.map { ([("probe", $0.0)], Double($0.1.state.consecutiveFailures)) })
+        writer.counter(
+            "synthetic_probe_runs", help: "Synthetic probe runs by result.",
+            rows.flatMap {
+                [
+                    ([("probe", $0.0), ("result", "success")], Double($0.1.state.runs - $0.1.state.failures)),
+                    ([("probe", $0.0), ("result", "failure")], Double($0.1.state.failures)),
+                ]
+            })
+        writer.histogram(
+            "synthetic_probe_duration_seconds", help: "Duration of synthetic probe runs.", bounds: Self.buckets,
+            rows.map { ([("probe", $0.0)], $0.1.buckets, $0.1.sum) })
+        writer.gauge(
+            "synthetic_probe_consecutive_failures", help: "Failures in a row of each synthetic probe.",
+            rows.map { ([("probe", $0.0)], Double($0.1.state.consecutiveFailures)) })
         let succeeded = rows.compactMap { row in row.1.state.lastSuccess.map { ([("probe", row.0)], $0) } }
-        writer.gauge("synthetic_probe_last_success_timestamp_seconds", help: "When each synthetic probe last succeeded.", succeeded)
+        writer.gauge(
+            "synthetic_probe_last_success_timestamp_seconds", help: "When each synthetic probe last succeeded.",
+            succeeded)
         return writer.text
     }
 }

@@ -28,7 +28,8 @@ public enum MetricsFormat: Sendable, Equatable {
                 if pair[0].lowercased() == "q" { quality = Double(pair[1]) ?? 0 }
                 if pair[0].lowercased() == "version" { version = pair[1] }
             }
-            if mediaType == "application/openmetrics-text", version == nil || version == "1.0.0", quality > best.quality {
+            if mediaType == "application/openmetrics-text", version == nil || version == "1.0.0", quality > best.quality
+            {
                 best = (quality, .openMetrics)
             } else if mediaType == "text/plain", version == nil || version == "0.0.4", quality > best.quality {
                 best = (quality, .prometheusText)
@@ -64,7 +65,8 @@ enum Exposition {
     static func sanitizeName(_ name: String, allowColon: Bool = false) -> String {
         var out = ""
         for (index, scalar) in name.unicodeScalars.enumerated() {
-            let valid = (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || scalar == "_"
+            let valid =
+                (scalar >= "a" && scalar <= "z") || (scalar >= "A" && scalar <= "Z") || scalar == "_"
                 || (allowColon && scalar == ":") || (index > 0 && scalar >= "0" && scalar <= "9")
             out.unicodeScalars.append(valid ? scalar : "_")
         }

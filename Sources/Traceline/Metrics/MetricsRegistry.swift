@@ -42,15 +42,20 @@ public struct MetricFamilyWriter {
     public init(format: MetricsFormat) { self.format = format }
 
     /// A counter family; `name` without `_total`.
-    public mutating func counter(_ name: String, help: String, _ samples: [(labels: [(String, String)], value: Double)]) {
+    public mutating func counter(_ name: String, help: String, _ samples: [(labels: [(String, String)], value: Double)])
+    {
         let family = format == .openMetrics ? name : name + "_total"
         text += "# HELP \(family) \(Exposition.escapeHelp(help))\n# TYPE \(family) counter\n"
-        for sample in samples { text += "\(name)_total\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n" }
+        for sample in samples {
+            text += "\(name)_total\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n"
+        }
     }
 
     /// A histogram family: per series the non-cumulative bucket counts (the last is `+Inf`) and the sum.
-    public mutating func histogram(_ name: String, help: String, bounds: [Double],
-                            _ samples: [(labels: [(String, String)], buckets: [Int], sum: Double)]) {
+    public mutating func histogram(
+        _ name: String, help: String, bounds: [Double],
+        _ samples: [(labels: [(String, String)], buckets: [Int], sum: Double)]
+    ) {
         text += "# HELP \(name) \(Exposition.escapeHelp(help))\n# TYPE \(name) histogram\n"
         for sample in samples {
             var cumulative = 0
@@ -71,6 +76,8 @@ public struct MetricFamilyWriter {
     ///   - samples: each series' labels and value.
     public mutating func gauge(_ name: String, help: String, _ samples: [(labels: [(String, String)], value: Double)]) {
         text += "# HELP \(name) \(Exposition.escapeHelp(help))\n# TYPE \(name) gauge\n"
-        for sample in samples { text += "\(name)\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n" }
+        for sample in samples {
+            text += "\(name)\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n"
+        }
     }
 }

@@ -31,50 +31,98 @@ public struct PipelineMetrics: MetricsSource {
     public func renderFamilies(format: MetricsFormat) -> String {
         var writer = MetricFamilyWriter(format: format)
         if let provider {
-            writer.counter("otel_sdk_span_started", help: "Spans started, recording or not.", [([], Double(provider.startedSpanCount))])
-            writer.counter("otel_sdk_span_ended", help: "Recording spans ended.", [([], Double(provider.endedSpanCount))])
+            writer.counter(
+                "otel_sdk_span_started", help: "Spans started, recording or not.",
+                [([], Double(provider.startedSpanCount))])
+            writer.counter(
+                "otel_sdk_span_ended", help: "Recording spans ended.", [([], Double(provider.endedSpanCount))])
         }
         if let processor {
             let stats = processor.statistics
-            let component = [("otel_component_type", "batching_span_processor"), ("otel_component_name", "batching_span_processor/0")]
-            writer.gauge("otel_sdk_processor_span_queue_size", help: "Spans waiting in the batch queue.", [(component, Double(stats.queueSize))])
-            writer.gauge("otel_sdk_processor_span_queue_capacity", help: "Capacity of the batch queue.", [(component, Double(stats.queueCapacity))])
-            writer.counter("otel_sdk_processor_span_processed", help: "Spans the batch processor handled; error_type says why one was dropped.", [
-                (component, Double(stats.enqueued)),
-                (component + [("error_type", "queue_full")], Double(stats.droppedQueueFull)),
-                (component + [("error_type", "already_shutdown")], Double(stats.droppedAfterShutdown + stats.discardedAtShutdown)),
-            ])
+            let component = [
+                ("otel_component_type", "batching_span_processor"),
+                ("otel_component_name", "batching_span_processor/0"),
+            ]
+            writer.gauge(
+                "otel_sdk_processor_span_queue_size", help: "Spans waiting in the batch queue.",
+                [(component, Double(stats.queueSize))])
+            writer.gauge(
+                "otel_sdk_processor_span_queue_capacity", help: "Capacity of the batch queue.",
+                [(component, Double(stats.queueCapacity))])
+            writer.counter(
+                "otel_sdk_processor_span_processed",
+                help: "Spans the batch processor handled; error_type says why one was dropped.",
+                [
+                    (component, Double(stats.enqueued)),
+                    (component + [("error_type", "queue_full")], Double(stats.droppedQueueFull)),
+                    (
+                        component + [("error_type", "already_shutdown")],
+                        Double(stats.droppedAfterShutdown + stats.discardedAtShutdown)
+                    ),
+                ])
         }
         if let exporter {
             let stats = exporter.statistics
-            let component = [("otel_component_type", "otlp_http_span_exporter"), ("otel_component_name", "otlp_http_span_exporter/0")]
-            writer.counter("otel_sdk_exporter_span_exported", help: "Spans the OTLP exporter handled; error_type says why one was not accepted.", [
-                (component, Double(stats.spansExported)),
-                (component + [("error_type", "rejected")], Double(stats.spansRejected)),
-                (component + [("error_type", "export_failed")], Double(stats.spansDropped)),
-            ])
+            let component = [
+                ("otel_component_type", "otlp_http_span_exporter"),
+                ("otel_component_name", "otlp_http_span_exporter/0"),
+            ]
+            writer.counter(
+                "otel_sdk_exporter_span_exported",
+                help: "Spans the OTLP exporter handled; error_type says why one was not accepted.",
+                [
+                    (component, Double(stats.spansExported)),
+                    (component + [("error_type", "rejected")], Double(stats.spansRejected)),
+                    (component + [("error_type", "export_failed")], Double(stats.spansDropped)),
+                ])
             if exporter.configuration.retryBufferBytes > 0 {
-                writer.gauge("traceline_exporter_retry_buffer_spans", help: "Spans waiting in the OTLP exporter's retry buffer.", [(component, Double(stats.spansBuffered))])
-                writer.gauge("traceline_exporter_retry_buffer_bytes", help: "Request bytes in the OTLP exporter's retry buffer.", [(component, Double(stats.bytesBuffered))])
-                writer.gauge("traceline_exporter_retry_buffer_capacity_bytes", help: "Capacity of the OTLP exporter's retry buffer.",
-                             [(component, Double(exporter.configuration.retryBufferBytes))])
-                writer.counter("traceline_exporter_retry_buffer_dropped_spans", help: "Spans dropped because the retry buffer was full (also in export_failed).",
-                               [(component, Double(stats.spansDroppedBufferFull))])
+                writer.gauge(
+                    "traceline_exporter_retry_buffer_spans", help: "Spans waiting in the OTLP exporter's retry buffer.",
+                    [(component, Double(stats.spansBuffered))])
+                writer.gauge(
+                    "traceline_exporter_retry_buffer_bytes", help: "Request bytes in the OTLP exporter's retry buffer.",
+                    [(component, Double(stats.bytesBuffered))])
+                writer.gauge(
+                    "traceline_exporter_retry_buffer_capacity_bytes",
+                    help: "Capacity of the OTLP exporter's retry buffer.",
+                    [(component, Double(exporter.configuration.retryBufferBytes))])
+                writer.counter(
+                    "traceline_exporter_retry_buffer_dropped_spans",
+                    help: "Spans dropped because the retry buffer was full (also in export_failed).",
+                    [(component, Double(stats.spansDroppedBufferFull))])
             }
-            writer.counter("traceline_exporter_requests", help: "HTTP requests the OTLP exporter sent, retries included.", [(component, Double(stats.requests))])
-            writer.counter("traceline_exporter_retries", help: "OTLP requests that were retries.", [(component, Double(stats.retries))])
-            writer.counter("traceline_exporter_bytes", help: "OTLP request body bytes, before compression and as sent.", [
-                (component + [("stage", "uncompressed")], Double(stats.bytesUncompressed)),
-                (component + [("stage", "sent")], Double(stats.bytesSent)),
-            ])
-            writer.counter("traceline_exporter_export_duration_seconds", help: "Time spent in export calls, retries included.", [
-                (component, Double(stats.exportDurationTotal.components.seconds) + Double(stats.exportDurationTotal.components.attoseconds) / 1e18),
-            ])
-            writer.counter("traceline_exporter_exports", help: "Export calls (batches).", [(component, Double(stats.exportCalls))])
+            writer.counter(
+                "traceline_exporter_requests", help: "HTTP requests the OTLP exporter sent, retries included.",
+                [(component, Double(stats.requests))])
+            writer.counter(
+                "traceline_exporter_retries", help: "OTLP requests that were retries.",
+                [(component, Double(stats.retries))])
+            writer.counter(
+                "traceline_exporter_bytes", help: "OTLP request body bytes, before compression and as sent.",
+                [
+                    (component + [("stage", "uncompressed")], Double(stats.bytesUncompressed)),
+                    (component + [("stage", "sent")], Double(stats.bytesSent)),
+                ])
+            writer.counter(
+                "traceline_exporter_export_duration_seconds", help: "Time spent in export calls, retries included.",
+                [
+                    (
+                        component,
+                        Double(stats.exportDurationTotal.components.seconds) + Double(
+                            stats.exportDurationTotal.components.attoseconds) / 1e18
+                    )
+                ])
+            writer.counter(
+                "traceline_exporter_exports", help: "Export calls (batches).", [(component, Double(stats.exportCalls))])
             let breaker = exporter.breaker.statistics
-            writer.gauge("traceline_exporter_breaker_state", help: "1 for the circuit breaker's current state.",
-                         [CircuitBreaker.State.closed, .open, .halfOpen].map { (component + [("state", $0.rawValue)], $0 == breaker.state ? 1 : 0) })
-            writer.counter("traceline_exporter_breaker_rejections", help: "Exports refused while the breaker was open.", [(component, Double(breaker.rejectedCalls))])
+            writer.gauge(
+                "traceline_exporter_breaker_state", help: "1 for the circuit breaker's current state.",
+                [CircuitBreaker.State.closed, .open, .halfOpen].map {
+                    (component + [("state", $0.rawValue)], $0 == breaker.state ? 1 : 0)
+                })
+            writer.counter(
+                "traceline_exporter_breaker_rejections", help: "Exports refused while the breaker was open.",
+                [(component, Double(breaker.rejectedCalls))])
         }
         return writer.text
     }

@@ -18,12 +18,14 @@ public struct ProcessMetrics: MetricsSource {
     /// The memory this process may use: the cgroup v2 limit when one is set, else the machine's memory.
     public static func memoryLimitBytes() -> Double? {
         if let text = read("/sys/fs/cgroup/memory.max")?.trimmingSpaces.split(separator: "\n").first,
-           let limit = Double(text), limit > 0 {
+            let limit = Double(text), limit > 0
+        {
             return limit
         }
         guard let meminfo = read("/proc/meminfo"),
-              let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
-              let kilobytes = Double(line.filter(\.isNumber)) else { return nil }
+            let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+            let kilobytes = Double(line.filter(\.isNumber))
+        else { return nil }
         return kilobytes * 1024
     }
 
@@ -56,36 +58,47 @@ public struct ProcessMetrics: MetricsSource {
             // Fields after "pid (comm)": state is field 3; utime 14, stime 15, starttime 22, vsize 23, rss 24.
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             func field(_ number: Int) -> Double { fields.count > number - 3 ? Double(fields[number - 3]) ?? 0 : 0 }
-            writer.counter("process_cpu_seconds", help: "User and system CPU time spent in seconds.", [([], (field(14) + field(15)) / ticks)])
+            writer.counter(
+                "process_cpu_seconds", help: "User and system CPU time spent in seconds.",
+                [([], (field(14) + field(15)) / ticks)])
             writer.gauge("process_virtual_memory_bytes", help: "Virtual memory size in bytes.", [([], field(23))])
-            writer.gauge("process_resident_memory_bytes", help: "Resident memory size in bytes.", [([], field(24) * pageSize)])
+            writer.gauge(
+                "process_resident_memory_bytes", help: "Resident memory size in bytes.", [([], field(24) * pageSize)])
             if let uptime = Self.read("/proc/uptime").flatMap({ Double($0.split(separator: " ").first ?? "") }) {
                 var now = timespec()
                 clock_gettime(CLOCK_REALTIME, &now)
                 let bootTime = Double(now.tv_sec) - uptime
-                writer.gauge("process_start_time_seconds", help: "Start time of the process since the Unix epoch in seconds.",
-                             [([], (bootTime + field(22) / ticks).rounded())])
+                writer.gauge(
+                    "process_start_time_seconds", help: "Start time of the process since the Unix epoch in seconds.",
+                    [([], (bootTime + field(22) / ticks).rounded())])
             }
         }
         var openFiles = 0
         if let directory = opendir("/proc/self/fd") {
             while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
                 if name != "." && name != ".." { openFiles += 1 }
             }
             closedir(directory)
         }
-        writer.gauge("process_open_fds", help: "Number of open file descriptors.", [([], Double(max(0, openFiles - 1)))])
+        writer.gauge(
+            "process_open_fds", help: "Number of open file descriptors.", [([], Double(max(0, openFiles - 1)))])
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
-            writer.gauge("process_max_fds", help: "Maximum number of open file descriptors.", [([], Double(limit.rlim_cur))])
+            writer.gauge(
+                "process_max_fds", help: "Maximum number of open file descriptors.", [([], Double(limit.rlim_cur))])
         }
         if let limit = Self.memoryLimitBytes() {
-            writer.gauge("traceline_memory_limit_bytes", help: "Memory the process may use: its cgroup limit, else the machine's memory.", [([], limit)])
+            writer.gauge(
+                "traceline_memory_limit_bytes",
+                help: "Memory the process may use: its cgroup limit, else the machine's memory.", [([], limit)])
         }
         let disks = diskPaths.compactMap { path in Self.diskUsageRatio(path).map { ([("path", path)], $0) } }
         if !disks.isEmpty {
-            writer.gauge("traceline_disk_usage_ratio", help: "Used fraction of the file system holding each path.", disks)
+            writer.gauge(
+                "traceline_disk_usage_ratio", help: "Used fraction of the file system holding each path.", disks)
         }
         return writer.text
     }

@@ -73,8 +73,10 @@ public struct SpanMetricView: Sendable {
     ///   - instrument: counter, histogram or up-down counter.
     ///   - labels: label names and where their values come from.
     ///   - filter: which ended spans contribute; default all.
-    public init(name: String, help: String, instrument: Instrument, labels: [(name: String, source: LabelSource)] = [],
-                filter: @escaping @Sendable (FinishedSpan) -> Bool = { _ in true }) {
+    public init(
+        name: String, help: String, instrument: Instrument, labels: [(name: String, source: LabelSource)] = [],
+        filter: @escaping @Sendable (FinishedSpan) -> Bool = { _ in true }
+    ) {
         self.name = Exposition.sanitizeName(name, allowColon: true)
         self.help = help
         self.instrument = instrument
@@ -168,10 +170,13 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
                 update(index, labels: labels) { $0.value += amount }
             case .histogram:
                 let seconds = Double(finished.durationNanoseconds) / 1e9
-                observe(instrument.unit == .seconds ? seconds : seconds * 1000, buckets: instrument.buckets, view: index, labels: labels)
+                observe(
+                    instrument.unit == .seconds ? seconds : seconds * 1000, buckets: instrument.buckets, view: index,
+                    labels: labels)
             case .attributeHistogram:
                 guard let attribute = instrument.attribute, let value = Self.number(finished.attributes.get(attribute)),
-                      value.isFinite else { continue }
+                    value.isFinite
+                else { continue }
                 observe(value, buckets: instrument.buckets, view: index, labels: labels)
             case .upDownCounter:
                 update(index, labels: []) { $0.value -= 1 }
@@ -228,14 +233,23 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         // Views sharing a metric name (for example two token views) form one family: their series
         // are gathered under the first view's help text and instrument.
         var order: [String] = []
-        var grouped: [String: (view: SpanMetricView, rows: [(labels: [(String, String)], series: ViewSeriesSample)])] = [:]
+        var grouped: [String: (view: SpanMetricView, rows: [(labels: [(String, String)], series: ViewSeriesSample)])] =
+            [:]
         for (index, view) in views.enumerated() {
             let key = Self.familyName(view)
             let rows = state[index].withLock { series in
-                series.map { (labels: $0.key, sample: ViewSeriesSample(value: $0.value.value, buckets: $0.value.buckets, sum: $0.value.sum)) }
+                series.map {
+                    (
+                        labels: $0.key,
+                        sample: ViewSeriesSample(value: $0.value.value, buckets: $0.value.buckets, sum: $0.value.sum)
+                    )
+                }
             }.sorted { $0.labels.lexicographicallyPrecedes($1.labels) }.map { row in
-                (labels: row.labels == ["\u{0}overflow"] ? [("otel_metric_overflow", "true")] : Array(zip(view.labels.map(\.name), row.labels)),
-                 series: row.sample)
+                (
+                    labels: row.labels == ["\u{0}overflow"]
+                        ? [("otel_metric_overflow", "true")] : Array(zip(view.labels.map(\.name), row.labels)),
+                    series: row.sample
+                )
             }
             if grouped[key] == nil {
                 order.append(key)
@@ -251,7 +265,9 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
             case .upDownCounter:
                 writer.gauge(key, help: view.help, rows.map { ($0.labels, $0.series.value) })
             case .histogram, .attributeHistogram:
-                writer.histogram(key, help: view.help, bounds: view.instrument.buckets, rows.map { ($0.labels, $0.series.buckets, $0.series.sum) })
+                writer.histogram(
+                    key, help: view.help, bounds: view.instrument.buckets,
+                    rows.map { ($0.labels, $0.series.buckets, $0.series.sum) })
             }
         }
         return writer.text

@@ -17,7 +17,9 @@ public final class SpanMetricsProcessor: SpanProcessor {
         /// Metric name prefix (`traces_span_metrics`, the connector's and Jaeger's default).
         public var namespace = "traces_span_metrics"
         /// Histogram bucket upper bounds in milliseconds (the connector's defaults).
-        public var bucketsMilliseconds: [Double] = [2, 4, 6, 8, 10, 50, 100, 200, 400, 800, 1000, 1400, 2000, 5000, 10000, 15000]
+        public var bucketsMilliseconds: [Double] = [
+            2, 4, 6, 8, 10, 50, 100, 200, 400, 800, 1000, 1400, 2000, 5000, 10000, 15000,
+        ]
         /// Span attribute keys that become extra labels (dots become underscores), e.g. `gen_ai.provider.name`.
         public var dimensions: [String] = []
         /// Series per metric before overflow.
@@ -62,10 +64,12 @@ public final class SpanMetricsProcessor: SpanProcessor {
         self.configuration = configuration
         self.now = now
         let slices = max(1, configuration.windowSlices)
-        let windowSeconds = Double(configuration.window.components.seconds) + Double(configuration.window.components.attoseconds) / 1e18
+        let windowSeconds =
+            Double(configuration.window.components.seconds) + Double(configuration.window.components.attoseconds) / 1e18
         self.sliceSeconds = max(0.001, windowSeconds / Double(slices))
         self.bounds = configuration.bucketsMilliseconds.filter { $0.isFinite }.sorted()
-        self.labelNames = ["service_name", "span_name", "span_kind", "status_code"]
+        self.labelNames =
+            ["service_name", "span_name", "span_kind", "status_code"]
             + configuration.dimensions.map { Exposition.sanitizeName($0) }
         self.shards = (0..<16).map { _ in LockedValue([:]) }
         self.overflowSeries = LockedValue(SpanMetricSeries(labelValues: [], bucketCount: bounds.count + 1, slices: 0))
@@ -92,19 +96,26 @@ public final class SpanMetricsProcessor: SpanProcessor {
     /// Records the span's call and duration in its series; see `SpanProcessor.onEnd`.
     public func onEnd(_ span: consuming FinishedSpan) {
         let status: UInt8 = span.status.map { $0.code == .ok ? 1 : 2 } ?? 0
-        let dimensions = configuration.dimensions.isEmpty ? [] : configuration.dimensions.map {
-            span.attributes.get($0).map(Self.labelText) ?? ""
-        }
-        let key = SeriesKey(service: span.resource.serviceName, name: span.name, kind: span.kind, status: status, dimensions: dimensions)
+        let dimensions =
+            configuration.dimensions.isEmpty
+            ? []
+            : configuration.dimensions.map {
+                span.attributes.get($0).map(Self.labelText) ?? ""
+            }
+        let key = SeriesKey(
+            service: span.resource.serviceName, name: span.name, kind: span.kind, status: status, dimensions: dimensions
+        )
         let milliseconds = Double(span.durationNanoseconds) / 1_000_000
         var bucket = bounds.count
         for (index, bound) in bounds.enumerated() where milliseconds <= bound {
             bucket = index
             break
         }
-        let exemplar: SpanMetricSeries.Exemplar? = configuration.exemplars && span.spanContext.isSampled
-            ? .init(traceID: span.spanContext.traceID, spanID: span.spanContext.spanID,
-                    value: milliseconds, timestampNanoseconds: span.endTimeNanosecondsSinceEpoch)
+        let exemplar: SpanMetricSeries.Exemplar? =
+            configuration.exemplars && span.spanContext.isSampled
+            ? .init(
+                traceID: span.spanContext.traceID, spanID: span.spanContext.spanID,
+                value: milliseconds, timestampNanoseconds: span.endTimeNanosecondsSinceEpoch)
             : nil
         let epoch = Int(now() / sliceSeconds)
         let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
@@ -116,8 +127,9 @@ public final class SpanMetricsProcessor: SpanProcessor {
             }
             if seriesCount.load(ordering: .relaxed) >= configuration.maxSeries { return false }
             seriesCount.add(1, ordering: .relaxed)
-            let created = SpanMetricSeries(labelValues: labelValues(for: key), bucketCount: bounds.count + 1,
-                                           slices: max(1, configuration.windowSlices))
+            let created = SpanMetricSeries(
+                labelValues: labelValues(for: key), bucketCount: bounds.count + 1,
+                slices: max(1, configuration.windowSlices))
             created.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch)
             series[key] = created
             return true
@@ -195,7 +207,10 @@ public final class SpanMetricsProcessor: SpanProcessor {
                     let total = counts.reduce(0, +)
                     guard total > 0 else { continue }
                     let key = entry.labelValues[0] + "\u{1F}" + entry.labelValues[1]
-                    var group = grouped[key] ?? (entry.labelValues[0], entry.labelValues[1], Array(repeating: 0, count: counts.count), 0)
+                    var group =
+                        grouped[key] ?? (
+                            entry.labelValues[0], entry.labelValues[1], Array(repeating: 0, count: counts.count), 0
+                        )
                     for index in counts.indices { group.buckets[index] += counts[index] }
                     if entry.labelValues[3] == "STATUS_CODE_ERROR" { group.errors += total }
                     grouped[key] = group
@@ -289,7 +304,8 @@ public final class SpanMetricsProcessor: SpanProcessor {
                 out += " "
                 out += String(cumulative)
                 if format == .openMetrics, let exemplar = snapshot.exemplars[index] {
-                    out += " # {trace_id=\"\(exemplar.traceID.hexString)\",span_id=\"\(exemplar.spanID.hexString)\"} "
+                    out +=
+                        " # {trace_id=\"\(exemplar.traceID.hexString)\",span_id=\"\(exemplar.spanID.hexString)\"} "
                         + "\(Exposition.number(exemplar.value)) \(Double(exemplar.timestampNanoseconds) / 1e9)"
                 }
                 out += "\n"

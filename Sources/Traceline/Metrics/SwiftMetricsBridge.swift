@@ -41,7 +41,9 @@ public final class SwiftMetricsBridge: MetricsFactory, MetricsSource {
     /// Handlers refused because their name was already used with another kind.
     public var conflictCount: Int { conflicts.load(ordering: .relaxed) }
 
-    private func register<H: ExportedValue>(_ name: String, kind: Kind, dimensions: [(String, String)], make: () -> H) -> H {
+    private func register<H: ExportedValue>(
+        _ name: String, kind: Kind, dimensions: [(String, String)], make: () -> H
+    ) -> H {
         let labels = dimensions.map { Exposition.sanitizeName($0.0) }
         let values = dimensions.map(\.1)
         return families.withLock { families in
@@ -76,14 +78,18 @@ public final class SwiftMetricsBridge: MetricsFactory, MetricsSource {
 
     /// Makes a gauge; see `MetricsFactory.makeMeter`.
     public func makeMeter(label: String, dimensions: [(String, String)]) -> MeterHandler {
-        register(Exposition.sanitizeName(label, allowColon: true), kind: .gauge, dimensions: dimensions) { GaugeValue() }
+        register(Exposition.sanitizeName(label, allowColon: true), kind: .gauge, dimensions: dimensions) {
+            GaugeValue()
+        }
     }
 
     /// Makes a histogram, or a gauge when not aggregating; see `MetricsFactory.makeRecorder`.
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> RecorderHandler {
         let name = Exposition.sanitizeName(label, allowColon: true)
         if aggregate {
-            return register(name, kind: .histogram, dimensions: dimensions) { HistogramValue(bounds: buckets, scale: 1) }
+            return register(name, kind: .histogram, dimensions: dimensions) {
+                HistogramValue(bounds: buckets, scale: 1)
+            }
         }
         return register(name, kind: .gauge, dimensions: dimensions) { GaugeValue() }
     }
@@ -126,15 +132,18 @@ public final class SwiftMetricsBridge: MetricsFactory, MetricsSource {
         }.sorted { $0.0 < $1.0 }
         var writer = MetricFamilyWriter(format: format)
         for (name, kind, labelNames, series) in snapshot {
-            let rows = series.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map { (Array(zip(labelNames, $0.0)), $0.1) }
+            let rows = series.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map {
+                (Array(zip(labelNames, $0.0)), $0.1)
+            }
             switch kind {
             case .counter:
                 writer.counter(name, help: "swift-metrics counter \(name).", rows.map { ($0.0, $0.1.value) })
             case .gauge:
                 writer.gauge(name, help: "swift-metrics gauge \(name).", rows.map { ($0.0, $0.1.value) })
             case .histogram:
-                writer.histogram(name, help: "swift-metrics histogram \(name).", bounds: buckets,
-                                 rows.map { ($0.0, $0.1.buckets, $0.1.value) })
+                writer.histogram(
+                    name, help: "swift-metrics histogram \(name).", bounds: buckets,
+                    rows.map { ($0.0, $0.1.buckets, $0.1.value) })
             }
         }
         return writer.text

@@ -37,7 +37,8 @@ final class OTLPArena {
     @inline(__always)
     func allocate<T>(_ type: T.Type, count: Int = 1) -> UnsafeMutablePointer<T> {
         let bytes = MemoryLayout<T>.stride * max(count, 1)
-        return allocateRaw(bytes: bytes, alignment: MemoryLayout<T>.alignment).bindMemory(to: T.self, capacity: max(count, 1))
+        return allocateRaw(bytes: bytes, alignment: MemoryLayout<T>.alignment).bindMemory(
+            to: T.self, capacity: max(count, 1))
     }
 
     @inline(__always)

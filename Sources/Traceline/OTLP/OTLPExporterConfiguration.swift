@@ -99,10 +99,15 @@ public struct OTLPExporterConfiguration: Sendable, Equatable {
             case .success(let pairs):
                 var valid: [(name: String, value: String)] = []
                 for pair in pairs {
-                    let safe = Baggage.isToken(Substring(pair.key))
+                    let safe =
+                        Baggage.isToken(Substring(pair.key))
                         && !pair.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 })
-                    if safe { valid.append((pair.key, pair.value)) } else {
-                        warnings.append("\(name): header '\(TracelineConfiguration.sanitized(pair.key))' has an invalid name or value; ignored")
+                    if safe {
+                        valid.append((pair.key, pair.value))
+                    } else {
+                        warnings.append(
+                            "\(name): header '\(TracelineConfiguration.sanitized(pair.key))' has an invalid name or value; ignored"
+                        )
                     }
                 }
                 config.headers = valid
@@ -135,7 +140,8 @@ public struct OTLPExporterConfiguration: Sendable, Equatable {
             if let bytes = Int(text.trimmingSpaces), bytes >= 0 {
                 config.retryBufferBytes = bytes
             } else {
-                warnings.append("TRACELINE_OTLP_RETRY_BUFFER_BYTES must be a non-negative number of bytes; the retry buffer is off")
+                warnings.append(
+                    "TRACELINE_OTLP_RETRY_BUFFER_BYTES must be a non-negative number of bytes; the retry buffer is off")
             }
         }
 

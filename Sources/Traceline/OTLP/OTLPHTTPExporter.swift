@@ -92,8 +92,10 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     /// - Parameters:
     ///   - configuration: endpoint, headers, compression, TLS files, retry and breaker settings.
     ///   - logger: reports dropped batches and partial successes.
-    public init(configuration: OTLPExporterConfiguration = OTLPExporterConfiguration(),
-                logger: Logger = Logger(label: "traceline.otlp-exporter")) {
+    public init(
+        configuration: OTLPExporterConfiguration = OTLPExporterConfiguration(),
+        logger: Logger = Logger(label: "traceline.otlp-exporter")
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.breaker = CircuitBreaker(name: "otlp-exporter", configuration: configuration.breaker)
@@ -150,7 +152,9 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         let encoded = encoder.encode(batch)
         if encoded.count > configuration.maxRequestBytes {
             if !behindBuffered { breaker.recordSuccess() }  // not the receiver's fault
-            return drop(batch.count, reason: "request of \(encoded.count) bytes exceeds the \(configuration.maxRequestBytes)-byte limit")
+            return drop(
+                batch.count,
+                reason: "request of \(encoded.count) bytes exceeds the \(configuration.maxRequestBytes)-byte limit")
         }
         var body = encoded
         if configuration.compression == .gzip {
@@ -162,8 +166,10 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         }
         if behindBuffered {
             let now = ContinuousClock.now
-            return park(OTLPRetryBuffer.Request(body: body, uncompressedBytes: encoded.count, spans: batch.count, parkedAt: now,
-                                                attempts: 0, backoff: configuration.retry.initialBackoff, retryAt: now))
+            return park(
+                OTLPRetryBuffer.Request(
+                    body: body, uncompressedBytes: encoded.count, spans: batch.count, parkedAt: now,
+                    attempts: 0, backoff: configuration.retry.initialBackoff, retryAt: now))
         }
 
         var attempt = 0
@@ -199,20 +205,29 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                 let resumeAt = ContinuousClock.now + delay
                 if senderClient != nil, !isShutDown.load(ordering: .relaxed) {
                     // The sender thread retries it; this thread goes back to the processor's queue.
-                    if retryAfter == nil { backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier) }
-                    return park(OTLPRetryBuffer.Request(body: body, uncompressedBytes: encoded.count, spans: batch.count, parkedAt: started,
-                                                        attempts: attempt, backoff: backoff, retryAt: resumeAt),
-                                reason: reason)
+                    if retryAfter == nil {
+                        backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier)
+                    }
+                    return park(
+                        OTLPRetryBuffer.Request(
+                            body: body, uncompressedBytes: encoded.count, spans: batch.count, parkedAt: started,
+                            attempts: attempt, backoff: backoff, retryAt: resumeAt),
+                        reason: reason)
                 }
-                if resumeAt >= deadline || resumeAt - started > configuration.retry.maxElapsed || isShutDown.load(ordering: .relaxed) {
+                if resumeAt >= deadline || resumeAt - started > configuration.retry.maxElapsed
+                    || isShutDown.load(ordering: .relaxed)
+                {
                     breaker.recordFailure()
-                    return drop(batch.count, reason: "\(reason); no retry left before the deadline (attempt \(attempt))")
+                    return drop(
+                        batch.count, reason: "\(reason); no retry left before the deadline (attempt \(attempt))")
                 }
                 if !sleep(until: resumeAt) {
                     breaker.recordFailure()
                     return drop(batch.count, reason: "\(reason); shutdown deadline passed while waiting to retry")
                 }
-                if retryAfter == nil { backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier) }
+                if retryAfter == nil {
+                    backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier)
+                }
             }
         }
     }
@@ -265,7 +280,10 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         }
         guard accepted else {
             if isShutDown.load(ordering: .relaxed) { return drop(request.spans, reason: "exporter is shut down") }
-            return drop(request.spans, reason: "retry buffer full (\(configuration.retryBufferBytes) bytes)" + (reason.map { " after \($0)" } ?? ""))
+            return drop(
+                request.spans,
+                reason: "retry buffer full (\(configuration.retryBufferBytes) bytes)"
+                    + (reason.map { " after \($0)" } ?? ""))
         }
         if startSender, !startThread(name: "traceline-otlp-retry", { [self] in runSender() }) {
             logger.error("Could not start the OTLP retry thread; buffered spans will be dropped at shutdown")
@@ -288,7 +306,9 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             if untilSenderFinished, sender != .running {
                 // No sender to empty it (never started, or already ended): what is left is lost.
                 let left = retryBuffer.removeAll()
-                if left.spans > 0 { dropBuffered(left.spans, reason: "exporter shut down with spans in the retry buffer") }
+                if left.spans > 0 {
+                    dropBuffered(left.spans, reason: "exporter shut down with spans in the retry buffer")
+                }
                 sender = .finished
             }
             return retryBuffer.spans
@@ -309,7 +329,9 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                 let pastAbort = abortMilliseconds != 0 && traceline_monotonic_ms() >= abortMilliseconds
                 if isShutDown.load(ordering: .relaxed), retryBuffer.isEmpty || pastAbort {
                     let left = retryBuffer.removeAll()
-                    if left.spans > 0 { dropBuffered(left.spans, reason: "shutdown deadline passed with spans in the retry buffer") }
+                    if left.spans > 0 {
+                        dropBuffered(left.spans, reason: "shutdown deadline passed with spans in the retry buffer")
+                    }
                     sender = .finished
                     retryBufferSignal.signal()
                     retryBufferSignal.unlock()
@@ -317,7 +339,8 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                 }
                 while let first = retryBuffer.first, now - first.parkedAt > configuration.retry.maxElapsed {
                     retryBuffer.removeFirst()
-                    dropBuffered(first.spans, reason: "in the retry buffer longer than \(configuration.retry.maxElapsed)")
+                    dropBuffered(
+                        first.spans, reason: "in the retry buffer longer than \(configuration.retry.maxElapsed)")
                     breaker.recordFailure()
                 }
                 guard let first = retryBuffer.first else {
@@ -334,7 +357,9 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                     // Shutting down, and the next retry would come after the deadline: nothing in
                     // the buffer can be delivered in time (it goes in order).
                     let left = retryBuffer.removeAll()
-                    dropBuffered(left.spans, reason: "shutdown deadline comes before the next retry; spans in the retry buffer dropped")
+                    dropBuffered(
+                        left.spans,
+                        reason: "shutdown deadline comes before the next retry; spans in the retry buffer dropped")
                     retryBufferSignal.signal()
                     continue
                 }
@@ -343,7 +368,8 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             retryBufferSignal.unlock()
             guard let request = due else { continue }
 
-            let outcome = send(request.body, client: senderClient, deadline: .now + (configuration.timeout ?? .seconds(60)))
+            let outcome = send(
+                request.body, client: senderClient, deadline: .now + (configuration.timeout ?? .seconds(60)))
             update {
                 $0.requests += 1
                 if request.attempts > 0 { $0.retries += 1 }
@@ -368,12 +394,19 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                     let now = ContinuousClock.now
                     if now + delay - request.parkedAt > configuration.retry.maxElapsed {
                         retryBuffer.removeFirst()
-                        dropBuffered(request.spans, reason: "\(reason); no retry left within \(configuration.retry.maxElapsed) (attempt \(request.attempts + 1))")
+                        dropBuffered(
+                            request.spans,
+                            reason:
+                                "\(reason); no retry left within \(configuration.retry.maxElapsed) (attempt \(request.attempts + 1))"
+                        )
                     } else {
                         retryBuffer.updateFirst {
                             $0.attempts += 1
                             $0.retryAt = now + delay
-                            if retryAfter == nil { $0.backoff = min(configuration.retry.maxBackoff, $0.backoff * configuration.retry.multiplier) }
+                            if retryAfter == nil {
+                                $0.backoff = min(
+                                    configuration.retry.maxBackoff, $0.backoff * configuration.retry.multiplier)
+                            }
                         }
                         update { $0.lastError = reason }
                     }
@@ -412,7 +445,8 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     private func send(_ body: [UInt8], client: OpaquePointer, deadline: ContinuousClock.Instant) -> Outcome {
         var remaining = ContinuousClock.now.duration(to: deadline)
         if let timeout = configuration.timeout, timeout < remaining { remaining = timeout }
-        let timeoutMilliseconds = max(1, Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+        let timeoutMilliseconds = max(
+            1, Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
         var response = traceline_http_response()
         defer { traceline_http_response_free(&response) }
 
@@ -444,7 +478,9 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             return .permanentFailure("response larger than \(configuration.maxResponseBytes) bytes")
         }
         if status != 0 {
-            let message = withUnsafeBytes(of: &response.error) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let message = withUnsafeBytes(of: &response.error) {
+                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
             let aborted = traceline_load_i64(abortAt) != 0 && traceline_monotonic_ms() >= traceline_load_i64(abortAt)
             if aborted { return .permanentFailure("aborted at the shutdown deadline") }
             // Configuration problems do not heal by waiting: a malformed URL, an unsupported
@@ -457,8 +493,12 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         }
 
         let code = Int(response.status)
-        let bodyBytes = response.body.map { UnsafeRawBufferPointer(start: $0, count: response.body_length) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
-        let retryAfterText = withUnsafeBytes(of: &response.retry_after) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let bodyBytes =
+            response.body.map { UnsafeRawBufferPointer(start: $0, count: response.body_length) }
+            ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        let retryAfterText = withUnsafeBytes(of: &response.retry_after) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
         switch code {
         case 200..<300:
             let partial = OTLPResponseDecoder.partialSuccess(bodyBytes)
@@ -467,9 +507,12 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             var retryAfter: Duration?
             if !retryAfterText.isEmpty {
                 retryAfter = RetryAfter.delay(retryAfterText, nowSeconds: Int64(time(nil)))
-                if let wait = retryAfter, wait > configuration.retry.maxElapsed { retryAfter = configuration.retry.maxElapsed }
+                if let wait = retryAfter, wait > configuration.retry.maxElapsed {
+                    retryAfter = configuration.retry.maxElapsed
+                }
             }
-            return .retryableFailure("HTTP \(code)" + Self.describe(OTLPResponseDecoder.statusMessage(bodyBytes)), retryAfter: retryAfter)
+            return .retryableFailure(
+                "HTTP \(code)" + Self.describe(OTLPResponseDecoder.statusMessage(bodyBytes)), retryAfter: retryAfter)
         default:
             return .permanentFailure("HTTP \(code)" + Self.describe(OTLPResponseDecoder.statusMessage(bodyBytes)))
         }
@@ -504,8 +547,9 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             return seen.insert(message).inserted
         }
         if isNew {
-            logger.warning("OTLP receiver reported a partial success",
-                           metadata: ["rejected_spans": "\(rejected)", "message": "\(TracelineConfiguration.sanitized(message))"])
+            logger.warning(
+                "OTLP receiver reported a partial success",
+                metadata: ["rejected_spans": "\(rejected)", "message": "\(TracelineConfiguration.sanitized(message))"])
         }
     }
 

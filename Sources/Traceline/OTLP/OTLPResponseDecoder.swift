@@ -18,10 +18,14 @@ public enum OTLPResponseDecoder {
     /// valid response (garbage is treated as full success: the receiver accepted the request).
     public static func partialSuccess(_ body: UnsafeRawBufferPointer) -> PartialSuccess? {
         guard body.count > 0, let base = body.baseAddress else { return nil }
-        guard let response = opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
-            nil, body.count, base.assumingMemoryBound(to: UInt8.self)
-        ) else { return nil }
-        defer { opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(response, nil) }
+        guard
+            let response = opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
+                nil, body.count, base.assumingMemoryBound(to: UInt8.self)
+            )
+        else { return nil }
+        defer {
+            opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(response, nil)
+        }
         guard let partial = response.pointee.partial_success else { return nil }
         let message = string(partial.pointee.error_message)
         if partial.pointee.rejected_spans == 0 && message.isEmpty { return nil }
@@ -31,7 +35,8 @@ public enum OTLPResponseDecoder {
     /// The `message` of a `google.rpc.Status` failure body, if it parses.
     public static func statusMessage(_ body: UnsafeRawBufferPointer) -> String? {
         guard body.count > 0, let base = body.baseAddress else { return nil }
-        guard let status = traceline__rpc__status__unpack(nil, body.count, base.assumingMemoryBound(to: UInt8.self)) else { return nil }
+        guard let status = traceline__rpc__status__unpack(nil, body.count, base.assumingMemoryBound(to: UInt8.self))
+        else { return nil }
         defer { traceline__rpc__status__free_unpacked(status, nil) }
         let message = string(status.pointee.message)
         return message.isEmpty ? nil : message

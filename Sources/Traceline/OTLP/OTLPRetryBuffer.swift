@@ -61,8 +61,9 @@ struct OTLPRetryBuffer {
     mutating func removeFirst() -> Request? {
         guard !isEmpty else { return nil }
         let request = requests[head]
-        requests[head] = Request(body: [], uncompressedBytes: 0, spans: 0, parkedAt: request.parkedAt, attempts: 0,
-                                 backoff: .zero, retryAt: request.retryAt)  // frees the body now
+        requests[head] = Request(
+            body: [], uncompressedBytes: 0, spans: 0, parkedAt: request.parkedAt, attempts: 0,
+            backoff: .zero, retryAt: request.retryAt)  // frees the body now
         head += 1
         bytes -= request.body.count
         spans -= request.spans

@@ -114,7 +114,8 @@ public final class OTLPTraceEncoder {
         proto.pointee.span_id = arena.bigEndian(context.spanID.rawValue)
         if !context.traceState.isEmpty { proto.pointee.trace_state = arena.binary(context.traceState.headerValue) }
         if let parent = span.parentSpanID { proto.pointee.parent_span_id = arena.bigEndian(parent.rawValue) }
-        proto.pointee.flags = UInt32(context.traceFlags.known.rawValue) | Self.hasIsRemoteMask
+        proto.pointee.flags =
+            UInt32(context.traceFlags.known.rawValue) | Self.hasIsRemoteMask
             | (span.parentIsRemote ? Self.isRemoteMask : 0)
         proto.pointee.name = arena.binary(span.name)
         proto.pointee.kind = Self.kind(span.kind)
@@ -145,10 +146,13 @@ public final class OTLPTraceEncoder {
                 let target = link.spanContext
                 proto.pointee.trace_id = arena.bigEndian(target.traceID.high, target.traceID.low)
                 proto.pointee.span_id = arena.bigEndian(target.spanID.rawValue)
-                if !target.traceState.isEmpty { proto.pointee.trace_state = arena.binary(target.traceState.headerValue) }
+                if !target.traceState.isEmpty {
+                    proto.pointee.trace_state = arena.binary(target.traceState.headerValue)
+                }
                 (proto.pointee.n_attributes, proto.pointee.attributes) = keyValues(link.attributes)
                 proto.pointee.dropped_attributes_count = UInt32(clamping: link.droppedAttributesCount)
-                proto.pointee.flags = UInt32(target.traceFlags.known.rawValue) | Self.hasIsRemoteMask
+                proto.pointee.flags =
+                    UInt32(target.traceFlags.known.rawValue) | Self.hasIsRemoteMask
                     | (target.isRemote ? Self.isRemoteMask : 0)
                 list[index] = proto
             }
@@ -181,7 +185,9 @@ public final class OTLPTraceEncoder {
         }
     }
 
-    private func keyValues(_ attributes: SpanAttributes) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<KeyValue>?>?) {
+    private func keyValues(
+        _ attributes: SpanAttributes
+    ) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<KeyValue>?>?) {
         let count = attributes.count
         guard count > 0 else { return (0, nil) }
         let list = arena.allocate(UnsafeMutablePointer<KeyValue>?.self, count: count)
@@ -217,7 +223,8 @@ public final class OTLPTraceEncoder {
         case .int64Array(let numbers): setArray(value, numbers.map(SpanAttribute.int64))
         case .doubleArray(let numbers): setArray(value, numbers.map(SpanAttribute.double))
         case .boolArray(let flags): setArray(value, flags.map(SpanAttribute.bool))
-        case .stringConvertibleArray(let convertibles): setArray(value, convertibles.map { .string(String(describing: $0)) })
+        case .stringConvertibleArray(let convertibles):
+            setArray(value, convertibles.map { .string(String(describing: $0)) })
         default: setString(value, "")  // a future SDT kind: sent as an empty string rather than dropped
         }
         return value

@@ -42,7 +42,9 @@ public enum RetryAfter {
                 return nil
             }
         }
-        guard let day, let month, var year, let time, (1...31).contains(day), (0...9999).contains(year) else { return nil }
+        guard let day, let month, var year, let time, (1...31).contains(day), (0...9999).contains(year) else {
+            return nil
+        }
         if year < 100 { year += year < 70 ? 2000 : 1900 }  // RFC 850 two-digit years
         // The year range keeps `tm_year` within Int32: a hostile collector's header must not trap
         // the process (found by the otlp-response fuzz target: "Wed, 1 Oct 1015 … 13333333337361432").
@@ -60,7 +62,8 @@ public enum RetryAfter {
     private static func parseTime(_ part: String) -> (Int, Int, Int)? {
         let pieces = part.split(separator: ":")
         guard pieces.count == 3, let hour = Int(pieces[0]), let minute = Int(pieces[1]), let second = Int(pieces[2]),
-              (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second) else { return nil }
+            (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second)
+        else { return nil }
         return (hour, minute, second)
     }
 

@@ -35,8 +35,10 @@ public final class BatchSpanProcessor: SpanProcessor {
         ///   - exportTimeout: longest one export may take; `.zero` means no limit.
         ///   - maxQueueSize: spans the queue holds before it drops.
         ///   - maxExportBatchSize: spans per export call, capped at `maxQueueSize`.
-        public init(scheduleDelay: Duration = .milliseconds(5000), exportTimeout: Duration = .milliseconds(30000),
-                    maxQueueSize: Int = 2048, maxExportBatchSize: Int = 512) {
+        public init(
+            scheduleDelay: Duration = .milliseconds(5000), exportTimeout: Duration = .milliseconds(30000),
+            maxQueueSize: Int = 2048, maxExportBatchSize: Int = 512
+        ) {
             self.scheduleDelay = scheduleDelay
             self.exportTimeout = exportTimeout
             self.maxQueueSize = max(1, maxQueueSize)
@@ -106,8 +108,10 @@ public final class BatchSpanProcessor: SpanProcessor {
     ///   - exporter: receives the batches.
     ///   - configuration: queue size, batch size and timings.
     ///   - logger: reports failed exports and thread problems.
-    public init(exporter: any SpanExporter, configuration: Configuration = Configuration(),
-                logger: Logger = Logger(label: "traceline.batch-span-processor")) {
+    public init(
+        exporter: any SpanExporter, configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "traceline.batch-span-processor")
+    ) {
         self.exporter = exporter
         self.configuration = configuration
         self.queue = BoundedSpanQueue(capacity: configuration.maxQueueSize)
@@ -262,7 +266,8 @@ public final class BatchSpanProcessor: SpanProcessor {
     // MARK: - The export thread
 
     private func run() {
-        let delay = UInt64(clamping: configuration.scheduleDelay.components.seconds) * 1_000_000_000
+        let delay =
+            UInt64(clamping: configuration.scheduleDelay.components.seconds) * 1_000_000_000
             + UInt64(configuration.scheduleDelay.components.attoseconds / 1_000_000_000)
         var nextScheduled = MonotonicClock.nowNanoseconds() + delay
         while true {

@@ -16,7 +16,9 @@ public struct CompositePropagator: Instrument {
     }
 
     /// Runs every propagator's `extract` in order; see `Instrument.extract`.
-    public func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
+    public func extract<Carrier, Extract>(
+        _ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract
+    )
     where Extract: Extractor, Extract.Carrier == Carrier {
         for propagator in propagators { propagator.extract(carrier, into: &context, using: extractor) }
     }

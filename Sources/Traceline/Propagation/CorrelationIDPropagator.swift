@@ -28,9 +28,12 @@ public struct CorrelationIDPropagator: Instrument {
     public var generatedCount: Int { counters.generated.load(ordering: .relaxed) }
 
     /// Reads and validates the correlation ID, or generates one; see `Instrument.extract`.
-    public func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
+    public func extract<Carrier, Extract>(
+        _ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract
+    )
     where Extract: Extractor, Extract.Carrier == Carrier {
-        let incoming = extractor.extract(key: Self.header, from: carrier)
+        let incoming =
+            extractor.extract(key: Self.header, from: carrier)
             ?? extractor.extract(key: "X-Correlation-ID", from: carrier)
         if let incoming {
             let trimmed = TraceState.trimOWS(Substring(incoming))

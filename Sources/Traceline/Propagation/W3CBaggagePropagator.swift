@@ -12,7 +12,9 @@ public struct W3CBaggagePropagator: Instrument {
     public init() {}
 
     /// Parses the `baggage` header into the context; see `Instrument.extract`.
-    public func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
+    public func extract<Carrier, Extract>(
+        _ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract
+    )
     where Extract: Extractor, Extract.Carrier == Carrier {
         guard let header = extractor.extract(key: Self.header, from: carrier) else { return }
         let (baggage, _) = Baggage.parse(headerValue: header)

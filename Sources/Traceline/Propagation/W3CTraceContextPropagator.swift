@@ -15,18 +15,23 @@ public struct W3CTraceContextPropagator: Instrument {
     public init() {}
 
     /// Stores a valid incoming `traceparent` as the remote parent; see `Instrument.extract`.
-    public func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
+    public func extract<Carrier, Extract>(
+        _ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract
+    )
     where Extract: Extractor, Extract.Carrier == Carrier {
         guard let header = extractor.extract(key: Self.traceparentHeader, from: carrier),
-              let parsed = Self.parseTraceparent(header)
+            let parsed = Self.parseTraceparent(header)
         else { return }
         var traceState = TraceState()
         if let stateHeader = extractor.extract(key: Self.tracestateHeader, from: carrier),
-           let state = TraceState(headerValue: stateHeader) {
+            let state = TraceState(headerValue: stateHeader)
+        {
             traceState = state
         }
         context.setRemoteSpanContext(
-            SpanContext(traceID: parsed.traceID, spanID: parsed.spanID, traceFlags: parsed.flags, traceState: traceState, isRemote: true)
+            SpanContext(
+                traceID: parsed.traceID, spanID: parsed.spanID, traceFlags: parsed.flags, traceState: traceState,
+                isRemote: true)
         )
     }
 
@@ -69,19 +74,20 @@ public struct W3CTraceContextPropagator: Instrument {
         return text.withUTF8 { bytes -> (TraceID, SpanID, TraceFlags)? in
             guard bytes.count >= 55 else { return nil }
             guard let version = Hex.decodeLowercase(bytes, from: 0, count: 2), version != 0xFF,
-                  bytes[2] == UInt8(ascii: "-") else { return nil }
+                bytes[2] == UInt8(ascii: "-")
+            else { return nil }
             if version == 0 {
                 guard bytes.count == 55 else { return nil }
             } else if bytes.count > 55 {
                 guard bytes[55] == UInt8(ascii: "-") else { return nil }
             }
             guard bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-"),
-                  let high = Hex.decodeLowercase(bytes, from: 3, count: 16),
-                  let low = Hex.decodeLowercase(bytes, from: 19, count: 16),
-                  let traceID = TraceID(high: high, low: low),
-                  let rawSpanID = Hex.decodeLowercase(bytes, from: 36, count: 16),
-                  let spanID = SpanID(rawValue: rawSpanID),
-                  let flags = Hex.decodeLowercase(bytes, from: 53, count: 2)
+                let high = Hex.decodeLowercase(bytes, from: 3, count: 16),
+                let low = Hex.decodeLowercase(bytes, from: 19, count: 16),
+                let traceID = TraceID(high: high, low: low),
+                let rawSpanID = Hex.decodeLowercase(bytes, from: 36, count: 16),
+                let spanID = SpanID(rawValue: rawSpanID),
+                let flags = Hex.decodeLowercase(bytes, from: 53, count: 2)
             else { return nil }
             return (traceID, spanID, TraceFlags(rawValue: UInt8(flags)).known)
         }

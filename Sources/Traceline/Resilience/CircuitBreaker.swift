@@ -58,15 +58,19 @@ public final class CircuitBreaker: Sendable {
         var consecutiveFailures = 0
         var openedAt: ContinuousClock.Instant?
         var probeInFlight = false
-        var statistics = Statistics(state: .closed, consecutiveFailures: 0, timesOpened: 0, timesHalfOpened: 0, timesClosed: 0, rejectedCalls: 0)
+        var statistics = Statistics(
+            state: .closed, consecutiveFailures: 0, timesOpened: 0, timesHalfOpened: 0, timesClosed: 0, rejectedCalls: 0
+        )
     }
 
     /// - Parameters:
     ///   - name: names the breaker in logs and metrics.
     ///   - configuration: failure threshold and cooldown.
     ///   - now: the clock, replaceable in tests.
-    public init(name: String, configuration: Configuration = Configuration(),
-                now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+    public init(
+        name: String, configuration: Configuration = Configuration(),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
         self.name = name
         self.configuration = configuration
         self.state = LockedValue(Internal())
@@ -120,7 +124,8 @@ public final class CircuitBreaker: Sendable {
         state.withLock { state in
             state.consecutiveFailures += 1
             state.probeInFlight = false
-            let shouldOpen = state.state == .halfOpen
+            let shouldOpen =
+                state.state == .halfOpen
                 || (state.state == .closed && state.consecutiveFailures >= configuration.failureThreshold)
             if shouldOpen {
                 state.state = .open

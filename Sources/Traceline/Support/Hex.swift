@@ -26,7 +26,8 @@ enum Hex {
 
     /// Writes `value` as `digitCount` lowercase hex digits (most significant first) into `buffer`.
     @inline(__always)
-    static func encode(_ value: UInt64, digitCount: Int, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+    static func encode(_ value: UInt64, digitCount: Int, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int)
+    {
         var remaining = value
         var index = offset + digitCount - 1
         while index >= offset {

@@ -6,7 +6,8 @@ final class LogRateLimiter: Sendable {
     private let state = LockedValue<(lastLogged: UInt64?, suppressed: Int)>((nil, 0))
 
     init(interval: Duration = .seconds(1)) {
-        intervalNanoseconds = UInt64(clamping: interval.components.seconds) * 1_000_000_000
+        intervalNanoseconds =
+            UInt64(clamping: interval.components.seconds) * 1_000_000_000
             + UInt64(interval.components.attoseconds / 1_000_000_000)
     }
 

@@ -21,7 +21,9 @@ struct SpinLock: ~Copyable {
 
     @inline(__always)
     func lock() {
-        if flag.compareExchange(expected: false, desired: true, successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
+        if flag.compareExchange(expected: false, desired: true, successOrdering: .acquiring, failureOrdering: .relaxed)
+            .exchanged
+        {
             return
         }
         lockSlow()
@@ -32,7 +34,10 @@ struct SpinLock: ~Copyable {
         var spins = 0
         while true {
             if !flag.load(ordering: .relaxed),
-               flag.compareExchange(expected: false, desired: true, successOrdering: .acquiring, failureOrdering: .relaxed).exchanged {
+                flag.compareExchange(
+                    expected: false, desired: true, successOrdering: .acquiring, failureOrdering: .relaxed
+                ).exchanged
+            {
                 return
             }
             spins += 1

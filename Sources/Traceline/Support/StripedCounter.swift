@@ -25,6 +25,8 @@ final class StripedCounter: @unchecked Sendable {
     }
 
     var value: Int {
-        stride(from: 0, to: Self.stripes * Self.spacing, by: Self.spacing).reduce(0) { $0 + cells[$1].load(ordering: .relaxed) }
+        stride(from: 0, to: Self.stripes * Self.spacing, by: Self.spacing).reduce(0) {
+            $0 + cells[$1].load(ordering: .relaxed)
+        }
     }
 }

@@ -65,12 +65,14 @@ func startThread(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
     }
     let box = Unmanaged.passRetained(Box(name: name, body: body)).toOpaque()
     var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { argument in
-        let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-        box.name.withCString { traceline_set_thread_name($0) }
-        box.body()
-        return nil
-    }, box)
+    let result = pthread_create(
+        &thread, nil,
+        { argument in
+            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+            box.name.withCString { traceline_set_thread_name($0) }
+            box.body()
+            return nil
+        }, box)
     guard result == 0 else {
         Unmanaged<Box>.fromOpaque(box).release()
         return false

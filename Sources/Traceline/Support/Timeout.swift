@@ -35,7 +35,8 @@ private final class TimeoutRace<Result: Sendable>: Sendable {
 
     /// Resumes the waiter once; later calls do nothing.
     func finish(_ value: Result?) {
-        let (continuation, timer) = state.withLock { current -> (CheckedContinuation<Result?, Never>?, Task<Void, Never>?) in
+        let (continuation, timer) = state.withLock {
+            current -> (CheckedContinuation<Result?, Never>?, Task<Void, Never>?) in
             defer { current = (nil, nil) }
             return (current.continuation, current.timer)
         }

@@ -154,7 +154,8 @@ final class SpanStorage: @unchecked Sendable {
         if links.count >= limits.linkCountLimit {
             droppedLinks += 1
         } else {
-            links.append(FinishedSpan.Link(spanContext: target, attributes: attributes, droppedAttributesCount: dropped))
+            links.append(
+                FinishedSpan.Link(spanContext: target, attributes: attributes, droppedAttributesCount: dropped))
         }
     }
 
@@ -196,19 +197,22 @@ final class SpanStorage: @unchecked Sendable {
             attributes = kept
             droppedAttributes += dropped
         }
-        let finishedEvents: [FinishedSpan.Event] = events.isEmpty ? [] : events.map { event in
-            var eventAttributes = event.attributes
-            if let maxLength = limits.attributeValueLengthLimit {
-                eventAttributes = Self.truncateValues(eventAttributes, maxLength: maxLength)
+        let finishedEvents: [FinishedSpan.Event] =
+            events.isEmpty
+            ? []
+            : events.map { event in
+                var eventAttributes = event.attributes
+                if let maxLength = limits.attributeValueLengthLimit {
+                    eventAttributes = Self.truncateValues(eventAttributes, maxLength: maxLength)
+                }
+                let (kept, dropped) = Self.truncate(eventAttributes, toCount: limits.eventAttributeCountLimit)
+                return FinishedSpan.Event(
+                    name: event.name,
+                    timeNanosecondsSinceEpoch: event.nanosecondsSinceEpoch,
+                    attributes: kept,
+                    droppedAttributesCount: dropped
+                )
             }
-            let (kept, dropped) = Self.truncate(eventAttributes, toCount: limits.eventAttributeCountLimit)
-            return FinishedSpan.Event(
-                name: event.name,
-                timeNanosecondsSinceEpoch: event.nanosecondsSinceEpoch,
-                attributes: kept,
-                droppedAttributesCount: dropped
-            )
-        }
 
         let finished = FinishedSpan(
             name: name,
@@ -249,7 +253,8 @@ final class SpanStorage: @unchecked Sendable {
             // A string has at least as many UTF-8 bytes as characters: the O(1) byte count rules most out.
             case .string(let text) where text.utf8.count > maxLength && text.count > maxLength:
                 result.set(key, value: .string(String(text.prefix(maxLength))))
-            case .stringArray(let texts) where texts.contains(where: { $0.utf8.count > maxLength && $0.count > maxLength }):
+            case .stringArray(let texts)
+            where texts.contains(where: { $0.utf8.count > maxLength && $0.count > maxLength }):
                 result.set(key, value: .stringArray(texts.map { String($0.prefix(maxLength)) }))
             case .stringConvertible(let convertible):
                 let text = String(describing: convertible)

@@ -41,11 +41,15 @@ public struct TracelineTracer: Tracer {
         let correlationID = entryCount > (parent == nil ? 0 : 1) ? parentContext.correlationID : nil
         let traceID = parent?.traceID ?? TraceID.random()
         // Suppression is looked up only when the context holds more than the span and correlation ID.
-        let suppressed = entryCount > (parent == nil ? 0 : 1) + (correlationID == nil ? 0 : 1)
+        let suppressed =
+            entryCount > (parent == nil ? 0 : 1) + (correlationID == nil ? 0 : 1)
             && parentContext.isTracingSuppressed
-        var decision = suppressed ? .drop : provider.sampler.shouldSample(
-            SamplingParameters(parentContext: parent, traceID: traceID, name: operationName, kind: kind)
-        )
+        var decision =
+            suppressed
+            ? .drop
+            : provider.sampler.shouldSample(
+                SamplingParameters(parentContext: parent, traceID: traceID, name: operationName, kind: kind)
+            )
         // Metrics that count all traffic see spans the sampler left out; exporters skip them by the flag.
         if decision == .drop && !suppressed && provider.recordsUnsampledSpans { decision = .recordOnly }
         // A new trace has a fully random ID (W3C Level 2 random flag); a child keeps its parent's flag.
@@ -89,7 +93,9 @@ public struct TracelineTracer: Tracer {
     }
 
     /// Extracts with the provider's propagator; see `Instrument.extract`.
-    public func extract<Carrier, Extract>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
+    public func extract<Carrier, Extract>(
+        _ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract
+    )
     where Extract: Extractor, Extract.Carrier == Carrier {
         provider.propagator.extract(carrier, into: &context, using: extractor)
     }

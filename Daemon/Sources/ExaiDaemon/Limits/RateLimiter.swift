@@ -74,7 +74,9 @@ struct IPBuckets {
         guard buckets.count > limit else { return }
         // One pass forgets every refilled bucket; if all are busy, the longest-idle goes.
         buckets = buckets.filter { $0.key == ip || !$0.value.isFull(now: now) }
-        while buckets.count > limit, let idle = buckets.filter({ $0.key != ip }).min(by: { $0.value.last < $1.value.last }) {
+        while buckets.count > limit,
+            let idle = buckets.filter({ $0.key != ip }).min(by: { $0.value.last < $1.value.last })
+        {
             buckets[idle.key] = nil
             evicted += 1
         }
@@ -100,11 +102,12 @@ final class RateLimiter: Sendable {
 
     init(configuration: DaemonConfiguration) {
         self.configuration = configuration
-        self.state = NIOLockedValueBox(State(
-            global: TokenBucket(configuration.globalRate, now: .now),
-            perIP: IPBuckets(rate: configuration.ipRate, limit: configuration.maxTrackedIPs),
-            failedHellos: IPBuckets(rate: configuration.failedHelloRate, limit: configuration.maxTrackedIPs)
-        ))
+        self.state = NIOLockedValueBox(
+            State(
+                global: TokenBucket(configuration.globalRate, now: .now),
+                perIP: IPBuckets(rate: configuration.ipRate, limit: configuration.maxTrackedIPs),
+                failedHellos: IPBuckets(rate: configuration.failedHelloRate, limit: configuration.maxTrackedIPs)
+            ))
     }
 
     /// nil when the message may proceed, else the reason (`global`, `ip`, `session`).
@@ -114,10 +117,15 @@ final class RateLimiter: Sendable {
             var sessionBucket = state.perSession[session] ?? TokenBucket(configuration.sessionRate, now: now)
             defer { state.perSession[session] = sessionBucket }
             let reason: String?
-            if !state.global.take(now: now) { reason = "global rate limit" }
-            else if !state.perIP.take(ip, now: now) { reason = "per-IP rate limit" }
-            else if !sessionBucket.take(now: now) { reason = "per-session rate limit" }
-            else { reason = nil }
+            if !state.global.take(now: now) {
+                reason = "global rate limit"
+            } else if !state.perIP.take(ip, now: now) {
+                reason = "per-IP rate limit"
+            } else if !sessionBucket.take(now: now) {
+                reason = "per-session rate limit"
+            } else {
+                reason = nil
+            }
             if reason != nil { state.limited += 1 }
             return reason
         }
@@ -144,7 +152,9 @@ final class RateLimiter: Sendable {
     var limitedCount: Int { state.withLockedValue { $0.limited } }
     var trackedSessions: Int { state.withLockedValue { $0.perSession.count } }
     /// Client IPs with a message bucket, and with a failed-hello bucket.
-    var trackedIPs: (messages: Int, failedHellos: Int) { state.withLockedValue { ($0.perIP.buckets.count, $0.failedHellos.buckets.count) } }
+    var trackedIPs: (messages: Int, failedHellos: Int) {
+        state.withLockedValue { ($0.perIP.buckets.count, $0.failedHellos.buckets.count) }
+    }
     /// IP buckets forgotten while still in use because `maxTrackedIPs` was reached.
     var evictedIPs: Int { state.withLockedValue { $0.perIP.evicted + $0.failedHellos.evicted } }
 }

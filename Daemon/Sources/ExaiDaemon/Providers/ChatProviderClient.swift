@@ -17,8 +17,10 @@ public struct ChatRequest: Sendable {
     /// Sent as `Idempotency-Key` so a retried request is not billed twice.
     public var idempotencyKey: String?
 
-    public init(model: String, messages: [(role: String, content: String)], temperature: Double? = nil,
-                maxTokens: Int? = nil, idempotencyKey: String? = nil) {
+    public init(
+        model: String, messages: [(role: String, content: String)], temperature: Double? = nil,
+        maxTokens: Int? = nil, idempotencyKey: String? = nil
+    ) {
         self.model = model
         self.messages = messages
         self.temperature = temperature
@@ -59,14 +61,17 @@ public enum ProviderError: Error, CustomStringConvertible, GenAIErrorTypeProvidi
     public var description: String {
         switch self {
         case .circuitOpen(let kind, let seconds):
-            return "\(kind.gateName) provider unavailable: circuit breaker open after repeated failures; retry in \(seconds) s"
+            return
+                "\(kind.gateName) provider unavailable: circuit breaker open after repeated failures; retry in \(seconds) s"
         case .status(let kind, let code, let message):
             return "\(kind.gateName) provider answered HTTP \(code)" + (message.isEmpty ? "" : ": \(message)")
         case .timeout(let kind): return "\(kind.gateName) provider timed out"
         case .transport(let kind, let detail): return "\(kind.gateName) provider unreachable: \(detail)"
-        case .invalidResponse(let kind, let detail): return "\(kind.gateName) provider sent an invalid response: \(detail)"
+        case .invalidResponse(let kind, let detail):
+            return "\(kind.gateName) provider sent an invalid response: \(detail)"
         case .stalled(let kind, let seconds):
-            return "\(kind.gateName) provider stream stalled: nothing for \(seconds) s (\(kind.environmentPrefix)_STREAM_IDLE_TIMEOUT_SECS)"
+            return
+                "\(kind.gateName) provider stream stalled: nothing for \(seconds) s (\(kind.environmentPrefix)_STREAM_IDLE_TIMEOUT_SECS)"
         case .streamInterrupted(let kind, let detail): return "\(kind.gateName) provider stream broke off: \(detail)"
         }
     }
@@ -113,9 +118,11 @@ public final class ChatProviderClient: Sendable {
         self.logger = logger
         self.breaker = CircuitBreaker(
             name: configuration.kind.rawValue,
-            configuration: .init(failureThreshold: configuration.breakerFailures, cooldown: configuration.breakerCooldown)
+            configuration: .init(
+                failureThreshold: configuration.breakerFailures, cooldown: configuration.breakerCooldown)
         )
-        let base = configuration.baseURL.hasSuffix("/") ? String(configuration.baseURL.dropLast()) : configuration.baseURL
+        let base =
+            configuration.baseURL.hasSuffix("/") ? String(configuration.baseURL.dropLast()) : configuration.baseURL
         self.url = base + "/chat/completions"
         let parsed = URLComponents(string: base)
         self.host = parsed?.host
@@ -125,8 +132,10 @@ public final class ChatProviderClient: Sendable {
     /// Sends the request and returns the whole answer; throws ``ProviderError``.
     public func chat(_ request: ChatRequest, deadline: ContinuousClock.Instant) async throws -> ChatResponse {
         let kind = configuration.kind
-        return try await withGenAISpan(provider: kind.semanticName, model: request.model,
-                                       serverAddress: host, serverPort: port, tracer: tracer) { span in
+        return try await withGenAISpan(
+            provider: kind.semanticName, model: request.model,
+            serverAddress: host, serverPort: port, tracer: tracer
+        ) { span in
             span.setAttribute("exai.provider", .string(kind.rawValue))
             let response = try await withBreaker(status: { span.setAttribute("exai.call.status", .string($0)) }) {
                 try await send(request, deadline: deadline, span: span)
@@ -143,11 +152,15 @@ public final class ChatProviderClient: Sendable {
     /// ``ProviderConfiguration/streamIdleTimeout`` between bytes; `deadline` bounds the whole call.
     /// A failed attempt is retried only while no text has gone to `onText`. Cancelling the calling
     /// task closes the provider connection at once; the breaker does not count it.
-    public func chatStreaming(_ request: ChatRequest, deadline: ContinuousClock.Instant,
-                              onText: (@Sendable (String) async -> Void)? = nil) async throws -> ChatResponse {
+    public func chatStreaming(
+        _ request: ChatRequest, deadline: ContinuousClock.Instant,
+        onText: (@Sendable (String) async -> Void)? = nil
+    ) async throws -> ChatResponse {
         let kind = configuration.kind
-        return try await withGenAIStreamSpan(provider: kind.semanticName, model: request.model,
-                                             serverAddress: host, serverPort: port, tracer: tracer) { span in
+        return try await withGenAIStreamSpan(
+            provider: kind.semanticName, model: request.model,
+            serverAddress: host, serverPort: port, tracer: tracer
+        ) { span in
             span.setAttribute("exai.provider", .string(kind.rawValue))
             // Counted whatever the outcome: chunks of a broken or cancelled stream were generated too.
             defer { span.setAttribute("exai.stream.chunks", .int64(Int64(span.chunks))) }
@@ -160,10 +173,13 @@ public final class ChatProviderClient: Sendable {
     }
 
     /// Runs one call through the breaker and reports its status (`success`, `error`, `timeout`, `cancelled`).
-    private func withBreaker(status: (String) -> Void, _ body: () async throws -> ChatResponse) async throws -> ChatResponse {
+    private func withBreaker(
+        status: (String) -> Void, _ body: () async throws -> ChatResponse
+    ) async throws -> ChatResponse {
         guard breaker.acquire() else {
             status("error")
-            throw ProviderError.circuitOpen(configuration.kind, retryAfterSeconds: Int(configuration.breakerCooldown.components.seconds))
+            throw ProviderError.circuitOpen(
+                configuration.kind, retryAfterSeconds: Int(configuration.breakerCooldown.components.seconds))
         }
         do {
             let response = try await body()
@@ -199,8 +215,10 @@ public final class ChatProviderClient: Sendable {
 
     /// Runs attempts until one answers, a failure is final, the retries are spent or the deadline is near.
     /// A ``ProviderError`` thrown by an attempt is final; timeouts and connection errors are retried.
-    private func withRetries(deadline: ContinuousClock.Instant,
-                             _ attempt: (_ number: Int, _ remaining: Duration) async throws -> Attempt) async throws -> ChatResponse {
+    private func withRetries(
+        deadline: ContinuousClock.Instant,
+        _ attempt: (_ number: Int, _ remaining: Duration) async throws -> Attempt
+    ) async throws -> ChatResponse {
         let kind = configuration.kind
         var number = 0
         while true {
@@ -211,7 +229,9 @@ public final class ChatProviderClient: Sendable {
                 outcome = try await attempt(number, remaining)
             } catch let error as ProviderError {
                 throw error
-            } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            } catch let error as HTTPClientError
+                where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
+            {
                 if Task.isCancelled { throw CancellationError() }
                 outcome = .failed(.timeout(kind), retryAfter: backoff(number))
             } catch {
@@ -227,9 +247,11 @@ public final class ChatProviderClient: Sendable {
                 throw failure
             }
             number += 1
-            logger.warning("provider call failed; retrying", metadata: [
-                "provider": "\(kind.rawValue)", "attempt": "\(number)", "error": "\(failure)", "delay": "\(delay)",
-            ])
+            logger.warning(
+                "provider call failed; retrying",
+                metadata: [
+                    "provider": "\(kind.rawValue)", "attempt": "\(number)", "error": "\(failure)", "delay": "\(delay)",
+                ])
             try await Task.sleep(for: delay)
         }
     }
@@ -257,7 +279,9 @@ public final class ChatProviderClient: Sendable {
         return .failed(failure, retryAfter: retryAfter ?? backoff(attempt))
     }
 
-    private func send(_ request: ChatRequest, deadline: ContinuousClock.Instant, span: GenAISpanRecorder) async throws -> ChatResponse {
+    private func send(
+        _ request: ChatRequest, deadline: ContinuousClock.Instant, span: GenAISpanRecorder
+    ) async throws -> ChatResponse {
         let kind = configuration.kind
         let body = try Self.encode(request, stream: false, kind: kind)
         let maxBytes = configuration.maxAnswerBytes * 2 + 64 * 1024
@@ -277,8 +301,10 @@ public final class ChatProviderClient: Sendable {
         }
     }
 
-    private func sendStreaming(_ request: ChatRequest, deadline: ContinuousClock.Instant, span: GenAIStreamRecorder,
-                               onText: (@Sendable (String) async -> Void)?) async throws -> ChatResponse {
+    private func sendStreaming(
+        _ request: ChatRequest, deadline: ContinuousClock.Instant, span: GenAIStreamRecorder,
+        onText: (@Sendable (String) async -> Void)?
+    ) async throws -> ChatResponse {
         let kind = configuration.kind
         let body = try Self.encode(request, stream: true, kind: kind)
         let configuration = self.configuration
@@ -287,11 +313,14 @@ public final class ChatProviderClient: Sendable {
             if attempt > 0 { span.setAttribute("http.request.resend_count", .int64(Int64(attempt))) }
             let http = httpRequest(request, body: body, accept: "text/event-stream")
             let firstByteDeadline = ContinuousClock.now + min(configuration.timeout, remaining)
-            let response = try await httpClient.execute(http, timeout: .nanoseconds(Int64(min(configuration.timeout, remaining).nanoseconds)))
+            let response = try await httpClient.execute(
+                http, timeout: .nanoseconds(Int64(min(configuration.timeout, remaining).nanoseconds)))
             guard response.status == .ok else { return try await statusFailure(response, attempt: attempt) }
             do {
-                let answer = try await Self.readStream(response, configuration: configuration, requestedModel: request.model,
-                                                       firstByteDeadline: firstByteDeadline, span: span) { text in
+                let answer = try await Self.readStream(
+                    response, configuration: configuration, requestedModel: request.model,
+                    firstByteDeadline: firstByteDeadline, span: span
+                ) { text in
                     guard let onText else { return }
                     forwarded.withLockedValue { $0 = true }
                     await onText(text)
@@ -325,9 +354,11 @@ public final class ChatProviderClient: Sendable {
 
     /// Reads one streamed answer, with a watchdog that fails it when the first byte, or the next
     /// one, is late. `onText` receives each piece of answer text in order.
-    private static func readStream(_ response: HTTPClientResponse, configuration: ProviderConfiguration, requestedModel: String,
-                                   firstByteDeadline: ContinuousClock.Instant, span: GenAIStreamRecorder,
-                                   onText: @escaping @Sendable (String) async -> Void) async throws -> ChatResponse {
+    private static func readStream(
+        _ response: HTTPClientResponse, configuration: ProviderConfiguration, requestedModel: String,
+        firstByteDeadline: ContinuousClock.Instant, span: GenAIStreamRecorder,
+        onText: @escaping @Sendable (String) async -> Void
+    ) async throws -> ChatResponse {
         let kind = configuration.kind
         let lastByte = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
         let idle = configuration.streamIdleTimeout
@@ -345,7 +376,8 @@ public final class ChatProviderClient: Sendable {
                     return answer
                 }
                 var parser = ServerSentEventParser(maxLineBytes: configuration.maxEventBytes)
-                var decoder = ChatStreamDecoder(kind: kind, requestedModel: requestedModel, maxAnswerBytes: configuration.maxAnswerBytes)
+                var decoder = ChatStreamDecoder(
+                    kind: kind, requestedModel: requestedModel, maxAnswerBytes: configuration.maxAnswerBytes)
                 func apply(_ events: [String]) async throws -> Bool {
                     for event in events where !event.isEmpty {
                         switch try decoder.apply(event) {
@@ -368,7 +400,8 @@ public final class ChatProviderClient: Sendable {
                     if try await apply(try parser.finish()) { return decoder.response }
                 } catch let failure as ServerSentEventParser.Failure {
                     guard case .lineTooLong(let limit) = failure else { throw failure }
-                    throw ProviderError.invalidResponse(kind, "a stream line is over \(limit) bytes (EXAI_STREAM_MAX_EVENT_BYTES)")
+                    throw ProviderError.invalidResponse(
+                        kind, "a stream line is over \(limit) bytes (EXAI_STREAM_MAX_EVENT_BYTES)")
                 }
                 // Some servers end after the last chunk without `[DONE]`; a finish reason says the answer is whole.
                 guard decoder.finishReason != nil else {
@@ -399,7 +432,11 @@ public final class ChatProviderClient: Sendable {
     static func encode(_ request: ChatRequest, stream: Bool, kind: ProviderKind) throws -> [UInt8] {
         var body: [(String, JSONValue)] = [
             ("model", .string(request.model)),
-            ("messages", .array(request.messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })),
+            (
+                "messages",
+                .array(
+                    request.messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
+            ),
             ("stream", .bool(stream)),
         ]
         if stream, kind == .kimi { body.append(("stream_options", .object([("include_usage", true)]))) }
@@ -433,7 +470,8 @@ public final class ChatProviderClient: Sendable {
     static func errorMessage(_ buffer: ByteBuffer) -> String {
         let data = Data(buffer.readableBytesView)
         let json = try? JSONDecoder().decode(JSONValue.self, from: data)
-        let text = json?["error"]?["message"]?.stringValue ?? json?["message"]?.stringValue
+        let text =
+            json?["error"]?["message"]?.stringValue ?? json?["message"]?.stringValue
             ?? String(decoding: data.prefix(200), as: UTF8.self)
         return SecretRedactor.redact(String(text.prefix(200)))
     }
@@ -441,8 +479,9 @@ public final class ChatProviderClient: Sendable {
 
 extension ChatResponse {
     var usage: GenAIUsage {
-        GenAIUsage(responseModel: model, responseID: id, inputTokens: promptTokens, outputTokens: completionTokens,
-                   finishReasons: finishReason.map { [$0] } ?? [])
+        GenAIUsage(
+            responseModel: model, responseID: id, inputTokens: promptTokens, outputTokens: completionTokens,
+            finishReasons: finishReason.map { [$0] } ?? [])
     }
 }
 

@@ -36,7 +36,8 @@ struct ChatStreamDecoder {
 
     mutating func apply(_ data: String) throws(ProviderError) -> Step {
         if data == "[DONE]" { return .done }
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)), json.objectValue != nil else {
+        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)), json.objectValue != nil
+        else {
             throw .invalidResponse(kind, "a stream event is not a JSON object (\(data.utf8.count) bytes)")
         }
         if let error = json["error"] {
@@ -45,7 +46,9 @@ struct ChatStreamDecoder {
         }
         id = id ?? json["id"]?.stringValue
         model = model ?? json["model"]?.stringValue
-        if let value = Self.usage(json["usage"]) ?? Self.usage(json["choices"]?.arrayValue?.first?["usage"]) { usage = value }
+        if let value = Self.usage(json["usage"]) ?? Self.usage(json["choices"]?.arrayValue?.first?["usage"]) {
+            usage = value
+        }
         guard let choice = json["choices"]?.arrayValue?.first else { return .progress(generated: false) }
         if let reason = choice["finish_reason"]?.stringValue { finishReason = String(reason.prefix(64)) }
         let delta = choice["delta"]
@@ -64,14 +67,17 @@ struct ChatStreamDecoder {
     /// The whole answer, once the stream is done.
     var response: ChatResponse {
         let prompt = usage?.prompt ?? 0, completion = usage?.completion ?? 0
-        return ChatResponse(content: content, model: model ?? requestedModel, id: id, finishReason: finishReason,
-                            promptTokens: prompt, completionTokens: completion, totalTokens: usage?.total ?? prompt + completion)
+        return ChatResponse(
+            content: content, model: model ?? requestedModel, id: id, finishReason: finishReason,
+            promptTokens: prompt, completionTokens: completion, totalTokens: usage?.total ?? prompt + completion)
     }
 
     private static func usage(_ value: JSONValue?) -> (prompt: Int, completion: Int, total: Int)? {
         guard let value, value.objectValue != nil else { return nil }
         let prompt = tokenCount(value["prompt_tokens"]), completion = tokenCount(value["completion_tokens"])
-        return (prompt, completion, value["total_tokens"] == nil ? prompt + completion : tokenCount(value["total_tokens"]))
+        return (
+            prompt, completion, value["total_tokens"] == nil ? prompt + completion : tokenCount(value["total_tokens"])
+        )
     }
 }
 

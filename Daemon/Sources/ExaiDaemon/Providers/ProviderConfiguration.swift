@@ -13,8 +13,10 @@ public enum ProviderKind: String, Sendable, CaseIterable {
     public var builtInModels: [String] {
         switch self {
         case .kimi:
-            return ["kimi-k2-0905-preview", "kimi-k2-0711-preview", "kimi-k2-turbo-preview", "moonshot-v1-8k",
-                    "moonshot-v1-32k", "moonshot-v1-128k", "kimi-latest", "kimi-thinking-preview"]
+            return [
+                "kimi-k2-0905-preview", "kimi-k2-0711-preview", "kimi-k2-turbo-preview", "moonshot-v1-8k",
+                "moonshot-v1-32k", "moonshot-v1-128k", "kimi-latest", "kimi-thinking-preview",
+            ]
         case .glm:
             return ["glm-4.6", "glm-4.5", "glm-4.5-flash", "glm-4.5-air", "glm-4.5v"]
         }
@@ -28,10 +30,11 @@ public enum ModelName {
 
     public static func isWellFormed(_ name: String) -> Bool {
         let bytes = name.utf8
-        return !bytes.isEmpty && bytes.count <= maxBytes && bytes.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x2E || byte == 0x2D || byte == 0x5F || byte == 0x3A || byte == 0x2F
-        }
+        return !bytes.isEmpty && bytes.count <= maxBytes
+            && bytes.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x2E || byte == 0x2D || byte == 0x5F || byte == 0x3A || byte == 0x2F
+            }
     }
 }
 
@@ -56,7 +59,8 @@ public struct ModelCatalog: Sendable {
 
     /// Every accepted model, provider by provider, for error messages.
     public var summary: String {
-        ProviderKind.allCases.map { "\($0.gateName): \((models[$0] ?? []).joined(separator: ", "))" }.joined(separator: "; ")
+        ProviderKind.allCases.map { "\($0.gateName): \((models[$0] ?? []).joined(separator: ", "))" }.joined(
+            separator: "; ")
     }
 }
 

@@ -53,7 +53,9 @@ struct ServerSentEventParser {
             }
             let remaining = raw.count - position
             let lf = memchr(base + position, 0x0A, remaining).map { $0 - UnsafeMutableRawPointer(mutating: base) }
-            let cr = memchr(base + position, 0x0D, lf.map { $0 - position } ?? remaining).map { $0 - UnsafeMutableRawPointer(mutating: base) }
+            let cr = memchr(base + position, 0x0D, lf.map { $0 - position } ?? remaining).map {
+                $0 - UnsafeMutableRawPointer(mutating: base)
+            }
             let end = cr ?? lf ?? raw.count
             guard line.count + (end - position) <= maxLineBytes else { throw .lineTooLong(limit: maxLineBytes) }
             line.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[position..<end]))

@@ -59,8 +59,8 @@ final class CallRegistry: Sendable {
         var resultOrder = CircularBuffer<Key>()
         var resultBytes = 0
         var evicted = 0
-        var runningRequests: [Key: String] = [:]   // request id → call key
-        var runningCalls: [Key: String] = [:]      // call key → request id
+        var runningRequests: [Key: String] = [:]  // request id → call key
+        var runningCalls: [Key: String] = [:]  // call key → request id
     }
 
     let ttl: Duration
@@ -105,7 +105,11 @@ final class CallRegistry: Sendable {
                 state.evicted += 1
                 return
             }
-            if let previous = state.results[request] { state.resultBytes -= previous.bytes } else { state.resultOrder.append(request) }
+            if let previous = state.results[request] {
+                state.resultBytes -= previous.bytes
+            } else {
+                state.resultOrder.append(request)
+            }
             state.results[request] = (result, bytes, now + ttl)
             state.resultBytes += bytes
             // Expired entries and the oldest beyond the byte bound go, in insertion order.

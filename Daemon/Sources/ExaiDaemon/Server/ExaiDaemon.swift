@@ -1,6 +1,6 @@
-import HTTPTypes
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
@@ -63,9 +63,12 @@ public final class ExaiDaemon: Service, Sendable {
     ///   - spanMetrics: for the RED health checks on `call_tool chat`.
     ///   - batchProcessor: for the span-pipeline health check.
     ///   - traceStore: when set (and `configuration.tracePages`), the trace pages on the metrics listener read it.
-    public init(configuration: DaemonConfiguration, tracer: any Tracer = NoOpTracer(), registry: MetricsRegistry = MetricsRegistry(),
-                spanMetrics: SpanMetricsProcessor? = nil, batchProcessor: BatchSpanProcessor? = nil,
-                exporter: OTLPHTTPExporter? = nil, traceStore: TraceStore? = nil, logger: Logger = Logger(label: "exai-daemon")) {
+    public init(
+        configuration: DaemonConfiguration, tracer: any Tracer = NoOpTracer(),
+        registry: MetricsRegistry = MetricsRegistry(),
+        spanMetrics: SpanMetricsProcessor? = nil, batchProcessor: BatchSpanProcessor? = nil,
+        exporter: OTLPHTTPExporter? = nil, traceStore: TraceStore? = nil, logger: Logger = Logger(label: "exai-daemon")
+    ) {
         self.configuration = configuration
         self.registry = registry
         self.tracer = tracer
@@ -76,11 +79,15 @@ public final class ExaiDaemon: Service, Sendable {
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         var providers: [ProviderKind: ChatProviderClient] = [:]
         for provider in [configuration.kimi, configuration.glm] where provider.hasKey {
-            providers[provider.kind] = ChatProviderClient(configuration: provider, httpClient: httpClient, tracer: tracer, logger: logger)
+            providers[provider.kind] = ChatProviderClient(
+                configuration: provider, httpClient: httpClient, tracer: tracer, logger: logger)
         }
         self.providers = providers
         if configuration.tracePages, let traceStore {
-            self.tracePages = (traceStore, spanMetrics, TracePagesOptions(jaegerURL: configuration.jaegerUIURL, serviceName: "exai-daemon"))
+            self.tracePages = (
+                traceStore, spanMetrics,
+                TracePagesOptions(jaegerURL: configuration.jaegerUIURL, serviceName: "exai-daemon")
+            )
         } else {
             self.tracePages = nil
         }
@@ -101,48 +108,61 @@ public final class ExaiDaemon: Service, Sendable {
         var supabase: SupabasePersistence?
         if !configuration.supabaseURL.isEmpty {
             do {
-                supabase = try SupabasePersistence(url: configuration.supabaseURL, tracer: tracer, logger: logger,
-                                                   breaker: configuration.supabaseBreaker)
+                supabase = try SupabasePersistence(
+                    url: configuration.supabaseURL, tracer: tracer, logger: logger,
+                    breaker: configuration.supabaseBreaker)
             } catch {
                 storageWarnings.append("SUPABASE_DB_URL: \(error); Supabase persistence is disabled")
             }
         }
-        self.conversations = ConversationStore(storage: InstrumentedStorage(backend: backend, tracer: tracer, breaker: configuration.storageBreaker),
-                                               supabase: supabase,
-                                               ttl: configuration.conversationTTL, maxTurns: configuration.maxStoredTurns,
-                                               maxBytes: configuration.conversationMaxBytes, logger: logger)
+        self.conversations = ConversationStore(
+            storage: InstrumentedStorage(backend: backend, tracer: tracer, breaker: configuration.storageBreaker),
+            supabase: supabase,
+            ttl: configuration.conversationTTL, maxTurns: configuration.maxStoredTurns,
+            maxBytes: configuration.conversationMaxBytes, logger: logger)
         let catalog = ModelCatalog(kimi: configuration.kimi, glm: configuration.glm)
         let tools: [any DaemonTool] = [
-            ChatTool(providers: providers, catalog: catalog, defaultModel: configuration.defaultModel, conversations: conversations),
+            ChatTool(
+                providers: providers, catalog: catalog, defaultModel: configuration.defaultModel,
+                conversations: conversations),
             ListModelsTool(providers: providers, catalog: catalog, defaultModel: configuration.defaultModel),
             VersionTool(),
         ]
         self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
         self.toolOrder = tools.map(\.name)
         self.globalGate = ConcurrencyGate(name: "Global", limit: configuration.globalMaxInflight)
-        self.providerGates = [.kimi: ConcurrencyGate(name: "KIMI", limit: configuration.kimiMaxInflight),
-                              .glm: ConcurrencyGate(name: "GLM", limit: configuration.glmMaxInflight)]
-        self.connections = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerIP: configuration.maxConnectionsPerIP)
+        self.providerGates = [
+            .kimi: ConcurrencyGate(name: "KIMI", limit: configuration.kimiMaxInflight),
+            .glm: ConcurrencyGate(name: "GLM", limit: configuration.glmMaxInflight),
+        ]
+        self.connections = ConnectionLimiter(
+            maxTotal: configuration.maxConnections, maxPerIP: configuration.maxConnectionsPerIP)
         self.rateLimiter = RateLimiter(configuration: configuration)
         self.callRegistry = CallRegistry(ttl: configuration.resultTTL, maxResultBytes: configuration.resultCacheBytes)
         self.state = NIOLockedValueBox(State(token: configuration.token))
-        self.health = HealthAggregator(configuration: .init(version: Self.version, serviceID: "exai-daemon",
-                                                            serviceDescription: "exai-daemon WebSocket AI-tool server"))
+        self.health = HealthAggregator(
+            configuration: .init(
+                version: Self.version, serviceID: "exai-daemon",
+                serviceDescription: "exai-daemon WebSocket AI-tool server"))
         let globalGate = self.globalGate, providerGates = self.providerGates
         let gates = [globalGate] + ProviderKind.allCases.compactMap { providerGates[$0] }
         let callRegistry = self.callRegistry, connections = self.connections, rateLimiter = self.rateLimiter
         let conversations = self.conversations
         let streamStatistics = self.streamStatistics, streamBufferLimit = configuration.streamBufferBytes
         let memoryStore = conversations.storage.backend as? MemoryStorage
-        let breakers = ProviderKind.allCases.compactMap { kind in providers[kind].map { (kind.rawValue, $0.breaker) } }
-            + [(conversations.storage.kind, conversations.storage.breaker)] + (supabase.map { [("supabase", $0.breaker)] } ?? [])
+        let breakers =
+            ProviderKind.allCases.compactMap { kind in providers[kind].map { (kind.rawValue, $0.breaker) } }
+            + [(conversations.storage.kind, conversations.storage.breaker)]
+            + (supabase.map { [("supabase", $0.breaker)] } ?? [])
         // The session count is read through a weak box, set once `self` exists.
         let owner = WeakDaemon()
         self.metrics = DaemonMetrics {
             let ips = rateLimiter.trackedIPs
             return DaemonMetrics.Snapshot(
-                sessions: owner.daemon?.sessionCount ?? 0, inFlight: callRegistry.inFlightCount, cached: callRegistry.cachedCount,
-                cachedBytes: callRegistry.cachedBytes, cacheLimitBytes: callRegistry.maxResultBytes, cacheEvicted: callRegistry.evictedCount,
+                sessions: owner.daemon?.sessionCount ?? 0, inFlight: callRegistry.inFlightCount,
+                cached: callRegistry.cachedCount,
+                cachedBytes: callRegistry.cachedBytes, cacheLimitBytes: callRegistry.maxResultBytes,
+                cacheEvicted: callRegistry.evictedCount,
                 rejected: connections.rejectedCount, trackedIPs: ips.messages, trackedFailedHelloIPs: ips.failedHellos,
                 evictedIPs: rateLimiter.evictedIPs, trimmedTurns: conversations.trimmedTurns,
                 memoryStoreBytes: memoryStore?.bytes, memoryStoreEvicted: memoryStore?.evictedCount,
@@ -150,12 +170,16 @@ public final class ExaiDaemon: Service, Sendable {
                 stream: streamStatistics.snapshot, streamBufferLimit: streamBufferLimit)
         }
         if configuration.syntheticInterval > .zero {
-            self.synthetic = SyntheticMonitor(probes: [
-                .init(name: "exai", interval: configuration.syntheticInterval, timeout: .seconds(10), failureThreshold: 3) {
-                    guard let daemon = owner.daemon else { return }
-                    try await daemon.syntheticProbe()
-                },
-            ], tracer: tracer is NoOpTracer ? nil : tracer)
+            self.synthetic = SyntheticMonitor(
+                probes: [
+                    .init(
+                        name: "exai", interval: configuration.syntheticInterval, timeout: .seconds(10),
+                        failureThreshold: 3
+                    ) {
+                        guard let daemon = owner.daemon else { return }
+                        try await daemon.syntheticProbe()
+                    }
+                ], tracer: tracer is NoOpTracer ? nil : tracer)
         } else {
             self.synthetic = nil
         }
@@ -163,7 +187,9 @@ public final class ExaiDaemon: Service, Sendable {
 
         if configuration.token.isEmpty {
             if configuration.startupRefusal == nil && !DaemonConfiguration.isLoopback(configuration.host) {
-                logger.warning("EXAI_WS_TOKEN is empty on a non-loopback address (EXAI_ALLOW_UNAUTHENTICATED=true): anyone who can reach \(configuration.host) can use the providers")
+                logger.warning(
+                    "EXAI_WS_TOKEN is empty on a non-loopback address (EXAI_ALLOW_UNAUTHENTICATED=true): anyone who can reach \(configuration.host) can use the providers"
+                )
             } else {
                 logger.warning("EXAI_WS_TOKEN is empty: authentication is disabled (loopback only)")
             }
@@ -177,7 +203,9 @@ public final class ExaiDaemon: Service, Sendable {
         if let synthetic { registry.register(synthetic) }
     }
 
-    private func registerHealthChecks(spanMetrics: SpanMetricsProcessor?, batchProcessor: BatchSpanProcessor?, exporter: OTLPHTTPExporter?) {
+    private func registerHealthChecks(
+        spanMetrics: SpanMetricsProcessor?, batchProcessor: BatchSpanProcessor?, exporter: OTLPHTTPExporter?
+    ) {
         health.register(.memory())
         health.register(.disk(path: "/"))
         if let batchProcessor { health.register(.spanPipeline(processor: batchProcessor, exporter: exporter)) }
@@ -188,13 +216,19 @@ public final class ExaiDaemon: Service, Sendable {
         for kind in ProviderKind.allCases {
             guard let client = providers[kind] else { continue }
             // A provider down is a warning, not unreadiness: the other provider and the other tools still work.
-            health.register(HealthCheck(component: kind.rawValue, measurement: "circuitBreaker", componentType: "component", critical: false) {
-                switch client.breaker.currentState {
-                case .closed: return .pass("closed", unit: "state")
-                case .halfOpen: return .warn("circuit breaker half-open: probing the provider", value: "half_open", unit: "state")
-                case .open: return .fail("circuit breaker open after repeated failures", value: "open", unit: "state")
-                }
-            })
+            health.register(
+                HealthCheck(
+                    component: kind.rawValue, measurement: "circuitBreaker", componentType: "component", critical: false
+                ) {
+                    switch client.breaker.currentState {
+                    case .closed: return .pass("closed", unit: "state")
+                    case .halfOpen:
+                        return .warn(
+                            "circuit breaker half-open: probing the provider", value: "half_open", unit: "state")
+                    case .open:
+                        return .fail("circuit breaker open after repeated failures", value: "open", unit: "state")
+                    }
+                })
         }
         if let synthetic { health.register(synthetic.healthCheck("exai")) }
         registerStorageHealthChecks()
@@ -204,21 +238,30 @@ public final class ExaiDaemon: Service, Sendable {
     /// its real type), and Supabase's one-row `schema_version` query; both critical when configured.
     private func registerStorageHealthChecks() {
         let storage = conversations.storage
-        health.register(.ping("storage", componentType: "datastore", critical: true, timeout: .seconds(2),
-                              summary: (name: "storage", fields: [("type", .string(storage.kind))])) {
-            let key = "health:probe:\(UUID().uuidString.lowercased())"
-            let value = Array("ok".utf8)
-            try await storage.set(key, value, ttl: .seconds(5))
-            guard try await storage.get(key) == value else { throw StorageError.server(backend: storage.kind, message: "read back a different value") }
-            try await storage.delete(key)
-        })
-        if let supabase = conversations.supabase {
-            health.register(.ping("supabase", componentType: "datastore", critical: true, timeout: .seconds(3),
-                                  summary: (name: "supabase", fields: [("enabled", true)])) {
-                guard try await supabase.schemaVersion() != nil else {
-                    throw StorageError.server(backend: "supabase", message: "schema_version is empty: migrations have not run")
+        health.register(
+            .ping(
+                "storage", componentType: "datastore", critical: true, timeout: .seconds(2),
+                summary: (name: "storage", fields: [("type", .string(storage.kind))])
+            ) {
+                let key = "health:probe:\(UUID().uuidString.lowercased())"
+                let value = Array("ok".utf8)
+                try await storage.set(key, value, ttl: .seconds(5))
+                guard try await storage.get(key) == value else {
+                    throw StorageError.server(backend: storage.kind, message: "read back a different value")
                 }
+                try await storage.delete(key)
             })
+        if let supabase = conversations.supabase {
+            health.register(
+                .ping(
+                    "supabase", componentType: "datastore", critical: true, timeout: .seconds(3),
+                    summary: (name: "supabase", fields: [("enabled", true)])
+                ) {
+                    guard try await supabase.schemaVersion() != nil else {
+                        throw StorageError.server(
+                            backend: "supabase", message: "schema_version is empty: migrations have not run")
+                    }
+                })
         } else {
             health.setSummaryField("supabase", .object([("enabled", false), ("status", "disabled")]))
         }
@@ -227,7 +270,9 @@ public final class ExaiDaemon: Service, Sendable {
     // MARK: - State
 
     var currentToken: String { state.withLockedValue { $0.token } }
-    var currentTokenAndGeneration: (token: String, generation: Int) { state.withLockedValue { ($0.token, $0.tokenGeneration) } }
+    var currentTokenAndGeneration: (token: String, generation: Int) {
+        state.withLockedValue { ($0.token, $0.tokenGeneration) }
+    }
     var acceptingCalls: Bool { state.withLockedValue { $0.accepting } }
     var sessionCount: Int { state.withLockedValue { $0.sessions.count } }
 
@@ -251,7 +296,9 @@ public final class ExaiDaemon: Service, Sendable {
 
     /// Closes (4003) every session that authenticated before `generation`, except `keep`; returns how many.
     func closeSessions(olderThan generation: Int, except keep: String) async -> Int {
-        let stale = state.withLockedValue { $0.sessions.values.filter { $0.tokenGeneration < generation && $0.id != keep } }
+        let stale = state.withLockedValue {
+            $0.sessions.values.filter { $0.tokenGeneration < generation && $0.id != keep }
+        }
         for session in stale {
             session.cancelAll()
             await session.writer.close(.unknown(4003), reason: "token rotated")
@@ -267,7 +314,9 @@ public final class ExaiDaemon: Service, Sendable {
             return true
         }
     }
-    func unregister(_ session: DaemonSession) { _ = state.withLockedValue { $0.sessions.removeValue(forKey: session.id) } }
+    func unregister(_ session: DaemonSession) {
+        _ = state.withLockedValue { $0.sessions.removeValue(forKey: session.id) }
+    }
 
     /// Entries in flight in the call registry (the reference's leaking set), for tests.
     public var inFlightEntries: Int { callRegistry.inFlightCount }
@@ -298,10 +347,14 @@ public final class ExaiDaemon: Service, Sendable {
         var listeners: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeApplication())]
         if configuration.metricsPort > 0 {
             let promise = metricsPort
-            listeners.append(.init(service: makeMetricsServer(host: configuration.metricsHost, port: configuration.metricsPort,
-                                                              registry: registry, tracePages: tracePages) { port in
-                promise.fulfil(port)
-            }))
+            listeners.append(
+                .init(
+                    service: makeMetricsServer(
+                        host: configuration.metricsHost, port: configuration.metricsPort,
+                        registry: registry, tracePages: tracePages
+                    ) { port in
+                        promise.fulfil(port)
+                    }))
         }
         // The listeners run in their own group, out of reach of the outer graceful shutdown: the
         // daemon drains its sessions first, then shuts them down. A listener that stops on its own
@@ -334,7 +387,8 @@ public final class ExaiDaemon: Service, Sendable {
                                 logger.info("Supabase schema ready", metadata: ["migrations_applied": "\(applied)"])
                                 return
                             } catch {
-                                logger.error("Supabase migrations failed; retrying in 5 s", metadata: ["error": "\(error)"])
+                                logger.error(
+                                    "Supabase migrations failed; retrying in 5 s", metadata: ["error": "\(error)"])
                                 try? await Task.sleep(for: .seconds(5))
                             }
                         }
@@ -350,9 +404,14 @@ public final class ExaiDaemon: Service, Sendable {
                 try await monitor.run()
             }
         }
-        logger.info("exai-daemon starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)",
-                                                       "metrics": "\(configuration.metricsPort > 0 ? "\(configuration.metricsHost):\(configuration.metricsPort)" : "off")",
-                                                       "providers": "\(providers.keys.map(\.rawValue).sorted())"])
+        logger.info(
+            "exai-daemon starting",
+            metadata: [
+                "host": "\(configuration.host)", "port": "\(configuration.port)",
+                "metrics":
+                    "\(configuration.metricsPort > 0 ? "\(configuration.metricsHost):\(configuration.metricsPort)" : "off")",
+                "providers": "\(providers.keys.map(\.rawValue).sorted())",
+            ])
         var listenerFailure: (any Error)?
         for await stopped in events {
             listenerFailure = stopped
@@ -370,8 +429,12 @@ public final class ExaiDaemon: Service, Sendable {
         await group.triggerGracefulShutdown()
         // Bounded: a client that never closes its connection must not hold the process.
         await withTaskGroup(of: Bool.self) { race in
-            race.addTask { _ = await servers.result; return true }
-            race.addTask { try? await Task.sleep(for: .seconds(5)); return false }
+            race.addTask {
+                _ = await servers.result; return true
+            }
+            race.addTask {
+                try? await Task.sleep(for: .seconds(5)); return false
+            }
             if await race.next() == false {
                 // Cancelled here, before the group waits for its children: awaiting a task's
                 // result does not end when the waiter is cancelled.
@@ -405,9 +468,12 @@ public final class ExaiDaemon: Service, Sendable {
             let sessions = state.withLockedValue { Array($0.sessions.values) }
             for session in sessions where session.writer.watch.markStalled(timeout: timeout) {
                 metrics.protocolError("send_timeout")
-                logger.warning("client stopped reading; its calls are cancelled", metadata: [
-                    "session_id": "\(session.id)", "client": "\(session.connection.ip)", "send_timeout": "\(timeout)",
-                ])
+                logger.warning(
+                    "client stopped reading; its calls are cancelled",
+                    metadata: [
+                        "session_id": "\(session.id)", "client": "\(session.connection.ip)",
+                        "send_timeout": "\(timeout)",
+                    ])
                 session.cancelAll()
             }
         }
@@ -417,7 +483,9 @@ public final class ExaiDaemon: Service, Sendable {
     func drain() async {
         state.withLockedValue { $0.accepting = false }
         let deadline = ContinuousClock.now + configuration.shutdownGrace
-        while ContinuousClock.now < deadline, state.withLockedValue({ $0.sessions.values.contains { $0.runningCount > 0 } }) {
+        while ContinuousClock.now < deadline,
+            state.withLockedValue({ $0.sessions.values.contains { $0.runningCount > 0 } })
+        {
             try? await Task.sleep(for: .milliseconds(50))
         }
         let sessions = state.withLockedValue { Array($0.sessions.values) }
@@ -450,14 +518,16 @@ public final class ExaiDaemon: Service, Sendable {
         return Application(
             router: router,
             server: .http1WebSocketUpgrade(
-                configuration: .init(ws: WebSocketServerConfiguration(
-                    maxFrameSize: configuration.maxMessageBytes,
-                    autoPing: .enabled(timePeriod: configuration.pingInterval)
-                ))
+                configuration: .init(
+                    ws: WebSocketServerConfiguration(
+                        maxFrameSize: configuration.maxMessageBytes,
+                        autoPing: .enabled(timePeriod: configuration.pingInterval)
+                    ))
             ) { [self] head, channel, _ in
                 upgrade(head, remoteIP: channel.remoteAddress?.ipAddress ?? "unknown")
             },
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "exai-daemon"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "exai-daemon"),
             onServerRunning: { channel in promise.fulfil(channel.localAddress?.port ?? 0) },
             logger: logger
         )
@@ -466,8 +536,11 @@ public final class ExaiDaemon: Service, Sendable {
     /// Accepts a WebSocket upgrade of `GET /` (anything else gets 400), with a short SERVER span
     /// `GET /` whose context the connection keeps: the remote parent from `traceparent`, and the
     /// correlation ID from `X-Correlation-ID` (a new one when absent or invalid), echoed on the 101.
-    func upgrade(_ head: HTTPRequest, remoteIP: String)
-        -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+    func upgrade(
+        _ head: HTTPRequest, remoteIP: String
+    )
+        -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
+    {
         let path = (head.path ?? "").prefix { $0 != "?" }
         guard head.method == .get, path == "/" else { return .dontUpgrade }
         var serviceContext = ServiceContext.topLevel
@@ -486,7 +559,9 @@ public final class ExaiDaemon: Service, Sendable {
         span.attributes["url.scheme"] = "ws"
         span.attributes["client.address"] = remoteIP
         span.attributes["network.protocol.name"] = "websocket"
-        if let agent = head.headerFields[.userAgent] { span.attributes["user_agent.original"] = String(agent.prefix(256)) }
+        if let agent = head.headerFields[.userAgent] {
+            span.attributes["user_agent.original"] = String(agent.prefix(256))
+        }
         span.attributes["http.response.status_code"] = 101
         let connection = ConnectionInfo(ip: remoteIP, upgradeContext: span.context, correlationID: correlationID)
         var headers = HTTPFields()

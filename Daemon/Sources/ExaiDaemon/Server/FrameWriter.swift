@@ -1,6 +1,6 @@
 import Foundation
-import NIOConcurrencyHelpers
 import HummingbirdWebSocket
+import NIOConcurrencyHelpers
 import NIOWebSocket
 import Traceline
 
@@ -59,7 +59,9 @@ final class WriteWatch: Sendable {
     /// the time it does.
     func markStalled(timeout: Duration) -> Bool {
         state.withLockedValue { state in
-            guard !state.stalled, state.waiting > 0, ContinuousClock.now - state.lastProgress >= timeout else { return false }
+            guard !state.stalled, state.waiting > 0, ContinuousClock.now - state.lastProgress >= timeout else {
+                return false
+            }
             state.stalled = true
             return true
         }

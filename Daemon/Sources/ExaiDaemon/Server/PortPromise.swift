@@ -2,7 +2,8 @@ import NIOConcurrencyHelpers
 
 /// A port that becomes known once a listener is bound; any number of callers can wait for it.
 final class PortPromise: Sendable {
-    private let state = NIOLockedValueBox<(port: Int?, closed: Bool, waiters: [CheckedContinuation<Int?, Never>])>((nil, false, []))
+    private let state = NIOLockedValueBox<(port: Int?, closed: Bool, waiters: [CheckedContinuation<Int?, Never>])>(
+        (nil, false, []))
 
     func fulfil(_ port: Int) {
         let waiters = state.withLockedValue { state -> [CheckedContinuation<Int?, Never>] in

@@ -111,12 +111,15 @@ extension ExaiDaemon {
             rateLimiter.helloFailed(ip: connection.ip)
             metrics.protocolError(metric)
             logger.warning("hello refused", metadata: ["error": "\(error)"])
-            await writer.send([("op", "hello_ack"), ("ok", false), ("error", .string(error))], correlationID: correlationID)
+            await writer.send(
+                [("op", "hello_ack"), ("ok", false), ("error", .string(error))], correlationID: correlationID)
             await writer.close(.unknown(code), reason: reason)
         }
         // Size first (an unfragmented frame arrives whole), then the token, then the rest.
         guard case .text(let text) = first, text.utf8.count <= helloMaxBytes else {
-            await refuse("invalid_hello", code: 4000, reason: "invalid hello (binary, or over \(helloMaxBytes) bytes)", metric: "invalid_hello")
+            await refuse(
+                "invalid_hello", code: 4000, reason: "invalid hello (binary, or over \(helloMaxBytes) bytes)",
+                metric: "invalid_hello")
             return
         }
         guard let hello = ClientFrame.decodeJSON(text), hello.objectValue != nil else {
@@ -133,15 +136,17 @@ extension ExaiDaemon {
             await refuse("missing_hello", code: 4001, reason: "missing hello", metric: "missing_hello")
             return
         }
-        let started = DaemonSession(id: UUID().uuidString.lowercased(), connection: connection, writer: writer,
-                                    maxInflight: configuration.sessionMaxInflight, tokenGeneration: generation)
+        let started = DaemonSession(
+            id: UUID().uuidString.lowercased(), connection: connection, writer: writer,
+            maxInflight: configuration.sessionMaxInflight, tokenGeneration: generation)
         guard register(started) else {
             await refuse("unauthorized", code: 4003, reason: "token rotated", metric: "unauthorized")
             return
         }
         session = started
         logger[metadataKey: "session_id"] = "\(started.id)"
-        await writer.send([("op", "hello_ack"), ("ok", true), ("session_id", .string(started.id))], correlationID: correlationID)
+        await writer.send(
+            [("op", "hello_ack"), ("ok", true), ("session_id", .string(started.id))], correlationID: correlationID)
         logger.info("session started")
 
         while true {
@@ -165,12 +170,15 @@ extension ExaiDaemon {
         if let reason = rateLimiter.admit(ip: session.connection.ip, session: session.id) {
             metrics.protocolError("rate_limited")
             logger.warning("message rate limited", metadata: ["reason": "\(reason)"])
-            await session.writer.send([("op", "error"), ("message", .string("rate_limit_exceeded: \(reason)"))], correlationID: correlationID)
+            await session.writer.send(
+                [("op", "error"), ("message", .string("rate_limit_exceeded: \(reason)"))], correlationID: correlationID)
             return
         }
         guard case .text(let text) = message else {
             metrics.protocolError("binary_frame")
-            await session.writer.send([("op", "error"), ("message", "invalid_message: binary frames are not supported")], correlationID: correlationID)
+            await session.writer.send(
+                [("op", "error"), ("message", "invalid_message: binary frames are not supported")],
+                correlationID: correlationID)
             return
         }
         let frame: ClientFrame
@@ -183,7 +191,8 @@ extension ExaiDaemon {
             return
         case .failure(.invalidMessage(let problem)):
             metrics.protocolError("invalid_message")
-            await session.writer.send([("op", "error"), ("message", .string("invalid_message: \(problem)"))], correlationID: correlationID)
+            await session.writer.send(
+                [("op", "error"), ("message", .string("invalid_message: \(problem)"))], correlationID: correlationID)
             return
         }
         let json = frame.json
@@ -192,23 +201,38 @@ extension ExaiDaemon {
         case "call_tool":
             guard acceptingCalls else {
                 let requestID = json["request_id"]?.stringValue ?? ""
-                await session.writer.send([("op", "call_tool_res"), ("request_id", .string(requestID)),
-                                           ("error", .object([("code", "OVER_CAPACITY"), ("message", "server shutting down; retry on another instance"),
-                                                              ("retry_after", .number(Double(configuration.retryAfterSeconds)))]))],
-                                          correlationID: correlationID)
+                await session.writer.send(
+                    [
+                        ("op", "call_tool_res"), ("request_id", .string(requestID)),
+                        (
+                            "error",
+                            .object([
+                                ("code", "OVER_CAPACITY"),
+                                ("message", "server shutting down; retry on another instance"),
+                                ("retry_after", .number(Double(configuration.retryAfterSeconds))),
+                            ])
+                        ),
+                    ],
+                    correlationID: correlationID)
                 return
             }
             session.spawn { [self] in
-                await self.withMessageSpan(op: op, tool: json["name"]?.stringValue, frame: frame, session: session, logger: logger) { correlation, logger in
+                await self.withMessageSpan(
+                    op: op, tool: json["name"]?.stringValue, frame: frame, session: session, logger: logger
+                ) { correlation, logger in
                     await self.callTool(json, session: session, correlationID: correlation, logger: logger)
                 }
             }
         case "list_tools":
             await withMessageSpan(op: op, tool: nil, frame: frame, session: session, logger: logger) { correlation, _ in
                 let tools = self.toolOrder.compactMap { self.tools[$0] }.map {
-                    JSONValue.object([("name", .string($0.name)), ("description", .string($0.description)), ("inputSchema", $0.inputSchema)])
+                    JSONValue.object([
+                        ("name", .string($0.name)), ("description", .string($0.description)),
+                        ("inputSchema", $0.inputSchema),
+                    ])
                 }
-                await session.writer.send([("op", "list_tools_res"), ("tools", .array(tools))], correlationID: correlation)
+                await session.writer.send(
+                    [("op", "list_tools_res"), ("tools", .array(tools))], correlationID: correlation)
                 return .success
             }
         case "health":
@@ -221,13 +245,17 @@ extension ExaiDaemon {
                     ("global_capacity", .number(Double(self.globalGate.limit - self.globalGate.current))),
                     ("tool_count", .number(Double(self.tools.count))),
                 ])
-                await session.writer.send([("op", "health_res"), ("ok", true), ("health", health)], correlationID: correlation)
+                await session.writer.send(
+                    [("op", "health_res"), ("ok", true), ("health", health)], correlationID: correlation)
                 return .success
             }
         case "rotate_token":
-            await withMessageSpan(op: op, tool: nil, frame: frame, session: session, logger: logger) { correlation, logger in
+            await withMessageSpan(op: op, tool: nil, frame: frame, session: session, logger: logger) {
+                correlation, logger in
                 guard let old = json["old"]?.stringValue, let new = json["new"]?.stringValue, !new.isEmpty else {
-                    await session.writer.send([("op", "rotate_token_res"), ("ok", false), ("error", "missing_params")], correlationID: correlation)
+                    await session.writer.send(
+                        [("op", "rotate_token_res"), ("ok", false), ("error", "missing_params")],
+                        correlationID: correlation)
                     return MessageOutcome(status: "missing_params")
                 }
                 let rotation = self.rotateToken(old: old, new: new)
@@ -235,11 +263,15 @@ extension ExaiDaemon {
                 case .authDisabled:
                     // With no token there is nothing to rotate; setting one would lock every other client out.
                     logger.error("rotate_token refused: authentication is disabled")
-                    await session.writer.send([("op", "rotate_token_res"), ("ok", false), ("error", "auth_disabled")], correlationID: correlation)
+                    await session.writer.send(
+                        [("op", "rotate_token_res"), ("ok", false), ("error", "auth_disabled")],
+                        correlationID: correlation)
                     return MessageOutcome(status: "auth_disabled")
                 case .unauthorized:
                     logger.error("rotate_token refused: unauthorized")
-                    await session.writer.send([("op", "rotate_token_res"), ("ok", false), ("error", "unauthorized")], correlationID: correlation)
+                    await session.writer.send(
+                        [("op", "rotate_token_res"), ("ok", false), ("error", "unauthorized")],
+                        correlationID: correlation)
                     return MessageOutcome(status: "unauthorized")
                 case .rotated(let generation):
                     await session.writer.send([("op", "rotate_token_res"), ("ok", true)], correlationID: correlation)
@@ -250,7 +282,9 @@ extension ExaiDaemon {
             }
         default:
             metrics.protocolError("unknown_op")
-            await session.writer.send([("op", "error"), ("message", .string("Unknown op: \(String(op.prefix(64)))"))], correlationID: correlationID)
+            await session.writer.send(
+                [("op", "error"), ("message", .string("Unknown op: \(String(op.prefix(64)))"))],
+                correlationID: correlationID)
         }
     }
 
@@ -277,7 +311,9 @@ extension ExaiDaemon {
         let requested = tool.map(ToolNames.normalize)
         let toolName = requested.map { tools[$0] == nil ? "unknown" : $0 }
         let span = startSpan(toolName.map { "\(op) \($0)" } ?? op, context: context, kind: .server)
-        if let requested, requested != toolName { span.attributes["exai.tool.requested"] = String(requested.prefix(128)) }
+        if let requested, requested != toolName {
+            span.attributes["exai.tool.requested"] = String(requested.prefix(128))
+        }
         if !hasParent { span.addLink(SpanLink(context: session.connection.upgradeContext, attributes: [:])) }
         span.attributes["exai.op"] = op
         if let toolName { span.attributes["exai.tool"] = toolName }

@@ -39,8 +39,10 @@ final class StreamRelay: Sendable {
     private let limitBytes: Int
     private let statistics: StreamStatistics
 
-    init(limitBytes: Int, flushBytes: Int, interval: Duration, statistics: StreamStatistics,
-         send: @escaping @Sendable (String) async -> Void) {
+    init(
+        limitBytes: Int, flushBytes: Int, interval: Duration, statistics: StreamStatistics,
+        send: @escaping @Sendable (String) async -> Void
+    ) {
         precondition(limitBytes > 0 && flushBytes > 0, "stream relay bounds must be positive")
         self.limitBytes = limitBytes
         self.statistics = statistics

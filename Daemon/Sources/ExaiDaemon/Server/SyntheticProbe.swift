@@ -33,20 +33,31 @@ extension ExaiDaemon {
         for (name, value) in headers where name == "traceparent" || name == "tracestate" || name == "x-correlation-id" {
             if let field = HTTPField.Name(name) { clientConfiguration.additionalHeaders[field] = value }
         }
-        try await WebSocketClient.connect(url: "ws://\(host):\(port)/", configuration: clientConfiguration,
-                                          logger: Logger(label: "exai-daemon.synthetic")) { inbound, outbound, _ in
+        try await WebSocketClient.connect(
+            url: "ws://\(host):\(port)/", configuration: clientConfiguration,
+            logger: Logger(label: "exai-daemon.synthetic")
+        ) { inbound, outbound, _ in
             var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
             try await outbound.write(.text(JSONValue.object([("op", "hello"), ("token", .string(token))]).serialized))
-            guard case .text(let ack)? = try await messages.next(), ClientFrame.decodeJSON(ack)?["ok"]?.boolValue == true else {
+            guard case .text(let ack)? = try await messages.next(),
+                ClientFrame.decodeJSON(ack)?["ok"]?.boolValue == true
+            else {
                 outcome.withLockedValue { $0 = "hello refused" }
                 return
             }
-            try await outbound.write(.text(JSONValue.object([
-                ("op", "call_tool"), ("request_id", "synthetic"), ("name", "listmodels"), ("arguments", .object([])), ("_meta", metaObject),
-            ]).serialized))
+            try await outbound.write(
+                .text(
+                    JSONValue.object([
+                        ("op", "call_tool"), ("request_id", "synthetic"), ("name", "listmodels"),
+                        ("arguments", .object([])), ("_meta", metaObject),
+                    ]).serialized))
             while let frame = try await messages.next() {
-                guard case .text(let text) = frame, let json = ClientFrame.decodeJSON(text), json["op"]?.stringValue == "call_tool_res" else { continue }
-                let failure = json["error"].map { "listmodels failed: \($0["code"]?.stringValue ?? "") \($0["message"]?.stringValue ?? "")" }
+                guard case .text(let text) = frame, let json = ClientFrame.decodeJSON(text),
+                    json["op"]?.stringValue == "call_tool_res"
+                else { continue }
+                let failure = json["error"].map {
+                    "listmodels failed: \($0["code"]?.stringValue ?? "") \($0["message"]?.stringValue ?? "")"
+                }
                 outcome.withLockedValue { $0 = failure }
                 break
             }
@@ -55,4 +66,3 @@ extension ExaiDaemon {
         if let failure = outcome.withLockedValue({ $0 }) { throw SyntheticProbeError(description: failure) }
     }
 }
-

@@ -13,8 +13,10 @@ public struct ConversationTurn: Codable, Sendable, Equatable {
     public var inputTokens: Int?
     public var outputTokens: Int?
 
-    public init(role: String, content: String, timestamp: String = ISO8601DateFormatter().string(from: Date()),
-                provider: String? = nil, model: String? = nil, inputTokens: Int? = nil, outputTokens: Int? = nil) {
+    public init(
+        role: String, content: String, timestamp: String = ISO8601DateFormatter().string(from: Date()),
+        provider: String? = nil, model: String? = nil, inputTokens: Int? = nil, outputTokens: Int? = nil
+    ) {
         self.role = role
         self.content = content
         self.timestamp = timestamp
@@ -59,7 +61,8 @@ public enum ConversationError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .invalidID: return "continuation_id must be 1 to 64 letters, digits, '-' or '_'"
         case .notFound(let id): return "unknown continuation_id \(id): the conversation expired or never existed"
-        case .corrupt(let id): return "the stored conversation \(id) is corrupt and cannot be continued; start a new one"
+        case .corrupt(let id):
+            return "the stored conversation \(id) is corrupt and cannot be continued; start a new one"
         case .unavailable(let reason): return "conversation storage unavailable: \(reason)"
         }
     }
@@ -82,8 +85,10 @@ public final class ConversationStore: Sendable {
     private let writers = KeyedSerialQueue()
     private let trimmed = NIOLockedValueBox(0)
 
-    public init(storage: InstrumentedStorage, supabase: SupabasePersistence?, ttl: Duration,
-                maxTurns: Int = 50, maxBytes: Int = 1024 * 1024, logger: Logger) {
+    public init(
+        storage: InstrumentedStorage, supabase: SupabasePersistence?, ttl: Duration,
+        maxTurns: Int = 50, maxBytes: Int = 1024 * 1024, logger: Logger
+    ) {
         self.storage = storage
         self.supabase = supabase
         self.ttl = ttl
@@ -98,9 +103,11 @@ public final class ConversationStore: Sendable {
     static func key(_ id: String) -> String { "thread:\(id)" }
 
     static func isValidID(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 64 && id.utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F
-        }
+        !id.isEmpty && id.utf8.count <= 64
+            && id.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D
+                    || $0 == 0x5F
+            }
     }
 
     /// The thread for `id`: from the store, else from Supabase (then re-cached).
@@ -111,7 +118,9 @@ public final class ConversationStore: Sendable {
             if let bytes = try await storage.get(Self.key(id)) {
                 guard let thread = try? JSONDecoder().decode(ConversationThread.self, from: Data(bytes)) else {
                     // Not overwritten: whoever wrote it may need it; the client is told to start anew.
-                    logger.error("stored conversation is corrupt", metadata: ["continuation_id": "\(id)", "bytes": "\(bytes.count)"])
+                    logger.error(
+                        "stored conversation is corrupt",
+                        metadata: ["continuation_id": "\(id)", "bytes": "\(bytes.count)"])
                     throw ConversationError.corrupt(id)
                 }
                 return thread
@@ -134,7 +143,9 @@ public final class ConversationStore: Sendable {
             }
             if let turns {
                 let now = ISO8601DateFormatter().string(from: Date())
-                let thread = ConversationThread(threadID: id, createdAt: turns.first?.timestamp ?? now, lastUpdatedAt: now, toolName: "chat", turns: turns)
+                let thread = ConversationThread(
+                    threadID: id, createdAt: turns.first?.timestamp ?? now, lastUpdatedAt: now, toolName: "chat",
+                    turns: turns)
                 if storeError == nil { try? await cache(thread) }
                 return thread
             }
@@ -146,18 +157,22 @@ public final class ConversationStore: Sendable {
     /// A new thread with a fresh continuation id.
     public func newThread(tool: String) -> ConversationThread {
         let now = ISO8601DateFormatter().string(from: Date())
-        return ConversationThread(threadID: UUID().uuidString.lowercased(), createdAt: now, lastUpdatedAt: now, toolName: tool, turns: [])
+        return ConversationThread(
+            threadID: UUID().uuidString.lowercased(), createdAt: now, lastUpdatedAt: now, toolName: tool, turns: [])
     }
 
     /// Appends one exchange and saves it to the store and to Supabase. Failures are logged and
     /// returned (the reply still goes out: the exchange happened).
-    public func append(_ newTurns: [ConversationTurn], to loaded: ConversationThread) async -> (ConversationThread, [String]) {
+    public func append(
+        _ newTurns: [ConversationTurn], to loaded: ConversationThread
+    ) async -> (ConversationThread, [String]) {
         var problems: [String] = []
         let thread = await writers.run(loaded.threadID) { () -> ConversationThread in
             var thread = loaded
             // A continued thread may have grown since it was loaded (another call on it): append to what is stored now.
             if !loaded.turns.isEmpty, let bytes = try? await storage.get(Self.key(loaded.threadID)),
-               let current = try? JSONDecoder().decode(ConversationThread.self, from: Data(bytes)) {
+                let current = try? JSONDecoder().decode(ConversationThread.self, from: Data(bytes))
+            {
                 thread = current
             }
             thread.turns.append(contentsOf: newTurns)
@@ -170,7 +185,8 @@ public final class ConversationStore: Sendable {
         }
         if let supabase {
             do {
-                try await supabase.persist(continuationID: thread.threadID, title: thread.turns.first?.content ?? "", turns: newTurns)
+                try await supabase.persist(
+                    continuationID: thread.threadID, title: thread.turns.first?.content ?? "", turns: newTurns)
             } catch {
                 logger.error("Supabase write failed", metadata: ["error": "\(error)"])
                 problems.append("supabase: \(error)")

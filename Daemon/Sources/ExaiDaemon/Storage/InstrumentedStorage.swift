@@ -13,7 +13,10 @@ public final class InstrumentedStorage: Sendable {
     public let breaker: CircuitBreaker
     let tracer: any Tracer
 
-    public init(backend: any StorageBackend, tracer: any Tracer, breaker: CircuitBreaker.Configuration = .init(failureThreshold: 5, cooldown: .seconds(60))) {
+    public init(
+        backend: any StorageBackend, tracer: any Tracer,
+        breaker: CircuitBreaker.Configuration = .init(failureThreshold: 5, cooldown: .seconds(60))
+    ) {
         self.backend = backend
         self.tracer = tracer
         self.breaker = CircuitBreaker(name: backend.kind, configuration: breaker)
@@ -48,8 +51,9 @@ public final class InstrumentedStorage: Sendable {
     ) async throws -> Result {
         let target = backend.spanTarget
         let prefix = key.map { String($0.prefix { $0 != ":" }.prefix(32)) }
-        let span = tracer.startSpan(prefix.map { "\(operation) \($0)" } ?? operation, context: ServiceContext.current ?? .topLevel,
-                                    ofKind: target.isRemote ? .client : .internal)
+        let span = tracer.startSpan(
+            prefix.map { "\(operation) \($0)" } ?? operation, context: ServiceContext.current ?? .topLevel,
+            ofKind: target.isRemote ? .client : .internal)
         span.attributes["db.system.name"] = target.system
         span.attributes["db.operation.name"] = operation
         if let namespace = target.namespace { span.attributes["db.namespace"] = namespace }
@@ -81,7 +85,8 @@ public final class InstrumentedStorage: Sendable {
 
     private func record(_ error: any Error, on span: any Tracing.Span, metricOperation: String) {
         span.attributes["exai.result"] = "error"
-        span.attributes["error.type"] = (error as? GenAIErrorTypeProviding)?.errorType ?? String(describing: type(of: error))
+        span.attributes["error.type"] =
+            (error as? GenAIErrorTypeProviding)?.errorType ?? String(describing: type(of: error))
         if metricOperation == "get" { span.attributes["exai.cache.result"] = "error" }
         span.setStatus(SpanStatus(code: .error, message: String(describing: error)))
     }

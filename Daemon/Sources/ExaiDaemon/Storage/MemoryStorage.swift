@@ -45,7 +45,10 @@ public final class MemoryStorage: StorageBackend {
     public func set(_ key: String, _ value: [UInt8], ttl: Duration) async throws {
         let now = ContinuousClock.now
         let cost = Self.cost(key, value)
-        guard cost <= maxBytes else { throw StorageError.server(backend: kind, message: "value of \(value.count) bytes exceeds the store's \(maxBytes)-byte bound") }
+        guard cost <= maxBytes else {
+            throw StorageError.server(
+                backend: kind, message: "value of \(value.count) bytes exceeds the store's \(maxBytes)-byte bound")
+        }
         state.withLockedValue { state in
             if let previous = state.entries.removeValue(forKey: key) { state.bytes -= Self.cost(key, previous.value) }
             if state.entries.count >= maxEntries || state.bytes + cost > maxBytes {

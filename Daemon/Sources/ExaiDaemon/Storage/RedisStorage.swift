@@ -30,16 +30,25 @@ public final class RedisStorage: StorageBackend {
                 throw StorageError.invalidConfiguration("REDIS_URL is not a URL")
             }
             guard scheme == "redis" else {
-                throw StorageError.invalidConfiguration(scheme == "rediss" ? "rediss:// (TLS) is not supported; use a local TLS proxy or redis://" : "REDIS_URL must start with redis://")
+                throw StorageError.invalidConfiguration(
+                    scheme == "rediss"
+                        ? "rediss:// (TLS) is not supported; use a local TLS proxy or redis://"
+                        : "REDIS_URL must start with redis://")
             }
             var configuration = Configuration()
             if let host = components.host, !host.isEmpty { configuration.host = host }
             if let port = components.port { configuration.port = port }
-            if let user = components.user, !user.isEmpty { configuration.username = user.removingPercentEncoding ?? user }
-            if let password = components.password { configuration.password = password.removingPercentEncoding ?? password }
+            if let user = components.user, !user.isEmpty {
+                configuration.username = user.removingPercentEncoding ?? user
+            }
+            if let password = components.password {
+                configuration.password = password.removingPercentEncoding ?? password
+            }
             let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
             if !path.isEmpty {
-                guard let database = Int(path), database >= 0 else { throw StorageError.invalidConfiguration("the database index in REDIS_URL must be a number") }
+                guard let database = Int(path), database >= 0 else {
+                    throw StorageError.invalidConfiguration("the database index in REDIS_URL must be a number")
+                }
                 configuration.database = database
             }
             return configuration
@@ -49,8 +58,9 @@ public final class RedisStorage: StorageBackend {
     public let kind = "redis"
     public let configuration: Configuration
     public var spanTarget: StorageSpanTarget {
-        StorageSpanTarget(system: "redis", namespace: String(configuration.database), address: configuration.host,
-                          port: configuration.port, isRemote: true)
+        StorageSpanTarget(
+            system: "redis", namespace: String(configuration.database), address: configuration.host,
+            port: configuration.port, isRemote: true)
     }
 
     private let threads: NIOThreadPool
@@ -71,8 +81,11 @@ public final class RedisStorage: StorageBackend {
     }
 
     public func set(_ key: String, _ value: [UInt8], ttl: Duration) async throws {
-        let milliseconds = max(1, Int(ttl.components.seconds) * 1000 + Int(ttl.components.attoseconds / 1_000_000_000_000_000))
-        _ = try await command([Array("SET".utf8), Array(key.utf8), value, Array("PX".utf8), Array(String(milliseconds).utf8)])
+        let milliseconds = max(
+            1, Int(ttl.components.seconds) * 1000 + Int(ttl.components.attoseconds / 1_000_000_000_000_000))
+        _ = try await command([
+            Array("SET".utf8), Array(key.utf8), value, Array("PX".utf8), Array(String(milliseconds).utf8),
+        ])
     }
 
     @discardableResult
@@ -87,7 +100,9 @@ public final class RedisStorage: StorageBackend {
 
     public func shutdown() async {
         try? await threads.shutdownGracefully()
-        for connection in idle.withLockedValue({ connections in defer { connections = [] }; return connections }) { connection.close() }
+        for connection in idle.withLockedValue({ connections in
+            defer { connections = [] }; return connections
+        }) { connection.close() }
     }
 
     /// Runs one command on a pool thread with a pooled (or new) connection.
@@ -96,14 +111,19 @@ public final class RedisStorage: StorageBackend {
         let idle = self.idle
         do {
             return try await threads.runIfActive {
-                let connection = try idle.withLockedValue { $0.popLast() } ?? RedisConnection(configuration: configuration)
+                let connection =
+                    try idle.withLockedValue { $0.popLast() } ?? RedisConnection(configuration: configuration)
                 do {
                     let reply = try connection.run(arguments)
                     idle.withLockedValue { $0.append(connection) }
                     return reply
                 } catch let error as StorageError {
                     // A server error leaves the connection usable; anything else drops it.
-                    if case .server = error { idle.withLockedValue { $0.append(connection) } } else { connection.close() }
+                    if case .server = error {
+                        idle.withLockedValue { $0.append(connection) }
+                    } else {
+                        connection.close()
+                    }
                     throw error
                 }
             }
@@ -141,7 +161,8 @@ final class RedisConnection: @unchecked Sendable {
         timeout = Self.timeval(configuration.commandTimeout)
         redisSetTimeout(context, timeout)
         if let password = configuration.password {
-            let arguments = [Array("AUTH".utf8)] + (configuration.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)]
+            let arguments =
+                [Array("AUTH".utf8)] + (configuration.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)]
             do { _ = try run(arguments) } catch {
                 close()
                 // Never echo the password: the server's message is enough.
@@ -186,7 +207,8 @@ final class RedisConnection: @unchecked Sendable {
             let reason = Self.errorText(context)
             let timedOut = context.pointee.err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
             close()
-            throw timedOut ? StorageError.timeout(backend: "redis") : StorageError.unavailable(backend: "redis", reason: reason)
+            throw timedOut
+                ? StorageError.timeout(backend: "redis") : StorageError.unavailable(backend: "redis", reason: reason)
         }
         let reply = raw.assumingMemoryBound(to: redisReply.self)
         defer { freeReplyObject(raw) }

@@ -36,7 +36,8 @@ public enum StorageError: Error, CustomStringConvertible, GenAIErrorTypeProvidin
         case .unavailable(let backend, let reason): return "\(backend) unavailable: \(reason)"
         case .timeout(let backend): return "\(backend) did not answer in time"
         case .server(let backend, let message): return "\(backend) error: \(message)"
-        case .circuitOpen(let backend): return "\(backend) circuit breaker open after repeated failures; serving without it"
+        case .circuitOpen(let backend):
+            return "\(backend) circuit breaker open after repeated failures; serving without it"
         case .invalidConfiguration(let reason): return "invalid storage configuration: \(reason)"
         }
     }

@@ -31,38 +31,45 @@ public final class SupabasePersistence: Sendable {
 
     /// The migrations, in order; each runs once, in the transaction that records it.
     static let migrations: [(version: Int, description: String, statements: [PostgresQuery])] = [
-        (1, "conversations and messages", [
-            """
-            CREATE TABLE IF NOT EXISTS conversations (
-                id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-                continuation_id text NOT NULL UNIQUE,
-                title text,
-                metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
-                created_at timestamptz NOT NULL DEFAULT now(),
-                updated_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS messages (
-                id bigserial PRIMARY KEY,
-                conversation_id uuid NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-                role text NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
-                content text NOT NULL,
-                metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
-                created_at timestamptz NOT NULL DEFAULT now()
-            )
-            """,
-            "CREATE INDEX IF NOT EXISTS messages_conversation_order ON messages (conversation_id, created_at, id)",
-        ]),
+        (
+            1, "conversations and messages",
+            [
+                """
+                CREATE TABLE IF NOT EXISTS conversations (
+                    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                    continuation_id text NOT NULL UNIQUE,
+                    title text,
+                    metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    updated_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS messages (
+                    id bigserial PRIMARY KEY,
+                    conversation_id uuid NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+                    role text NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+                    content text NOT NULL,
+                    metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE INDEX IF NOT EXISTS messages_conversation_order ON messages (conversation_id, created_at, id)",
+            ]
+        )
     ]
 
     /// - Parameter url: `postgres://user:password@host:port/database[?sslmode=disable|prefer|require]`
     ///   (the connection string a Supabase project gives; the pooler's works too).
-    public init(url: String, tracer: any Tracer, logger: Logger,
-                breaker: CircuitBreaker.Configuration = .init(failureThreshold: 3, cooldown: .seconds(30))) throws {
+    public init(
+        url: String, tracer: any Tracer, logger: Logger,
+        breaker: CircuitBreaker.Configuration = .init(failureThreshold: 3, cooldown: .seconds(30))
+    ) throws {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-              scheme == "postgres" || scheme == "postgresql", let host = components.host, !host.isEmpty else {
-            throw StorageError.invalidConfiguration("SUPABASE_DB_URL must be postgres://user:password@host:port/database")
+            scheme == "postgres" || scheme == "postgresql", let host = components.host, !host.isEmpty
+        else {
+            throw StorageError.invalidConfiguration(
+                "SUPABASE_DB_URL must be postgres://user:password@host:port/database")
         }
         let database = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
@@ -79,12 +86,14 @@ public final class SupabasePersistence: Sendable {
             database: database.isEmpty ? nil : database, tls: tls)
         configuration.options.connectTimeout = .seconds(3)
         configuration.options.maximumConnections = 8
-        self.target = Target(host: host, port: components.port ?? 5432, database: database.isEmpty ? "postgres" : database)
+        self.target = Target(
+            host: host, port: components.port ?? 5432, database: database.isEmpty ? "postgres" : database)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let probeTLS: PostgresConnection.Configuration.TLS
         switch mode {
         case "disable": probeTLS = .disable
-        case "require", "verify-ca", "verify-full": probeTLS = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case "require", "verify-ca", "verify-full":
+            probeTLS = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
         default: probeTLS = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
         var probe = PostgresConnection.Configuration(
@@ -115,7 +124,8 @@ public final class SupabasePersistence: Sendable {
             // daemon's start-up migration races its first chat's write, or another daemon's start.
             let applied = try await client.withTransaction(logger: logger) { connection -> Int in
                 try await connection.query("SELECT pg_advisory_xact_lock(7341902)", logger: logger)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     CREATE TABLE IF NOT EXISTS schema_version (
                         version integer PRIMARY KEY,
                         applied_at timestamptz NOT NULL DEFAULT now(),
@@ -123,13 +133,17 @@ public final class SupabasePersistence: Sendable {
                     )
                     """, logger: logger)
                 var current = 0
-                for try await version in try await connection.query("SELECT coalesce(max(version), 0) FROM schema_version", logger: logger).decode(Int.self) {
+                for try await version in try await connection.query(
+                    "SELECT coalesce(max(version), 0) FROM schema_version", logger: logger
+                ).decode(Int.self) {
                     current = version
                 }
                 var count = 0
                 for migration in Self.migrations where migration.version > current {
                     for statement in migration.statements { try await connection.query(statement, logger: logger) }
-                    try await connection.query("INSERT INTO schema_version (version, description) VALUES (\(migration.version), \(migration.description))", logger: logger)
+                    try await connection.query(
+                        "INSERT INTO schema_version (version, description) VALUES (\(migration.version), \(migration.description))",
+                        logger: logger)
                     count += 1
                 }
                 return count
@@ -144,10 +158,13 @@ public final class SupabasePersistence: Sendable {
     /// a fresh connection.
     public func schemaVersion() async throws -> Int? {
         try await traced("SELECT", "select", "schema_version") { [probeConfiguration, logger] in
-            let connection = try await PostgresConnection.connect(configuration: probeConfiguration, id: 0, logger: logger)
+            let connection = try await PostgresConnection.connect(
+                configuration: probeConfiguration, id: 0, logger: logger)
             do {
                 var version: Int?
-                for try await value in try await connection.query("SELECT version FROM schema_version ORDER BY version DESC LIMIT 1", logger: logger).decode(Int.self) {
+                for try await value in try await connection.query(
+                    "SELECT version FROM schema_version ORDER BY version DESC LIMIT 1", logger: logger
+                ).decode(Int.self) {
                     version = value
                 }
                 try? await connection.close()
@@ -168,12 +185,15 @@ public final class SupabasePersistence: Sendable {
         try await ensureMigrated()
         return try await traced("SELECT", "select", "messages") { [client, logger] in
             var found = false
-            for try await _ in try await client.query("SELECT 1 FROM conversations WHERE continuation_id = \(continuationID)", logger: logger).decode(Int.self) {
+            for try await _ in try await client.query(
+                "SELECT 1 FROM conversations WHERE continuation_id = \(continuationID)", logger: logger
+            ).decode(Int.self) {
                 found = true
             }
             guard found else { return nil }
             var turns: [ConversationTurn] = []
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT role, content, metadata, created_at FROM (
                     SELECT m.id, m.role, m.content, m.metadata::text AS metadata, m.created_at FROM messages m
                     JOIN conversations c ON c.id = m.conversation_id
@@ -182,7 +202,8 @@ public final class SupabasePersistence: Sendable {
                 ) newest ORDER BY created_at, id
                 """, logger: logger)
             for try await (role, content, metadata, created) in rows.decode((String, String, String, Date).self) {
-                var turn = (try? JSONDecoder().decode(ConversationTurn.self, from: Data(metadata.utf8)))
+                var turn =
+                    (try? JSONDecoder().decode(ConversationTurn.self, from: Data(metadata.utf8)))
                     ?? ConversationTurn(role: role, content: content)
                 turn.role = role
                 turn.content = content
@@ -199,15 +220,19 @@ public final class SupabasePersistence: Sendable {
         try await traced("INSERT", "insert", "messages") { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in
                 var conversationID: UUID?
-                let rows = try await connection.query("""
+                let rows = try await connection.query(
+                    """
                     INSERT INTO conversations (continuation_id, title) VALUES (\(continuationID), \(String(title.prefix(200))))
                     ON CONFLICT (continuation_id) DO UPDATE SET updated_at = now() RETURNING id
                     """, logger: logger)
                 for try await id in rows.decode(UUID.self) { conversationID = id }
-                guard let conversationID else { throw StorageError.server(backend: "supabase", message: "no conversation id returned") }
+                guard let conversationID else {
+                    throw StorageError.server(backend: "supabase", message: "no conversation id returned")
+                }
                 for turn in turns {
                     let metadata = String(decoding: try JSONEncoder().encode(turn), as: UTF8.self)
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         INSERT INTO messages (conversation_id, role, content, metadata)
                         VALUES (\(conversationID), \(turn.role), \(turn.content), \(metadata)::jsonb)
                         """, logger: logger)
@@ -220,9 +245,12 @@ public final class SupabasePersistence: Sendable {
         if !isMigrated { try await migrate() }
     }
 
-    private func traced<Result: Sendable>(_ operation: String, _ metricOperation: String, _ collection: String,
-                                          _ body: @Sendable () async throws -> Result) async throws -> Result {
-        let span = tracer.startSpan("\(operation) \(collection)", context: ServiceContext.current ?? .topLevel, ofKind: .client)
+    private func traced<Result: Sendable>(
+        _ operation: String, _ metricOperation: String, _ collection: String,
+        _ body: @Sendable () async throws -> Result
+    ) async throws -> Result {
+        let span = tracer.startSpan(
+            "\(operation) \(collection)", context: ServiceContext.current ?? .topLevel, ofKind: .client)
         span.attributes["db.system.name"] = "postgresql"
         span.attributes["db.operation.name"] = operation
         span.attributes["db.collection.name"] = collection
@@ -273,4 +301,3 @@ public final class SupabasePersistence: Sendable {
         span.setStatus(SpanStatus(code: .error, message: error.description))
     }
 }
-

@@ -47,7 +47,9 @@ func toolOutput(content: String, metadata: [(String, JSONValue)], continuation: 
     var members: [(String, JSONValue)] = [
         ("status", "success"), ("content", .string(content)), ("content_type", "text"), ("metadata", .object(metadata)),
     ]
-    if let continuation { members.append(("continuation_offer", .object([("continuation_id", .string(continuation))]))) }
+    if let continuation {
+        members.append(("continuation_offer", .object([("continuation_id", .string(continuation))])))
+    }
     let output = JSONValue.object(members)
     return [.object([("type", "text"), ("text", .string(output.serialized))])]
 }
@@ -64,14 +66,26 @@ struct ChatTool: DaemonTool {
     var inputSchema: JSONValue {
         .object([
             ("type", "object"),
-            ("properties", .object([
-                ("prompt", .object([("type", "string"), ("description", "The user message.")])),
-                ("model", .object([("type", "string"), ("description", .string("Model name; default \(defaultModel)."))])),
-                ("system_prompt", .object([("type", "string")])),
-                ("temperature", .object([("type", "number"), ("minimum", 0), ("maximum", 1)])),
-                ("max_tokens", .object([("type", "integer"), ("minimum", 1)])),
-                ("continuation_id", .object([("type", "string"), ("description", "Continue a conversation (the id a previous reply offered).")])),
-            ])),
+            (
+                "properties",
+                .object([
+                    ("prompt", .object([("type", "string"), ("description", "The user message.")])),
+                    (
+                        "model",
+                        .object([("type", "string"), ("description", .string("Model name; default \(defaultModel)."))])
+                    ),
+                    ("system_prompt", .object([("type", "string")])),
+                    ("temperature", .object([("type", "number"), ("minimum", 0), ("maximum", 1)])),
+                    ("max_tokens", .object([("type", "integer"), ("minimum", 1)])),
+                    (
+                        "continuation_id",
+                        .object([
+                            ("type", "string"),
+                            ("description", "Continue a conversation (the id a previous reply offered)."),
+                        ])
+                    ),
+                ])
+            ),
             ("required", .array(["prompt"])),
         ])
     }
@@ -89,11 +103,14 @@ struct ChatTool: DaemonTool {
         let requested = model(for: arguments)
         // Refused before any span, log line or label sees it: the text is the client's, of any length.
         guard let (kind, model) = catalog.lookUp(requested) else {
-            let shown = ModelName.isWellFormed(requested) ? "\"\(requested)\"" : "(\(requested.utf8.count) bytes, not a model name)"
+            let shown =
+                ModelName.isWellFormed(requested)
+                ? "\"\(requested)\"" : "(\(requested.utf8.count) bytes, not a model name)"
             throw ToolError(description: "unknown model \(shown); accepted models: \(catalog.summary)")
         }
         guard let client = providers[kind] else {
-            throw ToolError(description: "the \(kind.gateName) provider is not configured (set \(kind.environmentPrefix)_API_KEY)")
+            throw ToolError(
+                description: "the \(kind.gateName) provider is not configured (set \(kind.environmentPrefix)_API_KEY)")
         }
         // Continuity: the earlier turns come first; a new conversation gets an id to continue with.
         let thread: ConversationThread
@@ -109,8 +126,9 @@ struct ChatTool: DaemonTool {
         // Kimi and GLM both take temperature in [0, 1] and answer 400 outside it.
         let temperature = arguments["temperature"]?.numberValue.map { min(1, max(0, $0)) }
         let maxTokens = arguments["max_tokens"]?.numberValue.map { Int(max(1, min(1_000_000, $0))) }
-        let request = ChatRequest(model: model, messages: messages, temperature: temperature ?? (kind == .kimi ? 0.6 : nil),
-                                  maxTokens: maxTokens, idempotencyKey: context.idempotencyKey)
+        let request = ChatRequest(
+            model: model, messages: messages, temperature: temperature ?? (kind == .kimi ? 0.6 : nil),
+            maxTokens: maxTokens, idempotencyKey: context.idempotencyKey)
         let response: ChatResponse
         if client.configuration.stream {
             response = try await client.chatStreaming(request, deadline: context.deadline, onText: context.onText)
@@ -118,22 +136,32 @@ struct ChatTool: DaemonTool {
             response = try await client.chat(request, deadline: context.deadline)
             if let onText = context.onText, !response.content.isEmpty { await onText(response.content) }
         }
-        let (saved, problems) = await conversations.append([
-            ConversationTurn(role: "user", content: prompt),
-            ConversationTurn(role: "assistant", content: response.content, provider: kind.rawValue, model: response.model,
-                             inputTokens: response.promptTokens, outputTokens: response.completionTokens),
-        ], to: thread)
+        let (saved, problems) = await conversations.append(
+            [
+                ConversationTurn(role: "user", content: prompt),
+                ConversationTurn(
+                    role: "assistant", content: response.content, provider: kind.rawValue, model: response.model,
+                    inputTokens: response.promptTokens, outputTokens: response.completionTokens),
+            ], to: thread)
         var metadata: [(String, JSONValue)] = [
             ("provider", .string(kind.rawValue)), ("model", .string(response.model)),
             ("finish_reason", response.finishReason.map(JSONValue.string) ?? .null),
-            ("usage", .object([("input_tokens", .number(Double(response.promptTokens))),
-                               ("output_tokens", .number(Double(response.completionTokens))),
-                               ("total_tokens", .number(Double(response.totalTokens)))])),
+            (
+                "usage",
+                .object([
+                    ("input_tokens", .number(Double(response.promptTokens))),
+                    ("output_tokens", .number(Double(response.completionTokens))),
+                    ("total_tokens", .number(Double(response.totalTokens))),
+                ])
+            ),
             ("turns", .number(Double(saved.turns.count))),
         ]
-        if !problems.isEmpty { metadata.append(("storage_warning", .string("the conversation could not be fully saved"))) }
-        return toolOutput(content: response.content, metadata: metadata,
-                          continuation: problems.count < (conversations.supabase == nil ? 1 : 2) ? saved.threadID : nil)
+        if !problems.isEmpty {
+            metadata.append(("storage_warning", .string("the conversation could not be fully saved")))
+        }
+        return toolOutput(
+            content: response.content, metadata: metadata,
+            continuation: problems.count < (conversations.supabase == nil ? 1 : 2) ? saved.threadID : nil)
     }
 }
 
@@ -154,8 +182,13 @@ struct ListModelsTool: DaemonTool {
         for kind in ProviderKind.allCases {
             let configured = providers[kind] != nil
             let models = catalog.models[kind] ?? []
-            lines.append("\(kind.gateName) (\(configured ? "configured" : "not configured")): " + models.joined(separator: ", "))
-            metadata.append((kind.rawValue, .object([("configured", .bool(configured)), ("models", .array(models.map(JSONValue.string)))])))
+            lines.append(
+                "\(kind.gateName) (\(configured ? "configured" : "not configured")): " + models.joined(separator: ", "))
+            metadata.append(
+                (
+                    kind.rawValue,
+                    .object([("configured", .bool(configured)), ("models", .array(models.map(JSONValue.string)))])
+                ))
         }
         return toolOutput(content: lines.joined(separator: "\n"), metadata: metadata)
     }
@@ -169,7 +202,8 @@ struct VersionTool: DaemonTool {
     func provider(for arguments: JSONValue) -> ProviderKind? { nil }
 
     func run(arguments: JSONValue, context: ToolContext) async throws -> [JSONValue] {
-        toolOutput(content: "exai-daemon \(ExaiDaemon.version) (Swift, Traceline \(Resource.sdkVersion))",
-                   metadata: [("version", .string(ExaiDaemon.version)), ("traceline", .string(Resource.sdkVersion))])
+        toolOutput(
+            content: "exai-daemon \(ExaiDaemon.version) (Swift, Traceline \(Resource.sdkVersion))",
+            metadata: [("version", .string(ExaiDaemon.version)), ("traceline", .string(Resource.sdkVersion))])
     }
 }

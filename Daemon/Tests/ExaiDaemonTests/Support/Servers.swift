@@ -1,5 +1,6 @@
 import Foundation
 import TracelineTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,7 +46,10 @@ public final class RedisServerProcess: @unchecked Sendable {
     public var url: String { "redis://\(password.map { ":\($0)@" } ?? "")127.0.0.1:\(port)" }
 
     public func start() throws {
-        var arguments = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"]
+        var arguments = [
+            "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--loglevel", "warning",
+        ]
         if let password { arguments += ["--requirepass", password] }
         var child: pid_t = 0
         var fileActions = posix_spawn_file_actions_t()
@@ -55,7 +59,9 @@ public final class RedisServerProcess: @unchecked Sendable {
         let cArguments = arguments.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         let status = posix_spawnp(&child, "redis-server", &fileActions, nil, cArguments, environ)
-        guard status == 0 else { throw ReceiverError(description: "redis-server did not start (install redis-server): \(status)") }
+        guard status == 0 else {
+            throw ReceiverError(description: "redis-server did not start (install redis-server): \(status)")
+        }
         lock.withLock { pid = child }
         // Ready when it accepts connections; a server that exited (port taken) fails at once.
         let deadline = Date().addingTimeInterval(5)
@@ -73,7 +79,9 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// Kills the server (SIGKILL) and reaps it.
     public func stop() {
-        let child = lock.withLock { () -> pid_t in defer { pid = 0 }; return pid }
+        let child = lock.withLock { () -> pid_t in
+            defer { pid = 0 }; return pid
+        }
         guard child > 0 else { return }
         kill(child, SIGCONT)
         kill(child, SIGKILL)
@@ -93,7 +101,9 @@ public final class RedisServerProcess: @unchecked Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         } == 0
     }
 }
@@ -122,7 +132,9 @@ public final class TCPProxy: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = Self.loopback(port)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, 64) == 0 else {
             close(fd)
@@ -149,7 +161,9 @@ public final class TCPProxy: @unchecked Sendable {
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = Self.loopback(upstreamPort)
             let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             guard connected == 0 else { close(client); close(upstream); continue }
             let accepted = lock.withLock { () -> Bool in
@@ -168,7 +182,9 @@ public final class TCPProxy: @unchecked Sendable {
                         if count <= 0 { break }
                         var offset = 0
                         while offset < count {
-                            let written = buffer[offset..<count].withUnsafeBytes { write(to, $0.baseAddress, count - offset) }
+                            let written = buffer[offset..<count].withUnsafeBytes {
+                                write(to, $0.baseAddress, count - offset)
+                            }
                             if written <= 0 { break pump }
                             offset += written
                         }
@@ -205,7 +221,11 @@ private final class PumpCount: @unchecked Sendable {
     private let lock = NSLock()
     private var done = 0
     /// True for the second pump to finish.
-    func finish() -> Bool { lock.withLock { done += 1; return done == 2 } }
+    func finish() -> Bool {
+        lock.withLock {
+            done += 1; return done == 2
+        }
+    }
 }
 
 /// An independent stand-in for the Moonshot Kimi and Zhipu GLM chat-completions APIs
@@ -234,7 +254,9 @@ public final class ProviderStandIn: @unchecked Sendable {
     }
 
     /// Starts a stand-in without blocking a concurrency thread while Python starts.
-    public static func start(apiKey: String, models: [String]? = nil, arguments: [String] = []) async throws -> ProviderStandIn {
+    public static func start(
+        apiKey: String, models: [String]? = nil, arguments: [String] = []
+    ) async throws -> ProviderStandIn {
         try await offThreadThrowing { try ProviderStandIn(apiKey: apiKey, models: models, arguments: arguments) }
     }
 
@@ -264,9 +286,12 @@ public final class ProviderStandIn: @unchecked Sendable {
         let streams = record + ".streams"
         let child = Process()
         child.executableURL = URL(fileURLWithPath: TestEnvironment.python)
-        child.arguments = [TestEnvironment.root.appendingPathComponent("Daemon/Tests/standin/openai_standin.py").path,
-                           "--api-key", apiKey, "--host", "127.0.0.1", "--port", "0", "--record", record,
-                           "--record-streams", streams] + arguments
+        child.arguments =
+            [
+                TestEnvironment.root.appendingPathComponent("Daemon/Tests/standin/openai_standin.py").path,
+                "--api-key", apiKey, "--host", "127.0.0.1", "--port", "0", "--record", record,
+                "--record-streams", streams,
+            ] + arguments
             + (models.map { ["--models", $0.joined(separator: ",")] } ?? [])
         let output = Pipe()
         child.standardOutput = output
@@ -282,7 +307,10 @@ public final class ProviderStandIn: @unchecked Sendable {
         let handle = output.fileHandleForReading
         while !line.contains(0x0A) {
             let chunk = handle.availableData
-            if chunk.isEmpty { throw fail("provider stand-in exited before announcing its port (is aiohttp in \(TestEnvironment.python)?)") }
+            if chunk.isEmpty {
+                throw fail(
+                    "provider stand-in exited before announcing its port (is aiohttp in \(TestEnvironment.python)?)")
+            }
             line.append(chunk)
         }
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -307,7 +335,9 @@ public final class ProviderStandIn: @unchecked Sendable {
     /// `waitUntilExit` spins a run loop, which can wait forever on a Swift Testing thread).
     public func stop() {
         let pid = process.processIdentifier
-        let first = lock.withLock { () -> Bool in defer { stopped = true }; return !stopped }
+        let first = lock.withLock { () -> Bool in
+            defer { stopped = true }; return !stopped
+        }
         guard pid > 0, first else { return }
         kill(pid, SIGKILL)
         var status: Int32 = 0
@@ -319,15 +349,18 @@ public final class ProviderStandIn: @unchecked Sendable {
     public func requests() throws -> [RecordedRequest] {
         let text = (try? String(contentsOfFile: recordPath, encoding: .utf8)) ?? ""
         // Only whole lines: a record being written while this reads is left for the next call.
-        return try text.split(separator: "\n", omittingEmptySubsequences: true).dropLast(text.hasSuffix("\n") ? 0 : 1).map { line in
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let method = object["method"] as? String, let path = object["path"] as? String,
-                  let headers = object["headers"] as? [String: String], let headerBytes = object["header_bytes"] as? Int,
-                  let status = object["status"] as? Int
-            else { throw ReceiverError(description: "bad provider stand-in record: \(line)") }
-            return RecordedRequest(method: method, path: path, headers: headers, headerBytes: headerBytes,
-                                   bodyBytes: object["body_bytes"] as? Int, status: status)
-        }
+        return try text.split(separator: "\n", omittingEmptySubsequences: true).dropLast(text.hasSuffix("\n") ? 0 : 1)
+            .map { line in
+                guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    let method = object["method"] as? String, let path = object["path"] as? String,
+                    let headers = object["headers"] as? [String: String],
+                    let headerBytes = object["header_bytes"] as? Int,
+                    let status = object["status"] as? Int
+                else { throw ReceiverError(description: "bad provider stand-in record: \(line)") }
+                return RecordedRequest(
+                    method: method, path: path, headers: headers, headerBytes: headerBytes,
+                    bodyBytes: object["body_bytes"] as? Int, status: status)
+            }
     }
 
     /// Every streamed answer that has ended, in order.
@@ -335,7 +368,8 @@ public final class ProviderStandIn: @unchecked Sendable {
         let text = (try? String(contentsOfFile: streamsPath, encoding: .utf8)) ?? ""
         return try text.split(separator: "\n").dropLast(text.hasSuffix("\n") ? 0 : 1).map { line in
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let sent = object["sent"] as? Int, let outcome = object["outcome"] as? String, let endedAt = object["ended_at"] as? Double
+                let sent = object["sent"] as? Int, let outcome = object["outcome"] as? String,
+                let endedAt = object["ended_at"] as? Double
             else { throw ReceiverError(description: "bad provider stand-in stream record: \(line)") }
             return StreamOutcome(sent: sent, outcome: outcome, endedAt: endedAt)
         }
