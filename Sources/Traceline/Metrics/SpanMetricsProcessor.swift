@@ -285,8 +285,8 @@ public final class SpanMetricsProcessor: SpanProcessor {
         }
         out += "# HELP \(duration) Span duration in milliseconds.\n"
         out += "# TYPE \(duration) histogram\n"
-        // Escape each series' labels once, and format the bucket bounds once per render
-        // (measured: 110 ms for 2000 series when every line escaped its labels again).
+        // Escape each series' labels once, and format the bucket bounds once per render: escaping
+        // per line costs about 50 µs a series, 110 ms for 2000 series.
         let leLabels = (0...bounds.count).map { index in
             "le=\"" + (index < bounds.count ? Exposition.number(bounds[index]) : "+Inf") + "\"}"
         }

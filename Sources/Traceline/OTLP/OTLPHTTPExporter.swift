@@ -198,9 +198,8 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                 return drop(batch.count, reason: reason)
             case .retryableFailure(let reason, let retryAfter):
                 // The receiver's Retry-After says when to come back: it replaces the backoff (a
-                // longer backoff would idle a recovered collector while the queue overflows —
-                // found by the soak tool, scenario b). Floored at 100 ms so that a hostile
-                // `Retry-After: 0` cannot make a hot loop.
+                // longer backoff would idle a recovered collector while the queue overflows).
+                // Floored at 100 ms so that a hostile `Retry-After: 0` cannot make a hot loop.
                 let delay = retryAfter.map { max($0, Self.minimumRetryAfter) } ?? jittered(backoff)
                 let resumeAt = ContinuousClock.now + delay
                 if senderClient != nil, !isShutDown.load(ordering: .relaxed) {

@@ -46,8 +46,8 @@ public enum RetryAfter {
             return nil
         }
         if year < 100 { year += year < 70 ? 2000 : 1900 }  // RFC 850 two-digit years
-        // The year range keeps `tm_year` within Int32: a hostile collector's header must not trap
-        // the process (found by the otlp-response fuzz target: "Wed, 1 Oct 1015 … 13333333337361432").
+        // The year range keeps `tm_year` within Int32: a hostile collector's header (a date with
+        // an absurd year) must not trap the process.
         var parts_ = tm()
         parts_.tm_year = Int32(year - 1900)
         parts_.tm_mon = Int32(month)

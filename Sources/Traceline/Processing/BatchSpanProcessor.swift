@@ -160,10 +160,9 @@ public final class BatchSpanProcessor: SpanProcessor {
             return
         }
         // The queue is over half full: the export thread needs CPU that the producers are taking
-        // (more producing threads than cores; measured: 2-5 % of spans dropped with 2 producers on
-        // 2 cores without this, none with it). Offer the core. `sched_yield` returns at once when
-        // nothing else is runnable, and end() never waits for the exporter; only spans ended while
-        // the queue is congested pay it (about a microsecond), a gentle back-pressure.
+        // (more producing threads than cores), so offer the core. `sched_yield` returns at once
+        // when nothing else is runnable, and end() never waits for the exporter; only spans ended
+        // while the queue is congested pay it (about a microsecond), a gentle back-pressure.
         if congested.load(ordering: .relaxed) { sched_yield() }
         // Reading the queue depth touches the export thread's cache line; doing it for one span in
         // 16 keeps that off the common path and still wakes the thread within 16 spans of a full batch.

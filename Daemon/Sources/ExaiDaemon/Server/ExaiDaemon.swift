@@ -318,7 +318,7 @@ public final class ExaiDaemon: Service, Sendable {
         _ = state.withLockedValue { $0.sessions.removeValue(forKey: session.id) }
     }
 
-    /// Entries in flight in the call registry (the reference's leaking set), for tests.
+    /// Entries in flight in the call registry (each call leaves it when it ends), for tests.
     public var inFlightEntries: Int { callRegistry.inFlightCount }
     public var activeConnections: Int { metrics.activeConnections }
 

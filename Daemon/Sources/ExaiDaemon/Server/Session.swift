@@ -128,7 +128,7 @@ extension ExaiDaemon {
         }
         let (expected, generation) = currentTokenAndGeneration
         if !expected.isEmpty, !constantTimeEquals(hello["token"]?.stringValue ?? "", expected) {
-            // Never the token, nor a prefix of it (the reference logged one).
+            // Never log the token, nor a prefix of it.
             await refuse("unauthorized", code: 4003, reason: "unauthorized", metric: "unauthorized")
             return
         }
