@@ -209,10 +209,8 @@ import TracelineTestSupport
             #expect(try await wrong.receive()["error"]?.stringValue == "unauthorized")
             _ = try await wrong.closeFrame()
         }
-        // Three failures spent the IP's budget: even the right token is refused at connect.
-        let throttled = try await harness.connect()
-        throttled.send(#"{"op":"hello","token":"tok"}"#)
-        #expect(try await throttled.closeFrame()?.closeCode == .policyViolation)
+        // Three failures spent the IP's budget: the next connection is refused at connect, before any hello.
+        #expect(try await rawCloseCode(port: harness.port) == 1008, "policy violation")
         #expect(
             harness.daemon.registry.render(format: .prometheusText).contains(
                 #"exai_protocol_errors_total{reason="failed_hello_limit"} 1"#))
