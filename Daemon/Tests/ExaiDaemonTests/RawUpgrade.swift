@@ -11,10 +11,7 @@ func rawUpgrade(port: Int, extraHeaders: String) async throws -> (status: Int, h
     try await offThreadThrowing {
         let fd = try loopbackSocket(port: port)
         defer { close(fd) }
-        let request =
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(extraHeaders)\r\n"
-        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        sendUpgradeRequest(fd, port: port, extraHeaders: extraHeaders)
         var received = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !received.suffix(4).elementsEqual([13, 10, 13, 10]) {
@@ -34,6 +31,14 @@ func rawUpgrade(port: Int, extraHeaders: String) async throws -> (status: Int, h
         }
         return (status, headers)
     }
+}
+
+/// Writes a WebSocket upgrade request for `/` (with `extraHeaders`, each ending in CRLF) to `fd`.
+func sendUpgradeRequest(_ fd: Int32, port: Int, extraHeaders: String = "") {
+    let request =
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(extraHeaders)\r\n"
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
 }
 
 /// A blocking TCP socket connected to 127.0.0.1:`port`, reads timing out after 5 s; with
@@ -70,10 +75,7 @@ func rawCloseCode(port: Int) async throws -> UInt16? {
     try await offThreadThrowing {
         let fd = try loopbackSocket(port: port)
         defer { close(fd) }
-        let request =
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        sendUpgradeRequest(fd, port: port)
         var received = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         var offset: Int?  // where the next unparsed frame starts, once the response head is read

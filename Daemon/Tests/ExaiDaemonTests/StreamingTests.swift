@@ -416,11 +416,8 @@ final class StalledClient: Sendable {
     static func start(port: Int, call: String) async throws -> StalledClient {
         try await offThreadThrowing {
             let fd = try loopbackSocket(port: port, receiveBuffer: 4096)
-            let upgrade =
-                "GET / HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
             func write(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
-            write(Array(upgrade.utf8))
+            sendUpgradeRequest(fd, port: port)
             // The 101 head, then the hello and its ack (read loosely: only to let the session start).
             var buffer = [UInt8](repeating: 0, count: 4096)
             _ = recv(fd, &buffer, buffer.count, 0)
