@@ -60,7 +60,6 @@ for (index, headers) in incomingRequests.enumerated() {
 
 let report = await service.shutdown()
 logger.info("shutdown complete", metadata: ["report": "\(report)"])
-if let processor = service.provider?.processors.first as? BatchSpanProcessor {
-    let stats = processor.statistics
+if let stats = service.provider?.pipelineStatistics {
     print("spans enqueued=\(stats.enqueued) exported=\(stats.exported) dropped=\(stats.dropped) failed=\(stats.failed)")
 }

@@ -23,7 +23,8 @@ import Tracing
         let tracer = provider.tracer()
         for index in 0..<5 { tracer.startSpan("s\(index)", context: .topLevel).end() }
         let report = await processor.forceFlush(deadline: .now + .seconds(10))
-        #expect(report.exported == 5)
+        #expect(report.exported == 4 && report.rejected == 1, "a partial success: one span refused (\(report))")
+        #expect(!report.isComplete, "a refused span is lost")
         let text = MetricsRegistry([PipelineMetrics(provider: provider)]).render(format: .prometheusText)
         let processorLabels =
             #"{otel_component_type="batching_span_processor",otel_component_name="batching_span_processor/0"}"#

@@ -27,13 +27,14 @@ import Tracing
             let statistics = exporter.statistics
             return (results, try receiver.records().count, statistics.spansBuffered, statistics.bytesBuffered)
         }
-        #expect(results.allSatisfy { $0 == .success }, "\(results)")
+        #expect(results.allSatisfy { $0 == .handedOver }, "\(results)")
         // Without the buffer the first export would have returned only after three requests.
         #expect(requestsWhileExporting <= 2, "the later batches waited behind the first, without requests of their own")
         #expect(buffered == 100)
         #expect(bytes > 0)
 
-        #expect(await offThread { exporter.forceFlush(deadline: .now + .seconds(10)) } == .success)
+        let books = await offThread { exporter.forceFlush(deadline: .now + .seconds(10)) }
+        #expect(books == HandedOverSpans(delivered: 100), "every kept span delivered, none pending")
         #expect(ContinuousClock.now - started >= .milliseconds(1900), "both Retry-After: 1 honoured")
         let accepted = try receiver.acceptedSpanIDs()
         #expect(accepted.count == 100)
@@ -65,21 +66,22 @@ import Tracing
         for batch in batches {
             results.append(await offThread { exporter.export(batch, deadline: .now + .seconds(10)) })
         }
-        #expect(results.prefix(2).allSatisfy { $0 == .success })
-        #expect(results.dropFirst(2).allSatisfy { $0 != .success }, "\(results)")
+        #expect(results.prefix(2).allSatisfy { $0 == .handedOver })
+        #expect(results.dropFirst(2).allSatisfy { $0 != .success && $0 != .handedOver }, "\(results)")
         var stats = exporter.statistics
         #expect(stats.spansBuffered == 40)
         #expect(stats.spansDroppedBufferFull == 60)
         #expect(stats.spansDropped == 60)
         #expect(stats.spansExported + stats.spansRejected + stats.spansDropped + stats.spansBuffered == 100)
-        let metrics = PipelineMetrics(processor: nil, exporter: exporter).renderFamilies(format: .prometheusText)
+        let metrics = PipelineMetrics(exporter: exporter).renderFamilies(format: .prometheusText)
         #expect(
             metrics.contains(
                 "traceline_exporter_retry_buffer_spans{otel_component_type=\"otlp_http_span_exporter\",otel_component_name=\"otlp_http_span_exporter/0\"} 40"
             ), "\(metrics)")
 
         let shutdownStarted = ContinuousClock.now
-        await offThread { exporter.shutdown(deadline: .now + .milliseconds(500)) }
+        let final = await offThread { exporter.shutdown(deadline: .now + .milliseconds(500)) }
+        #expect(final == HandedOverSpans(dropped: 40), "the kept spans are reported lost, not pending")
         #expect(ContinuousClock.now - shutdownStarted < .seconds(10), "by its deadline, not after the 30 s maxElapsed")
         stats = exporter.statistics
         #expect(stats.spansBuffered == 0)
@@ -94,7 +96,7 @@ import Tracing
         func run(
             bufferBytes: Int
         ) async throws -> (
-            processor: BatchSpanProcessor.Statistics, exporter: OTLPHTTPExporter.Statistics, accepted: Int
+            processor: SpanPipelineStatistics, exporter: SpanExporterStatistics, accepted: Int
         ) {
             let receiver = try await OTLPReceiver.start(script: "503:ra=1,503:ra=1,200")
             let exporter = OTLPHTTPExporter(
@@ -115,11 +117,53 @@ import Tracing
         #expect(buffered.exporter.spansDropped == 0)
         #expect(buffered.accepted == 1000)
         #expect(buffered.exporter.spansExported == 1000)
+        #expect(buffered.processor.exported == 1000, "the processor's books include what the buffer delivered")
         let unbuffered = try await run(bufferBytes: 0)
         #expect(
             unbuffered.processor.droppedQueueFull > 0,
             "the export thread waited out the 503s while the 64-span queue overflowed")
         #expect(unbuffered.accepted + unbuffered.processor.droppedQueueFull + unbuffered.exporter.spansDropped == 1000)
+    }
+
+    @Test(
+        "one set of books: with the receiver down, forceFlush reports the parked spans as pending, not delivered; after it recovers, as delivered"
+    )
+    func flushReportsHandedOverSpans() async throws {
+        let port = try await offThreadThrowing { try unusedPort() }
+        var settings = configuration(endpoint: "http://127.0.0.1:\(port)/v1/traces")
+        settings.retry.maxElapsed = .seconds(60)
+        let exporter = OTLPHTTPExporter(configuration: settings)
+        let processor = BatchSpanProcessor(
+            exporter: exporter,
+            configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 64, maxExportBatchSize: 10))
+        let tracer = TracerProvider(processors: [processor]).tracer()
+        for index in 0..<30 { tracer.startSpan("s\(index)", context: .topLevel).end() }
+
+        let whileDown = await processor.forceFlush(deadline: .now + .milliseconds(800))
+        #expect(whileDown.exported == 0, "\(whileDown)")
+        #expect(whileDown.pending == 30, "parked in the retry buffer: handed over, not delivered (\(whileDown))")
+        #expect(whileDown.failed == 0 && whileDown.notExported == 0, "\(whileDown)")
+        #expect(!whileDown.isComplete)
+        var books = processor.statistics
+        #expect(books.exported == 0 && books.handedOver == 30 && books.pendingInExporter == 30, "\(books)")
+
+        let receiver = try await OTLPReceiver.start(script: "200", port: port)
+        let recovered = await processor.forceFlush(deadline: .now + .seconds(10))
+        #expect(recovered.exported == 30, "delivered since the previous report (\(recovered))")
+        #expect(recovered.pending == 0 && recovered.isComplete, "\(recovered)")
+        #expect(Set(try receiver.acceptedSpanIDs()).count == 30)
+
+        let final = await processor.shutdown(deadline: .now + .seconds(5))
+        #expect(final == FlushReport(), "nothing left and nothing new to report (\(final))")
+        books = processor.statistics
+        let reported = whileDown.exported + recovered.exported + final.exported
+        #expect(reported == 30, "the flush reports alone account for every span")
+        #expect(
+            books.enqueued
+                == books.exported + books.rejected + books.failed + books.pendingInExporter + books.inExport
+                + books.queueSize + books.discardedAtShutdown,
+            "\(books)")
+        #expect(books.exported == 30 && books.pendingInExporter == 0)
     }
 
     @Test("the span-pipeline health check counts spans the retry buffer dropped after taking them over")
@@ -132,11 +176,12 @@ import Tracing
             exporter: exporter,
             configuration: .init(scheduleDelay: .seconds(3600), maxQueueSize: 64, maxExportBatchSize: 8))
         let tracer = TracerProvider(processors: [processor]).tracer()
-        let check = HealthCheck.spanPipeline(processor: processor, exporter: exporter)
+        let check = HealthCheck.spanPipeline(processor: processor)
         #expect(try await check.probe().status == .pass)
         for index in 0..<8 { tracer.startSpan("s\(index)", context: .topLevel).end() }
         #expect(await eventually { exporter.statistics.spansDropped == 8 }, "parked, then past maxElapsed")
-        #expect(processor.statistics.failed == 0, "the processor saw a success: the exporter took the batch over")
+        #expect(processor.statistics.handedOver == 8, "the exporter took the batch over")
+        #expect(processor.statistics.failed == 8, "and the processor's books learned that it was lost")
         let result = try await check.probe()
         #expect(result.status == .warn)
         #expect(result.output?.contains("8 spans lost") == true, "\(result.output ?? "")")
@@ -167,8 +212,8 @@ import Tracing
         let now = ContinuousClock.now
         func request(_ bytes: Int, spans: Int) -> OTLPRetryBuffer.Request {
             .init(
-                body: [UInt8](repeating: 1, count: bytes), uncompressedBytes: bytes, spans: spans, parkedAt: now,
-                attempts: 0, backoff: .zero, retryAt: now)
+                body: [UInt8](repeating: 1, count: bytes), uncompressedBytes: bytes, spans: spans,
+                schedule: RetrySchedule(policy: .init(), startedAt: now), retryAt: now)
         }
         let first = buffer.append(request(600, spans: 6))
         let tooBig = buffer.append(request(401, spans: 4))

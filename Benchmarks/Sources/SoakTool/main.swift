@@ -192,10 +192,12 @@ let stats = try receiver.statistics(created: created)
 let perSeq = stats["created"] as? [String: Any] ?? [:]
 func number(_ dictionary: [String: Any], _ key: String) -> Int { (dictionary[key] as? NSNumber)?.intValue ?? -1 }
 
-let exported = e.spansExported
-let rejected = e.spansRejected
+// The identity is checked from the processor's books alone: they include what the exporter's
+// retry buffer delivered or dropped after taking a batch over.
+let exported = p.exported
+let rejected = p.rejected
 let droppedQueue = p.droppedQueueFull + p.droppedAfterShutdown
-let droppedExport = e.spansDropped
+let droppedExport = p.failed
 let droppedShutdown = p.discardedAtShutdown
 let dropped = droppedQueue + droppedExport + droppedShutdown
 let acceptedUnique = number(perSeq, "accepted_once") + number(perSeq, "accepted_twice_or_more")
@@ -214,6 +216,14 @@ if acceptedUnique != exported {
 if receiverRejected != rejected { failures.append("receiver rejected \(receiverRejected), SDK counted \(rejected)") }
 if neverDelivered != dropped {
     failures.append("receiver never got \(neverDelivered) spans, SDK counted \(dropped) dropped")
+}
+if p.pendingInExporter != 0 || p.inExport != 0 || p.queueSize != 0 {
+    failures.append("after shutdown: \(p.pendingInExporter) pending in the exporter, \(p.queueSize) queued")
+}
+if (e.spansExported, e.spansRejected, e.spansDropped) != (exported, rejected, droppedExport) {
+    failures.append(
+        "exporter counted exported \(e.spansExported) rejected \(e.spansRejected) dropped \(e.spansDropped); processor \(exported) \(rejected) \(droppedExport)"
+    )
 }
 if provider.endedSpanCount != created {
     failures.append("provider ended \(provider.endedSpanCount) spans, generator created \(created)")

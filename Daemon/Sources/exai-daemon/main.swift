@@ -56,7 +56,6 @@ let tracingService = Traceline.bootstrap(
     configuration: tracing, processors: [spanMetrics, views] + (traceStore.map { [$0] } ?? []))
 let logger = Logger(label: "exai-daemon")
 let registry = MetricsRegistry([spanMetrics, views, ProcessMetrics()])
-let batch = tracingService.provider?.processors.compactMap { $0 as? BatchSpanProcessor }.first
 if let provider = tracingService.provider { registry.register(PipelineMetrics(provider: provider)) }
 
 var services: [any Service] = [tracingService]
@@ -84,8 +83,8 @@ if configuration.demo {
 
 let daemon = ExaiDaemon(
     configuration: configuration, tracer: tracingService.provider?.tracer() ?? NoOpTracer(),
-    registry: registry, spanMetrics: spanMetrics, batchProcessor: batch,
-    exporter: batch?.exporter as? OTLPHTTPExporter, traceStore: traceStore, logger: logger)
+    registry: registry, spanMetrics: spanMetrics, tracerProvider: tracingService.provider,
+    traceStore: traceStore, logger: logger)
 services.append(daemon)
 // Graceful shutdown runs in reverse order: the daemon drains first, then the spans are flushed.
 let group = ServiceGroup(

@@ -81,10 +81,9 @@ final class DaemonHarness: Sendable {
         spanMetrics = SpanMetricsProcessor()
         views = SpanViewsProcessor(views: ExaiDaemon.metricViews)
         var processors: [any SpanProcessor] = [spanMetrics, views, SimpleSpanProcessor(exporter: exporter)]
-        var batch: BatchSpanProcessor?
         if let spanExporter {
-            batch = BatchSpanProcessor(exporter: spanExporter, configuration: .init(scheduleDelay: .milliseconds(100)))
-            processors.append(batch!)
+            processors.append(
+                BatchSpanProcessor(exporter: spanExporter, configuration: .init(scheduleDelay: .milliseconds(100))))
         }
         provider = TracerProvider(
             resource: Resource(attributes: ["service.name": "exai-daemon-test"]), sampler: sampler,
@@ -105,7 +104,7 @@ final class DaemonHarness: Sendable {
         let registry = MetricsRegistry([spanMetrics, views])
         daemon = ExaiDaemon(
             configuration: configuration, tracer: provider.tracer(), registry: registry, spanMetrics: spanMetrics,
-            batchProcessor: batch, logger: logs.logger("exai-daemon"))
+            tracerProvider: provider, logger: logs.logger("exai-daemon"))
         group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: daemon)], gracefulShutdownSignals: [],

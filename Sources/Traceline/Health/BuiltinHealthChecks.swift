@@ -52,30 +52,36 @@ extension HealthCheck {
     }
 
     /// The span pipeline: warns when the exporter's circuit breaker is not closed, or when spans were
-    /// dropped (queue full, export failures) since the previous run. Key `spans:pipeline`, observed
-    /// value the spans lost since the previous run. Never critical: losing telemetry must not take
-    /// the service out of rotation.
-    public static func spanPipeline(processor: BatchSpanProcessor, exporter: OTLPHTTPExporter? = nil) -> HealthCheck {
+    /// dropped (queue full, export failures, kept spans the exporter dropped later) since the
+    /// previous run. Key `spans:pipeline`, observed value the spans lost since the previous run.
+    /// Never critical: losing telemetry must not take the service out of rotation.
+    public static func spanPipeline(provider: TracerProvider) -> HealthCheck {
+        spanPipeline { provider.pipelineStatistics }
+    }
+
+    /// The same check on one processor's export pipeline.
+    public static func spanPipeline(processor: any SpanProcessor) -> HealthCheck {
+        spanPipeline { processor.pipelineStatistics }
+    }
+
+    private static func spanPipeline(_ read: @escaping @Sendable () -> SpanPipelineStatistics?) -> HealthCheck {
         let previous = LockedValue<Int?>(nil)
         return HealthCheck(component: "spans", measurement: "pipeline", componentType: "component", critical: false) {
-            let statistics = processor.statistics
-            // The exporter's drops include every batch it failed to the processor, and also what
-            // its retry buffer dropped after taking a batch over.
-            let exportFailed = exporter.map { max($0.statistics.spansDropped, statistics.failed) } ?? statistics.failed
-            let lost = statistics.dropped + exportFailed
+            guard let statistics = read() else { return .pass(.number(0), unit: "spans") }
+            let lost = statistics.dropped + statistics.failed
             let delta = previous.withLock { last -> Int in
                 defer { last = lost }
                 return last.map { lost - $0 } ?? lost
             }
             var problems: [String] = []
-            if let exporter, exporter.breaker.currentState != .closed {
+            if let exporter = statistics.exporter, let state = exporter.breakerState, state != .closed {
                 problems.append(
-                    "the OTLP exporter's circuit breaker is \(exporter.breaker.currentState.rawValue)"
-                        + (exporter.statistics.lastError.map { " (last error: \($0))" } ?? ""))
+                    "the OTLP exporter's circuit breaker is \(state.rawValue)"
+                        + (exporter.lastError.map { " (last error: \($0))" } ?? ""))
             }
             if delta > 0 {
                 problems.append(
-                    "\(delta) spans lost since the last check (queue full \(statistics.droppedQueueFull), export failed \(exportFailed) in total)"
+                    "\(delta) spans lost since the last check (queue full \(statistics.droppedQueueFull), export failed \(statistics.failed) in total)"
                 )
             }
             let value = JSONValue.number(Double(delta))

@@ -4,27 +4,29 @@
 public struct PipelineMetrics: MetricsSource {
     /// The provider whose started and ended span counts are reported, if any.
     public let provider: TracerProvider?
-    /// The batch processor whose queue and drops are reported, if any.
-    public let processor: BatchSpanProcessor?
-    /// The OTLP exporter whose requests, bytes and breaker are reported, if any.
-    public let exporter: OTLPHTTPExporter?
+    private let pipeline: @Sendable () -> SpanPipelineStatistics?
+    private let exporterOnly: @Sendable () -> SpanExporterStatistics?
 
-    /// Reports on a processor and, optionally, an exporter without a provider.
-    /// - Parameters:
-    ///   - processor: the batch processor to report on, or nil.
-    ///   - exporter: the OTLP exporter to report on, or nil.
-    public init(processor: BatchSpanProcessor?, exporter: OTLPHTTPExporter? = nil) {
-        self.provider = nil
-        self.processor = processor
-        self.exporter = exporter
+    /// The metrics for a provider: its span counts, and the books of its export pipeline
+    /// (``TracerProvider/pipelineStatistics``) when it has one.
+    public init(provider: TracerProvider) {
+        self.provider = provider
+        self.pipeline = { provider.pipelineStatistics }
+        self.exporterOnly = { nil }
     }
 
-    /// The metrics for a provider's batch processor and, when it uses one, its OTLP exporter.
-    public init(provider: TracerProvider) {
-        let processor = provider.processors.lazy.compactMap { $0 as? BatchSpanProcessor }.first
-        self.provider = provider
-        self.processor = processor
-        self.exporter = processor?.exporter as? OTLPHTTPExporter
+    /// The metrics for one processor's export pipeline, without a provider.
+    public init(processor: any SpanProcessor) {
+        self.provider = nil
+        self.pipeline = { processor.pipelineStatistics }
+        self.exporterOnly = { nil }
+    }
+
+    /// The exporter families alone, for an exporter used without a processor.
+    init(exporter: any SpanExporter) {
+        self.provider = nil
+        self.pipeline = { nil }
+        self.exporterOnly = { exporter.exportStatistics }
     }
 
     /// Renders the pipeline families; see `MetricsSource.renderFamilies`.
@@ -37,8 +39,8 @@ public struct PipelineMetrics: MetricsSource {
             writer.counter(
                 "otel_sdk_span_ended", help: "Recording spans ended.", [([], Double(provider.endedSpanCount))])
         }
-        if let processor {
-            let stats = processor.statistics
+        let pipeline = pipeline()
+        if let stats = pipeline {
             let component = [
                 ("otel_component_type", "batching_span_processor"),
                 ("otel_component_name", "batching_span_processor/0"),
@@ -61,8 +63,7 @@ public struct PipelineMetrics: MetricsSource {
                     ),
                 ])
         }
-        if let exporter {
-            let stats = exporter.statistics
+        if let stats = pipeline?.exporter ?? exporterOnly() {
             let component = [
                 ("otel_component_type", "otlp_http_span_exporter"),
                 ("otel_component_name", "otlp_http_span_exporter/0"),
@@ -75,7 +76,7 @@ public struct PipelineMetrics: MetricsSource {
                     (component + [("error_type", "rejected")], Double(stats.spansRejected)),
                     (component + [("error_type", "export_failed")], Double(stats.spansDropped)),
                 ])
-            if exporter.configuration.retryBufferBytes > 0 {
+            if stats.bufferCapacityBytes > 0 {
                 writer.gauge(
                     "traceline_exporter_retry_buffer_spans", help: "Spans waiting in the OTLP exporter's retry buffer.",
                     [(component, Double(stats.spansBuffered))])
@@ -85,7 +86,7 @@ public struct PipelineMetrics: MetricsSource {
                 writer.gauge(
                     "traceline_exporter_retry_buffer_capacity_bytes",
                     help: "Capacity of the OTLP exporter's retry buffer.",
-                    [(component, Double(exporter.configuration.retryBufferBytes))])
+                    [(component, Double(stats.bufferCapacityBytes))])
                 writer.counter(
                     "traceline_exporter_retry_buffer_dropped_spans",
                     help: "Spans dropped because the retry buffer was full (also in export_failed).",
@@ -114,15 +115,16 @@ public struct PipelineMetrics: MetricsSource {
                 ])
             writer.counter(
                 "traceline_exporter_exports", help: "Export calls (batches).", [(component, Double(stats.exportCalls))])
-            let breaker = exporter.breaker.statistics
-            writer.gauge(
-                "traceline_exporter_breaker_state", help: "1 for the circuit breaker's current state.",
-                [CircuitBreaker.State.closed, .open, .halfOpen].map {
-                    (component + [("state", $0.rawValue)], $0 == breaker.state ? 1 : 0)
-                })
-            writer.counter(
-                "traceline_exporter_breaker_rejections", help: "Exports refused while the breaker was open.",
-                [(component, Double(breaker.rejectedCalls))])
+            if let breakerState = stats.breakerState {
+                writer.gauge(
+                    "traceline_exporter_breaker_state", help: "1 for the circuit breaker's current state.",
+                    [CircuitBreaker.State.closed, .open, .halfOpen].map {
+                        (component + [("state", $0.rawValue)], $0 == breakerState ? 1 : 0)
+                    })
+                writer.counter(
+                    "traceline_exporter_breaker_rejections", help: "Exports refused while the breaker was open.",
+                    [(component, Double(stats.breakerRejections))])
+            }
         }
         return writer.text
     }

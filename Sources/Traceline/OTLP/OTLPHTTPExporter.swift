@@ -16,49 +16,14 @@ import Musl
 /// blocking libcurl call never occupies a Swift concurrency thread; one curl handle is reused
 /// for keep-alive. Responses are handled as the OTLP specification says: 2xx may carry a partial
 /// success (rejected spans are counted and its message logged once per distinct text); 429, 502,
-/// 503, 504 and transport errors are retried with exponential backoff and jitter, or after the
-/// receiver's `Retry-After` (seconds or HTTP-date) when it sends one, never past the export deadline; any other status
-/// drops the batch, counted and logged. A ``CircuitBreaker`` fails fast after repeated failures.
-/// By default the exporter buffers nothing: the processor's queue is the only buffer. With
-/// ``OTLPExporterConfiguration/retryBufferBytes`` set, failed requests wait, encoded, in a
-/// buffer that a second thread (with its own curl handle) retries.
+/// 503, 504 and transport errors are retried as ``OTLPExporterConfiguration/RetryPolicy`` says,
+/// or after the receiver's `Retry-After` (seconds or HTTP-date), never past the export deadline;
+/// any other status drops the batch, counted and logged. A ``CircuitBreaker`` fails fast after
+/// repeated failures. By default the exporter buffers nothing: the processor's queue is the only
+/// buffer. With ``OTLPExporterConfiguration/retryBufferBytes`` set, failed requests wait,
+/// encoded, in a buffer that a second thread (with its own curl handle) retries; `export` then
+/// answers ``ExportResult/handedOver`` and ``handedOverSpans`` says what became of them.
 public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
-    /// Counters for everything the exporter did. Spans: `exported + rejected + dropped + buffered`
-    /// equals every span handed to `export`.
-    public struct Statistics: Sendable, Equatable {
-        /// Spans the receiver accepted.
-        public var spansExported = 0
-        /// Spans the receiver reported as rejected in a partial success.
-        public var spansRejected = 0
-        /// Spans lost: non-retryable status, retries exhausted, deadline passed, breaker open, oversized request,
-        /// retry buffer full.
-        public var spansDropped = 0
-        /// Spans waiting in the retry buffer now (0 when it is off).
-        public var spansBuffered = 0
-        /// Request body bytes in the retry buffer now.
-        public var bytesBuffered = 0
-        /// Spans dropped because the retry buffer had no room for their request (part of `spansDropped`).
-        public var spansDroppedBufferFull = 0
-        /// HTTP requests sent (first attempts and retries).
-        public var requests = 0
-        /// Retries among them.
-        public var retries = 0
-        /// Request body bytes before compression, and as sent.
-        public var bytesUncompressed = 0
-        /// Request body bytes as sent, after compression.
-        public var bytesSent = 0
-        /// Batches refused without a request because the breaker was open.
-        public var breakerRejections = 0
-        /// The most recent failure, in words (never containing header values).
-        public var lastError: String?
-        /// Export calls and their total duration.
-        public var exportCalls = 0
-        /// Time spent in all export calls together.
-        public var exportDurationTotal: Duration = .zero
-        /// Time spent in the most recent export call.
-        public var lastExportDuration: Duration = .zero
-    }
-
     /// The settings the exporter was created with.
     public let configuration: OTLPExporterConfiguration
     /// Fails exports fast after repeated failures; named `otlp-exporter`.
@@ -66,11 +31,17 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     /// `User-Agent` of every request.
     public static let userAgent = "Traceline-OTLP-Exporter-Swift/\(Resource.sdkVersion)"
 
+    /// Every counter, under one lock so that a snapshot adds up.
+    private struct Books {
+        var statistics = SpanExporterStatistics()
+        var handedOver = HandedOverSpans()
+    }
+
     private let logger: Logger
     private let encoder = OTLPTraceEncoder()
     private let client: OpaquePointer?
-    private let headerLines: [String]
-    private let statisticsState = LockedValue(Statistics())
+    private let request: OTLPHTTPRequest
+    private let books = LockedValue(Books())
     private let seenPartialMessages = LockedValue<Set<String>>([])
     private let isShutDown = Atomic<Bool>(false)
     /// Monotonic milliseconds after which work must stop (0: none); read by libcurl's progress callback.
@@ -79,7 +50,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     private let dropLog = LogRateLimiter()
 
     // The retry buffer and its sender thread; `retryBufferSignal`'s lock guards the two vars and
-    // is taken before `statisticsState`'s, never after.
+    // is taken before `books`' lock, never after.
     private let retryBufferSignal = ThreadSignal()
     private nonisolated(unsafe) var retryBuffer: OTLPRetryBuffer
     private nonisolated(unsafe) var sender = SenderState.notStarted
@@ -100,10 +71,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         self.logger = logger
         self.breaker = CircuitBreaker(name: "otlp-exporter", configuration: configuration.breaker)
         self.client = traceline_http_client_create()
-        var lines = ["Content-Type: application/x-protobuf"]
-        if configuration.compression == .gzip { lines.append("Content-Encoding: gzip") }
-        for header in configuration.headers { lines.append("\(header.name): \(header.value)") }
-        self.headerLines = lines
+        self.request = OTLPHTTPRequest(configuration: configuration, userAgent: Self.userAgent)
         self.abortAt = .allocate(capacity: 1)
         abortAt.initialize(to: 0)
         self.retryBuffer = OTLPRetryBuffer(capacityBytes: configuration.retryBufferBytes)
@@ -118,9 +86,26 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     }
 
     /// A snapshot of the exporter's counters.
-    public var statistics: Statistics { statisticsState.withLock { $0 } }
+    public var statistics: SpanExporterStatistics {
+        var snapshot = books.withLock { $0.statistics }
+        snapshot.breakerState = breaker.currentState
+        snapshot.bufferCapacityBytes = configuration.retryBufferBytes
+        return snapshot
+    }
 
-    private func update(_ body: (inout Statistics) -> Void) { statisticsState.withLock { body(&$0) } }
+    /// The same snapshot as ``statistics``; see `SpanExporter.exportStatistics`.
+    public var exportStatistics: SpanExporterStatistics? { statistics }
+
+    /// What became of the batches the retry buffer took; see `SpanExporter.handedOverSpans`.
+    public var handedOverSpans: HandedOverSpans {
+        books.withLock { books in
+            var handedOver = books.handedOver
+            handedOver.pending = books.statistics.spansBuffered
+            return handedOver
+        }
+    }
+
+    private func update(_ body: (inout SpanExporterStatistics) -> Void) { books.withLock { body(&$0.statistics) } }
 
     // MARK: - SpanExporter
 
@@ -164,68 +149,51 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             }
             body = compressed
         }
+        var schedule = RetrySchedule(policy: configuration.retry, startedAt: started)
         if behindBuffered {
-            let now = ContinuousClock.now
             return park(
                 OTLPRetryBuffer.Request(
-                    body: body, uncompressedBytes: encoded.count, spans: batch.count, parkedAt: now,
-                    attempts: 0, backoff: configuration.retry.initialBackoff, retryAt: now))
+                    body: body, uncompressedBytes: encoded.count, spans: batch.count,
+                    schedule: RetrySchedule(policy: configuration.retry, startedAt: .now), retryAt: .now))
         }
 
-        var attempt = 0
-        var backoff = configuration.retry.initialBackoff
         while true {
-            attempt += 1
-            let outcome = send(body, client: client, deadline: deadline)
-            update {
-                $0.requests += 1
-                if attempt > 1 { $0.retries += 1 }
-                $0.bytesUncompressed += encoded.count
-                $0.bytesSent += body.count
-            }
+            let outcome = send(
+                body, uncompressedBytes: encoded.count, schedule: &schedule, client: client, deadline: deadline)
             switch outcome {
             case .success(let rejected, let message):
                 breaker.recordSuccess()
-                let accepted = max(0, batch.count - rejected)
-                update {
-                    $0.spansExported += accepted
-                    $0.spansRejected += min(rejected, batch.count)
-                }
+                let refused = settleDelivered(spans: batch.count, rejected: rejected, handedOver: false)
                 if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
-                return .success
+                return refused > 0 ? .partialSuccess(rejected: refused) : .success
             case .permanentFailure(let reason):
                 breaker.recordFailure()
                 return drop(batch.count, reason: reason)
             case .retryableFailure(let reason, let retryAfter):
-                // The receiver's Retry-After says when to come back: it replaces the backoff (a
-                // longer backoff would idle a recovered collector while the queue overflows).
-                // Floored at 100 ms so that a hostile `Retry-After: 0` cannot make a hot loop.
-                let delay = retryAfter.map { max($0, Self.minimumRetryAfter) } ?? jittered(backoff)
-                let resumeAt = ContinuousClock.now + delay
                 if senderClient != nil, !isShutDown.load(ordering: .relaxed) {
                     // The sender thread retries it; this thread goes back to the processor's queue.
-                    if retryAfter == nil {
-                        backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier)
+                    guard let retryAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now) else {
+                        breaker.recordFailure()
+                        return drop(
+                            batch.count, reason: "\(reason); no retry left within \(configuration.retry.maxElapsed)")
                     }
                     return park(
                         OTLPRetryBuffer.Request(
-                            body: body, uncompressedBytes: encoded.count, spans: batch.count, parkedAt: started,
-                            attempts: attempt, backoff: backoff, retryAt: resumeAt),
+                            body: body, uncompressedBytes: encoded.count, spans: batch.count, schedule: schedule,
+                            retryAt: retryAt),
                         reason: reason)
                 }
-                if resumeAt >= deadline || resumeAt - started > configuration.retry.maxElapsed
-                    || isShutDown.load(ordering: .relaxed)
-                {
+                guard let resumeAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now, deadline: deadline),
+                    !isShutDown.load(ordering: .relaxed)
+                else {
                     breaker.recordFailure()
                     return drop(
-                        batch.count, reason: "\(reason); no retry left before the deadline (attempt \(attempt))")
+                        batch.count,
+                        reason: "\(reason); no retry left before the deadline (attempt \(schedule.attempts))")
                 }
                 if !sleep(until: resumeAt) {
                     breaker.recordFailure()
                     return drop(batch.count, reason: "\(reason); shutdown deadline passed while waiting to retry")
-                }
-                if retryAfter == nil {
-                    backoff = min(configuration.retry.maxBackoff, backoff * configuration.retry.multiplier)
                 }
             }
         }
@@ -238,28 +206,31 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         retryBufferSignal.withLock { retryBufferSignal.signal() }
     }
 
-    /// Waits until the retry buffer is empty (retries keep their backoff and `Retry-After`); see
-    /// `SpanExporter.forceFlush`. Fails when requests still wait at `deadline`.
-    public func forceFlush(deadline: ContinuousClock.Instant) -> ExportResult {
-        guard senderClient != nil else { return .success }
-        let left = waitForRetryBuffer(until: deadline)
-        return left == 0 ? .success : .failure(reason: "\(left) spans still in the retry buffer at the flush deadline")
+    /// Waits until the retry buffer is empty (retries keep their backoff and `Retry-After`) or
+    /// `deadline`, then returns the books; see `SpanExporter.forceFlush`.
+    @discardableResult
+    public func forceFlush(deadline: ContinuousClock.Instant) -> HandedOverSpans {
+        if senderClient != nil { _ = waitForRetryBuffer(until: deadline) }
+        return handedOverSpans
     }
 
     /// Fails later exports, ends a running one by `deadline`, and gives the retry buffer until
     /// `deadline` to empty (what is left is dropped, counted); see `SpanExporter.shutdown`.
-    public func shutdown(deadline: ContinuousClock.Instant) {
+    @discardableResult
+    public func shutdown(deadline: ContinuousClock.Instant) -> HandedOverSpans {
         isShutDown.store(true, ordering: .relaxed)
         beginShutdown(deadline: deadline)
-        guard senderClient != nil else { return }
-        _ = waitForRetryBuffer(until: deadline + .milliseconds(100), untilSenderFinished: true)
+        if senderClient != nil {
+            _ = waitForRetryBuffer(until: deadline + .milliseconds(100), untilSenderFinished: true)
+        }
+        return handedOverSpans
     }
 
     // MARK: - The retry buffer
 
     /// Puts `request` in the retry buffer (starting the sender thread the first time), or drops
-    /// its spans when it does not fit. The batch is the exporter's from here: `.success` tells the
-    /// processor so, and the exporter's counters say what becomes of it.
+    /// its spans when it does not fit. The batch is the exporter's from here: `.handedOver` tells
+    /// the processor so, and ``handedOverSpans`` says what becomes of it.
     private func park(_ request: OTLPRetryBuffer.Request, reason: String? = nil) -> ExportResult {
         let (accepted, startSender) = retryBufferSignal.withLock { () -> (Bool, Bool) in
             guard sender != .finished else { return (false, false) }
@@ -288,7 +259,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             logger.error("Could not start the OTLP retry thread; buffered spans will be dropped at shutdown")
             retryBufferSignal.withLock { sender = .notStarted }
         }
-        return .success
+        return .handedOver
     }
 
     /// Blocks until the buffer is empty (and, for a shutdown, the sender has ended) or `deadline`;
@@ -336,7 +307,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                     retryBufferSignal.unlock()
                     return
                 }
-                while let first = retryBuffer.first, now - first.parkedAt > configuration.retry.maxElapsed {
+                while let first = retryBuffer.first, now - first.schedule.startedAt > configuration.retry.maxElapsed {
                     retryBuffer.removeFirst()
                     dropBuffered(
                         first.spans, reason: "in the retry buffer longer than \(configuration.retry.maxElapsed)")
@@ -367,47 +338,32 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
             retryBufferSignal.unlock()
             guard let request = due else { continue }
 
+            var schedule = request.schedule
             let outcome = send(
-                request.body, client: senderClient, deadline: .now + (configuration.timeout ?? .seconds(60)))
-            update {
-                $0.requests += 1
-                if request.attempts > 0 { $0.retries += 1 }
-                $0.bytesUncompressed += request.uncompressedBytes
-                $0.bytesSent += request.body.count
-            }
+                request.body, uncompressedBytes: request.uncompressedBytes, schedule: &schedule, client: senderClient,
+                deadline: .now + (configuration.timeout ?? .seconds(60)))
             retryBufferSignal.withLock {
                 switch outcome {
                 case .success(let rejected, _):
                     retryBuffer.removeFirst()
-                    update {
-                        $0.spansExported += max(0, request.spans - rejected)
-                        $0.spansRejected += min(rejected, request.spans)
-                        $0.spansBuffered = retryBuffer.spans
-                        $0.bytesBuffered = retryBuffer.bytes
-                    }
+                    settleDelivered(spans: request.spans, rejected: rejected, handedOver: true)
                 case .permanentFailure(let reason):
                     retryBuffer.removeFirst()
                     dropBuffered(request.spans, reason: reason)
                 case .retryableFailure(let reason, let retryAfter):
-                    let delay = retryAfter.map { max($0, Self.minimumRetryAfter) } ?? jittered(request.backoff)
-                    let now = ContinuousClock.now
-                    if now + delay - request.parkedAt > configuration.retry.maxElapsed {
+                    if let retryAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now) {
+                        retryBuffer.updateFirst {
+                            $0.schedule = schedule
+                            $0.retryAt = retryAt
+                        }
+                        update { $0.lastError = reason }
+                    } else {
                         retryBuffer.removeFirst()
                         dropBuffered(
                             request.spans,
                             reason:
-                                "\(reason); no retry left within \(configuration.retry.maxElapsed) (attempt \(request.attempts + 1))"
+                                "\(reason); no retry left within \(configuration.retry.maxElapsed) (attempt \(schedule.attempts))"
                         )
-                    } else {
-                        retryBuffer.updateFirst {
-                            $0.attempts += 1
-                            $0.retryAt = now + delay
-                            if retryAfter == nil {
-                                $0.backoff = min(
-                                    configuration.retry.maxBackoff, $0.backoff * configuration.retry.multiplier)
-                            }
-                        }
-                        update { $0.lastError = reason }
                     }
                 }
                 retryBufferSignal.signal()
@@ -424,11 +380,30 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         }
     }
 
+    /// Counts a delivered request's spans, accepted and rejected; returns the rejected ones. For a
+    /// request from the retry buffer (`handedOver`), `retryBufferSignal`'s lock is held.
+    @discardableResult
+    private func settleDelivered(spans: Int, rejected: Int, handedOver: Bool) -> Int {
+        let refused = min(max(0, rejected), spans)
+        books.withLock {
+            $0.statistics.spansExported += spans - refused
+            $0.statistics.spansRejected += refused
+            if handedOver {
+                $0.handedOver.delivered += spans - refused
+                $0.handedOver.rejected += refused
+                $0.statistics.spansBuffered = retryBuffer.spans
+                $0.statistics.bytesBuffered = retryBuffer.bytes
+            }
+        }
+        return refused
+    }
+
     /// Counts and logs spans that leave the retry buffer undelivered; `retryBufferSignal`'s lock held.
     private func dropBuffered(_ spans: Int, reason: String) {
-        update {
-            $0.spansBuffered = retryBuffer.spans
-            $0.bytesBuffered = retryBuffer.bytes
+        books.withLock {
+            $0.handedOver.dropped += spans
+            $0.statistics.spansBuffered = retryBuffer.spans
+            $0.statistics.bytesBuffered = retryBuffer.bytes
         }
         _ = drop(spans, reason: reason)
     }
@@ -441,37 +416,26 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         case permanentFailure(String)
     }
 
-    private func send(_ body: [UInt8], client: OpaquePointer, deadline: ContinuousClock.Instant) -> Outcome {
+    /// Makes one attempt (counted in `schedule` and the statistics) and classifies the answer.
+    private func send(
+        _ body: [UInt8], uncompressedBytes: Int, schedule: inout RetrySchedule, client: OpaquePointer,
+        deadline: ContinuousClock.Instant
+    ) -> Outcome {
+        let isRetry = schedule.recordAttempt()
+        update {
+            $0.requests += 1
+            if isRetry { $0.retries += 1 }
+            $0.bytesUncompressed += uncompressedBytes
+            $0.bytesSent += body.count
+        }
         var remaining = ContinuousClock.now.duration(to: deadline)
         if let timeout = configuration.timeout, timeout < remaining { remaining = timeout }
         let timeoutMilliseconds = max(
             1, Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
         var response = traceline_http_response()
         defer { traceline_http_response_free(&response) }
-
-        let status: Int32 = configuration.endpoint.withCString { url in
-            Self.userAgent.withCString { agent in
-                withOptionalCString(configuration.certificateFile) { caFile in
-                    withOptionalCString(configuration.clientCertificateFile) { certificate in
-                        withOptionalCString(configuration.clientKeyFile) { key in
-                            withCStringArray(headerLines) { headers in
-                                body.withUnsafeBufferPointer { bytes in
-                                    var request = traceline_http_request(
-                                        url: url, headers: headers, header_count: headerLines.count,
-                                        body: bytes.baseAddress, body_length: bytes.count,
-                                        timeout_ms: timeoutMilliseconds, ca_file: caFile,
-                                        client_certificate: certificate, client_key: key,
-                                        max_response_bytes: configuration.maxResponseBytes,
-                                        user_agent: agent, abort_at_monotonic_ms: UnsafePointer(abortAt)
-                                    )
-                                    return traceline_http_post(client, &request, &response)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let status = request.post(
+            body, client: client, timeoutMilliseconds: timeoutMilliseconds, abortAt: abortAt, response: &response)
 
         if response.body_too_large != 0 {
             return .permanentFailure("response larger than \(configuration.maxResponseBytes) bytes")
@@ -524,9 +488,6 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
 
     // MARK: - Helpers
 
-    /// The shortest wait a `Retry-After` header can ask for.
-    static let minimumRetryAfter: Duration = .milliseconds(100)
-
     private func drop(_ count: Int, reason: String) -> ExportResult {
         update {
             $0.spansDropped += count
@@ -550,13 +511,6 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                 "OTLP receiver reported a partial success",
                 metadata: ["rejected_spans": "\(rejected)", "message": "\(TracelineConfiguration.sanitized(message))"])
         }
-    }
-
-    private func jittered(_ delay: Duration) -> Duration {
-        let jitter = configuration.retry.jitter
-        guard jitter > 0 else { return delay }
-        let unit = Double(traceline_random_u64() >> 11) / Double(1 << 53)  // [0, 1)
-        return delay * (1 - jitter + 2 * jitter * unit)
     }
 
     /// Sleeps on this (export) thread until `instant`; returns false if the shutdown deadline
@@ -587,17 +541,4 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         defer { free(output) }
         return Array(UnsafeBufferPointer(start: output, count: length))
     }
-}
-
-private func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
-    guard let string else { return body(nil) }
-    return string.withCString { body($0) }
-}
-
-/// Calls `body` with a C array of C strings that lives for the duration of the call.
-private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
-    let copies = strings.map { strdup($0) }
-    defer { copies.forEach { free($0) } }
-    let pointers = copies.map { UnsafePointer($0) }
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
 }

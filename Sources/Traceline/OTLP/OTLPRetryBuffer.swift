@@ -14,12 +14,8 @@ struct OTLPRetryBuffer {
         let uncompressedBytes: Int
         /// Spans in the request.
         let spans: Int
-        /// When the request entered the buffer: it is dropped `maxElapsed` later.
-        let parkedAt: ContinuousClock.Instant
-        /// Requests sent with this body so far.
-        var attempts: Int
-        /// The backoff before the next retry, if the receiver does not name one.
-        var backoff: Duration
+        /// Its attempts and backoff; it is dropped `maxElapsed` after `schedule.startedAt`.
+        var schedule: RetrySchedule
         /// Not sent again before this instant.
         var retryAt: ContinuousClock.Instant
     }
@@ -61,9 +57,9 @@ struct OTLPRetryBuffer {
     mutating func removeFirst() -> Request? {
         guard !isEmpty else { return nil }
         let request = requests[head]
+        // Frees the body now.
         requests[head] = Request(
-            body: [], uncompressedBytes: 0, spans: 0, parkedAt: request.parkedAt, attempts: 0,
-            backoff: .zero, retryAt: request.retryAt)  // frees the body now
+            body: [], uncompressedBytes: 0, spans: 0, schedule: request.schedule, retryAt: request.retryAt)
         head += 1
         bytes -= request.body.count
         spans -= request.spans

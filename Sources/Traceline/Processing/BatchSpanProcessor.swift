@@ -12,8 +12,8 @@ import Musl
 /// This is where a span waits: `onEnd` puts it in one bounded lock-free queue (never blocking,
 /// never allocating); the export thread sends a batch when `maxExportBatchSize` spans are waiting,
 /// when `scheduleDelay` has passed, or when a flush is asked for. A full queue drops the newest
-/// span and counts it. Nothing is exported twice; ``statistics`` accounts for every span:
-/// `enqueued = exported + failed + queued + discardedAtShutdown` and `dropped*` for those never queued.
+/// span and counts it. Nothing is exported twice; ``statistics`` accounts for every span, including
+/// those the exporter kept to deliver later (see ``SpanPipelineStatistics``).
 public final class BatchSpanProcessor: SpanProcessor {
     /// Batching settings; the defaults are the OpenTelemetry ones (`OTEL_BSP_*`).
     public struct Configuration: Sendable, Equatable {
@@ -46,33 +46,6 @@ public final class BatchSpanProcessor: SpanProcessor {
         }
     }
 
-    /// Counters that account for every span the processor saw.
-    public struct Statistics: Sendable, Equatable {
-        /// Spans waiting in the queue now.
-        public var queueSize: Int
-        /// The queue's capacity.
-        public var queueCapacity: Int
-        /// Spans ever accepted into the queue.
-        public var enqueued: Int
-        /// Spans in batches the exporter accepted.
-        public var exported: Int
-        /// Spans in batches the exporter reported as failed.
-        public var failed: Int
-        /// Export calls that failed.
-        public var failedExports: Int
-        /// Export calls made.
-        public var exports: Int
-        /// Spans dropped because the queue was full (`error.type=queue_full`).
-        public var droppedQueueFull: Int
-        /// Spans that ended after shutdown (`error.type=already_shutdown`).
-        public var droppedAfterShutdown: Int
-        /// Spans still queued when shutdown's deadline passed, thrown away.
-        public var discardedAtShutdown: Int
-
-        /// Every span dropped without reaching the exporter.
-        public var dropped: Int { droppedQueueFull + droppedAfterShutdown + discardedAtShutdown }
-    }
-
     /// The batching settings in force.
     public let configuration: Configuration
     /// The exporter this processor feeds.
@@ -94,7 +67,10 @@ public final class BatchSpanProcessor: SpanProcessor {
     private let droppedAfterShutdown = Atomic<Int>(0)
     private let discardedAtShutdown = Atomic<Int>(0)
     private let exported = Atomic<Int>(0)
+    private let rejected = Atomic<Int>(0)
     private let failed = Atomic<Int>(0)
+    private let handedOver = Atomic<Int>(0)
+    private let inExport = Atomic<Int>(0)
     private let failedExports = Atomic<Int>(0)
     private let exports = Atomic<Int>(0)
 
@@ -102,6 +78,8 @@ public final class BatchSpanProcessor: SpanProcessor {
     private nonisolated(unsafe) var pendingFlushes: [Request] = []
     private nonisolated(unsafe) var pendingShutdown: Request?
     private nonisolated(unsafe) var threadFinished = false
+    /// The exporter's books at the previous flush report; only the export thread touches it.
+    private nonisolated(unsafe) var reportedExporterBooks = HandedOverSpans()
 
     /// Creates the processor and starts its export thread.
     /// - Parameters:
@@ -128,21 +106,30 @@ public final class BatchSpanProcessor: SpanProcessor {
         }
     }
 
-    /// A snapshot of the processor's counters.
-    public var statistics: Statistics {
-        Statistics(
+    /// A snapshot of the processor's counters, with what became of the spans its exporter kept.
+    public var statistics: SpanPipelineStatistics {
+        let kept = exporter.handedOverSpans
+        return SpanPipelineStatistics(
             queueSize: queue.count,
             queueCapacity: queue.capacity,
             enqueued: queue.enqueuedTotal,
-            exported: exported.load(ordering: .relaxed),
-            failed: failed.load(ordering: .relaxed),
+            exported: exported.load(ordering: .relaxed) + kept.delivered,
+            rejected: rejected.load(ordering: .relaxed) + kept.rejected,
+            failed: failed.load(ordering: .relaxed) + kept.dropped,
+            handedOver: handedOver.load(ordering: .relaxed),
+            pendingInExporter: kept.pending,
+            inExport: inExport.load(ordering: .relaxed),
             failedExports: failedExports.load(ordering: .relaxed),
             exports: exports.load(ordering: .relaxed),
             droppedQueueFull: droppedQueueFull.load(ordering: .relaxed),
             droppedAfterShutdown: droppedAfterShutdown.load(ordering: .relaxed),
-            discardedAtShutdown: discardedAtShutdown.load(ordering: .relaxed)
+            discardedAtShutdown: discardedAtShutdown.load(ordering: .relaxed),
+            exporter: exporter.exportStatistics
         )
     }
+
+    /// The same snapshot as ``statistics``; see `SpanProcessor.pipelineStatistics`.
+    public var pipelineStatistics: SpanPipelineStatistics? { statistics }
 
     /// Always false: this processor only looks at ended spans.
     public var isStartRequired: Bool { false }
@@ -239,6 +226,7 @@ public final class BatchSpanProcessor: SpanProcessor {
     private func submit(deadline: ContinuousClock.Instant, isShutdown: Bool) async -> FlushReport {
         let request = Request(deadline: deadline)
         let queue = self.queue
+        let exporter = self.exporter
         // Grace beyond the deadline for the export thread to report what it did.
         let timerDeadline = MonotonicClock.nanoseconds(for: deadline + .milliseconds(100))
         return await withCheckedContinuation { continuation in
@@ -255,7 +243,9 @@ public final class BatchSpanProcessor: SpanProcessor {
             }
             let timerStarted = startThread(name: "traceline-flush") {
                 if !request.waitUntilAnswered(monotonicDeadline: timerDeadline) {
-                    request.answer(FlushReport(notExported: queue.count, timedOut: true))
+                    request.answer(
+                        FlushReport(
+                            notExported: queue.count, pending: exporter.handedOverSpans.pending, timedOut: true))
                 }
             }
             if !timerStarted { logger.warning("No timer thread for flush deadline; waiting for the export thread") }
@@ -283,13 +273,13 @@ public final class BatchSpanProcessor: SpanProcessor {
             signal.unlock()
 
             for request in flushes {
-                let report = drain(until: request.deadline, discardRemainder: false)
-                _ = exporter.forceFlush(deadline: request.deadline)
+                var report = drain(until: request.deadline, discardRemainder: false)
+                merge(exporter.forceFlush(deadline: request.deadline), into: &report)
                 request.answer(report)
             }
             if let shutdown {
-                let report = drain(until: shutdown.deadline, discardRemainder: true)
-                exporter.shutdown(deadline: shutdown.deadline)
+                var report = drain(until: shutdown.deadline, discardRemainder: true)
+                merge(exporter.shutdown(deadline: shutdown.deadline), into: &report)
                 signal.withLock { threadFinished = true }
                 // Answer flushes that arrived while we were draining: there is nothing left to do for them.
                 let late = signal.withLock { () -> [Request] in
@@ -330,14 +320,31 @@ public final class BatchSpanProcessor: SpanProcessor {
         }
     }
 
+    /// Adds to `report` what became of the exporter's kept spans since the previous report.
+    private func merge(_ books: HandedOverSpans, into report: inout FlushReport) {
+        let previous = reportedExporterBooks
+        report.exported += books.delivered - previous.delivered
+        report.rejected += books.rejected - previous.rejected
+        report.failed += books.dropped - previous.dropped
+        report.pending = books.pending
+        reportedExporterBooks = books
+    }
+
     @discardableResult
     private func exportBatch(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
         guard !batch.isEmpty else { return .success }
         exports.add(1, ordering: .relaxed)
+        inExport.store(batch.count, ordering: .relaxed)
         let result = exporter.export(batch, deadline: deadline)
         switch result {
         case .success:
             exported.add(batch.count, ordering: .relaxed)
+        case .partialSuccess(let refused):
+            let refused = min(max(0, refused), batch.count)
+            exported.add(batch.count - refused, ordering: .relaxed)
+            rejected.add(refused, ordering: .relaxed)
+        case .handedOver:
+            handedOver.add(batch.count, ordering: .relaxed)
         case .failure(let reason):
             failed.add(batch.count, ordering: .relaxed)
             failedExports.add(1, ordering: .relaxed)
@@ -347,6 +354,7 @@ public final class BatchSpanProcessor: SpanProcessor {
                 logger.warning("Span export failed; batch dropped", metadata: metadata)
             }
         }
+        inExport.store(0, ordering: .relaxed)
         return result
     }
 
@@ -362,8 +370,15 @@ public final class BatchSpanProcessor: SpanProcessor {
             let batch = queue.dequeue(upTo: configuration.maxExportBatchSize)
             if batch.isEmpty { break }
             let perExport = exportDeadline()
-            let result = exportBatch(batch, deadline: min(perExport, deadline))
-            if result == .success { report.exported += batch.count } else { report.failed += batch.count }
+            switch exportBatch(batch, deadline: min(perExport, deadline)) {
+            case .success: report.exported += batch.count
+            case .partialSuccess(let refused):
+                let refused = min(max(0, refused), batch.count)
+                report.exported += batch.count - refused
+                report.rejected += refused
+            case .handedOver: break  // in the exporter's books, merged after the drain
+            case .failure: report.failed += batch.count
+            }
         }
         if discardRemainder {
             var discarded = 0

@@ -26,8 +26,7 @@ public final class SimpleSpanProcessor: SpanProcessor {
 
     /// Flushes the exporter; see `SpanProcessor.forceFlush`.
     public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport {
-        _ = exporter.forceFlush(deadline: deadline)
-        return FlushReport()
+        FlushReport(pending: exporter.forceFlush(deadline: deadline).pending)
     }
 
     /// Shuts down the exporter once; see `SpanProcessor.shutdown`.
@@ -36,7 +35,7 @@ public final class SimpleSpanProcessor: SpanProcessor {
             defer { isShutDown = true }
             return !isShutDown
         }
-        if first { exporter.shutdown(deadline: deadline) }
-        return FlushReport()
+        guard first else { return FlushReport() }
+        return FlushReport(pending: exporter.shutdown(deadline: deadline).pending)
     }
 }

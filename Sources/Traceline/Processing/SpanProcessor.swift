@@ -22,6 +22,9 @@ public protocol SpanProcessor: Sendable {
     func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport
     /// Flushes, then stops; later spans are dropped and counted.
     func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport
+    /// The books of the export pipeline this processor runs, or nil when it runs none. Health
+    /// checks and metrics read them here, so they need not know the processor's type. Default: nil.
+    var pipelineStatistics: SpanPipelineStatistics? { get }
 }
 
 extension SpanProcessor {
@@ -35,4 +38,6 @@ extension SpanProcessor {
     public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport { FlushReport() }
     /// Does nothing and returns an empty report by default.
     public func shutdown(deadline: ContinuousClock.Instant) async -> FlushReport { FlushReport() }
+    /// Nil by default.
+    public var pipelineStatistics: SpanPipelineStatistics? { nil }
 }

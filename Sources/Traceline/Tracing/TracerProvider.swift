@@ -71,6 +71,15 @@ public final class TracerProvider: Sendable {
         TracelineTracer(provider: self, origin: defaultOrigin)
     }
 
+    /// The books of the first processor that runs an export pipeline (the batch processor
+    /// ``Traceline`` sets up), or nil when none does.
+    public var pipelineStatistics: SpanPipelineStatistics? {
+        for processor in processors {
+            if let statistics = processor.pipelineStatistics { return statistics }
+        }
+        return nil
+    }
+
     /// True once ``shutdown(deadline:)`` has begun.
     public var isShutdown: Bool { isShutDown.load(ordering: .relaxed) }
 
@@ -107,41 +116,58 @@ public final class TracerProvider: Sendable {
 }
 
 /// What a flush or shutdown achieved, in spans.
+///
+/// It covers the spans queued when it began, and what became, since the previous report, of spans
+/// the exporter kept to deliver later: `exported` counts those delivered in that time, `failed`
+/// those lost, and `pending` those the exporter still holds.
 public struct FlushReport: Sendable, Equatable, CustomStringConvertible {
-    /// Spans the exporter accepted.
+    /// Spans delivered.
     public var exported = 0
-    /// Spans in batches the exporter reported as failed.
+    /// Spans the receiver refused (OTLP partial success).
+    public var rejected = 0
+    /// Spans lost after they left the queue (failed exports, kept spans dropped by the exporter).
     public var failed = 0
     /// Spans still queued when the deadline passed (never handed to the exporter).
     public var notExported = 0
+    /// Spans the exporter still holds to deliver later: handed over, not delivered.
+    public var pending = 0
     /// True if the deadline passed before the work was done.
     public var timedOut = false
 
     /// Creates a report.
     /// - Parameters:
-    ///   - exported: spans the exporter accepted.
-    ///   - failed: spans in batches the exporter reported as failed.
+    ///   - exported: spans delivered.
+    ///   - rejected: spans the receiver refused.
+    ///   - failed: spans lost after they left the queue.
     ///   - notExported: spans still queued when the deadline passed.
+    ///   - pending: spans the exporter still holds.
     ///   - timedOut: whether the deadline passed first.
-    public init(exported: Int = 0, failed: Int = 0, notExported: Int = 0, timedOut: Bool = false) {
+    public init(
+        exported: Int = 0, rejected: Int = 0, failed: Int = 0, notExported: Int = 0, pending: Int = 0,
+        timedOut: Bool = false
+    ) {
         self.exported = exported
+        self.rejected = rejected
         self.failed = failed
         self.notExported = notExported
+        self.pending = pending
         self.timedOut = timedOut
     }
 
-    /// True when nothing was left behind or lost.
-    public var isComplete: Bool { failed == 0 && notExported == 0 && !timedOut }
+    /// True when everything was delivered: nothing refused, lost, left behind or still held.
+    public var isComplete: Bool { rejected == 0 && failed == 0 && notExported == 0 && pending == 0 && !timedOut }
 
     mutating func add(_ other: FlushReport) {
         exported += other.exported
+        rejected += other.rejected
         failed += other.failed
         notExported += other.notExported
+        pending += other.pending
         timedOut = timedOut || other.timedOut
     }
 
-    /// The four counts on one line, for logs.
+    /// The counts on one line, for logs.
     public var description: String {
-        "exported=\(exported) failed=\(failed) notExported=\(notExported) timedOut=\(timedOut)"
+        "exported=\(exported) rejected=\(rejected) failed=\(failed) notExported=\(notExported) pending=\(pending) timedOut=\(timedOut)"
     }
 }

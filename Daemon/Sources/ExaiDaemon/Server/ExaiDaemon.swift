@@ -61,13 +61,13 @@ public final class ExaiDaemon: Service, Sendable {
     ///   - tracer: the tracer for every span the daemon makes (a `TracelineTracer`, or `NoOpTracer` when tracing is off).
     ///   - registry: the `/metrics` registry; the daemon adds its own sources, health and synthetic series.
     ///   - spanMetrics: for the RED health checks on `call_tool chat`.
-    ///   - batchProcessor: for the span-pipeline health check.
+    ///   - tracerProvider: its export pipeline's books feed the span-pipeline health check.
     ///   - traceStore: when set (and `configuration.tracePages`), the trace pages on the metrics listener read it.
     public init(
         configuration: DaemonConfiguration, tracer: any Tracer = NoOpTracer(),
         registry: MetricsRegistry = MetricsRegistry(),
-        spanMetrics: SpanMetricsProcessor? = nil, batchProcessor: BatchSpanProcessor? = nil,
-        exporter: OTLPHTTPExporter? = nil, traceStore: TraceStore? = nil, logger: Logger = Logger(label: "exai-daemon")
+        spanMetrics: SpanMetricsProcessor? = nil, tracerProvider: TracerProvider? = nil,
+        traceStore: TraceStore? = nil, logger: Logger = Logger(label: "exai-daemon")
     ) {
         self.configuration = configuration
         self.registry = registry
@@ -196,7 +196,7 @@ public final class ExaiDaemon: Service, Sendable {
         }
         for warning in configuration.warnings { logger.warning("configuration: \(warning)") }
         for warning in storageWarnings { logger.error("configuration: \(warning)") }
-        registerHealthChecks(spanMetrics: spanMetrics, batchProcessor: batchProcessor, exporter: exporter)
+        registerHealthChecks(spanMetrics: spanMetrics, tracerProvider: tracerProvider)
         registry.register(metrics)
         registry.register(health)
         if let traceStore, configuration.tracePages { registry.register(traceStore) }
@@ -204,11 +204,13 @@ public final class ExaiDaemon: Service, Sendable {
     }
 
     private func registerHealthChecks(
-        spanMetrics: SpanMetricsProcessor?, batchProcessor: BatchSpanProcessor?, exporter: OTLPHTTPExporter?
+        spanMetrics: SpanMetricsProcessor?, tracerProvider: TracerProvider?
     ) {
         health.register(.memory())
         health.register(.disk(path: "/"))
-        if let batchProcessor { health.register(.spanPipeline(processor: batchProcessor, exporter: exporter)) }
+        if let tracerProvider, tracerProvider.pipelineStatistics != nil {
+            health.register(.spanPipeline(provider: tracerProvider))
+        }
         if let spanMetrics {
             health.register(.errorRate(spanMetrics, spanNames: ["call_tool chat"], minimumCalls: 5))
             health.register(.latency(spanMetrics, spanNames: ["call_tool chat"], minimumCalls: 5))
