@@ -116,6 +116,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     private let state: [LockedValue<[[String]: ViewSeries]>]
     private let overflowed = LockedValue(0)
 
+    /// `@unchecked Sendable`: reached only through the `state` shard that holds it, under its lock.
     private final class ViewSeries: @unchecked Sendable {
         var value = 0.0
         var buckets: [Int]

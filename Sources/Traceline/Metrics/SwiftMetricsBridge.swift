@@ -18,6 +18,7 @@ public final class SwiftMetricsBridge: MetricsFactory, MetricsSource {
 
     enum Kind: String { case counter, gauge, histogram }
 
+    /// `@unchecked Sendable`: reached only inside the bridge's lock.
     private final class Family: @unchecked Sendable {
         let kind: Kind
         var series: [[String]: any ExportedValue] = [:]

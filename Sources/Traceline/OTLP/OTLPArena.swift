@@ -41,8 +41,11 @@ final class OTLPArena {
             to: T.self, capacity: max(count, 1))
     }
 
+    /// `alignment` is a power of two up to 16 (the chunks' own alignment); the returned block lies
+    /// inside one chunk. Both are preconditions: the C structs written through it rely on them.
     @inline(__always)
     func allocateRaw(bytes: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        precondition(alignment > 0 && alignment <= 16 && alignment & (alignment - 1) == 0 && bytes >= 0)
         bytesAllocated += bytes
         if bytes > Self.chunkSize / 4 {
             let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: max(alignment, 16))
@@ -58,6 +61,7 @@ final class OTLPArena {
             aligned = 0
         }
         offset = aligned + bytes
+        precondition(offset <= Self.chunkSize, "arena block past the end of its chunk")
         return chunks[chunkIndex] + aligned
     }
 

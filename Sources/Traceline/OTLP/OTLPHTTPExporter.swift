@@ -23,6 +23,10 @@ import Musl
 /// buffer. With ``OTLPExporterConfiguration/retryBufferBytes`` set, failed requests wait,
 /// encoded, in a buffer that a second thread (with its own curl handle) retries; `export` then
 /// answers ``ExportResult/handedOver`` and ``handedOverSpans`` says what became of them.
+///
+/// `@unchecked Sendable`: the two curl handles are each used by one thread (`client` by the export
+/// thread, `senderClient` by the retry thread); `retryBuffer` and `sender` are touched only under
+/// `retryBufferSignal`'s lock; everything else is immutable, atomic or behind its own lock.
 public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     /// The settings the exporter was created with.
     public let configuration: OTLPExporterConfiguration

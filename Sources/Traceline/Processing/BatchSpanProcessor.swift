@@ -182,6 +182,7 @@ public final class BatchSpanProcessor: SpanProcessor {
     /// A flush or shutdown waiting for the export thread; answered once, by the thread or by a
     /// timer thread at the deadline, so a caller never waits on a stuck exporter past its deadline.
     /// The timer is an OS thread, not a task: it must fire even when every concurrency thread is busy.
+    /// `@unchecked Sendable`: its two vars are touched only under `signal`'s lock.
     private final class Request: @unchecked Sendable {
         let deadline: ContinuousClock.Instant
         private let signal = ThreadSignal()

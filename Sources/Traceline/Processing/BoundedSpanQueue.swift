@@ -7,6 +7,10 @@ import Synchronization
 /// store of the slot's sequence number (the bounded queue design described by Dmitry Vyukov);
 /// no lock is taken and nothing is allocated per span. When every slot is taken, `enqueue`
 /// fails immediately and the caller counts the drop: `end()` never blocks.
+///
+/// `@unchecked Sendable`: a slot is written only by the producer that claimed its position and
+/// read only by the one consumer, each ordered by the slot's sequence number. The ring size is a
+/// power of two (the index mask relies on it) and only one thread dequeues; both are preconditions.
 final class BoundedSpanQueue: @unchecked Sendable {
     let capacity: Int
     private let mask: Int
@@ -28,6 +32,7 @@ final class BoundedSpanQueue: @unchecked Sendable {
         self.sequences = .allocate(capacity: slotCount)
         for index in 0..<slotCount { (sequences + index).initialize(to: Atomic<Int>(index)) }
         self.slots = .allocate(capacity: slotCount)
+        precondition(slotCount & (slotCount - 1) == 0 && slotCount >= capacity, "ring size must be a power of two")
     }
 
     deinit {
@@ -79,6 +84,8 @@ final class BoundedSpanQueue: @unchecked Sendable {
         guard sequence == position + 1 else { return nil }
         let span = (slots + (position & mask)).move()
         sequences[position & mask].store(position + mask + 1, ordering: .releasing)
+        // A second consumer would have moved the same slot out twice.
+        precondition(head.load(ordering: .relaxed) == position, "BoundedSpanQueue has a single consumer")
         head.store(position + 1, ordering: .releasing)
         return span
     }

@@ -10,6 +10,8 @@ import Musl
 /// Why not `Synchronization.Mutex`: on Linux it hands contended ownership over in the kernel
 /// (priority-inheritance futex), which ThreadSanitizer cannot see, so every contended use shows up
 /// as a false data race and hides real ones. pthread mutexes are intercepted by the sanitizer.
+///
+/// `@unchecked Sendable`: `value` is only reached inside `withLock`, which holds the mutex.
 final class LockedValue<Value>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var value: Value

@@ -45,8 +45,11 @@ struct SpinLock: ~Copyable {
         }
     }
 
+    /// Releases the lock, which the caller must hold (checked in debug builds only: this is on
+    /// every span's path).
     @inline(__always)
     func unlock() {
+        assert(flag.load(ordering: .relaxed), "SpinLock unlocked while not locked")
         flag.store(false, ordering: .releasing)
     }
 }

@@ -8,6 +8,10 @@ import Musl
 
 /// A mutex and condition variable pair on `CLOCK_MONOTONIC`, for a thread that sleeps until it
 /// is woken or a deadline passes. Used only off the hot path (a wake-up per batch, not per span).
+///
+/// `@unchecked Sendable`: the pthread objects are shared by design and only touched through
+/// pthread calls. The mutex is an error-checking one, so unlocking from a thread that does not
+/// hold it, or locking twice, stops the process instead of corrupting what it guards.
 final class ThreadSignal: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
@@ -15,7 +19,11 @@ final class ThreadSignal: @unchecked Sendable {
     init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
+        var mutexAttributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&mutexAttributes)
+        pthread_mutexattr_settype(&mutexAttributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
+        pthread_mutex_init(mutex, &mutexAttributes)
+        pthread_mutexattr_destroy(&mutexAttributes)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
@@ -30,8 +38,15 @@ final class ThreadSignal: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    func lock() {
+        let result = pthread_mutex_lock(mutex)
+        precondition(result == 0, "ThreadSignal locked twice by one thread (\(result))")
+    }
+
+    func unlock() {
+        let result = pthread_mutex_unlock(mutex)
+        precondition(result == 0, "ThreadSignal unlocked by a thread that does not hold it (\(result))")
+    }
 
     func withLock<R>(_ body: () throws -> R) rethrows -> R {
         lock()
@@ -47,7 +62,8 @@ final class ThreadSignal: @unchecked Sendable {
         var time = timespec()
         time.tv_sec = Int(clamping: deadline / 1_000_000_000)
         time.tv_nsec = Int(deadline % 1_000_000_000)
-        _ = pthread_cond_timedwait(condition, mutex, &time)
+        let result = pthread_cond_timedwait(condition, mutex, &time)
+        precondition(result != EPERM, "ThreadSignal.wait called without the lock held")
     }
 }
 

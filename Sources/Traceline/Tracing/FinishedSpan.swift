@@ -85,6 +85,7 @@ final class TracerOrigin: Sendable {
         self.scope = scope
     }
 
+    /// Every origin ever made; nothing is removed, which is what makes `unowned(unsafe)` safe.
     private static let interned = LockedValue<[TracerOrigin]>([])
 
     static func intern(resource: Resource, scope: InstrumentationScope) -> TracerOrigin {

@@ -5,6 +5,10 @@ import Tracing
 ///
 /// Identity fields are immutable; the recorded data sits behind an inline ``SpinLock``.
 /// `end()` moves the data out into a ``FinishedSpan`` and hands it to the processors.
+///
+/// `@unchecked Sendable` and `@exclusivity(unchecked)`: every mutable field is read and written
+/// only between `lock.lock()` and `lock.unlock()`. `origin` is `unowned(unsafe)` because
+/// ``TracerOrigin`` values are interned and never freed.
 final class SpanStorage: @unchecked Sendable {
     let spanContext: SpanContext
     let parentSpanID: SpanID?
