@@ -306,23 +306,7 @@ struct TracePageRenderer: Sendable {
     }
 
     /// An attribute's value as plain text (arrays comma-separated).
-    static func text(_ attribute: SpanAttribute) -> String {
-        switch attribute {
-        case .string(let value): return value
-        case .int32(let value): return String(value)
-        case .int64(let value): return String(value)
-        case .double(let value): return String(value)
-        case .bool(let value): return String(value)
-        case .stringArray(let values): return values.joined(separator: ", ")
-        case .int64Array(let values): return values.map { String($0) }.joined(separator: ", ")
-        case .int32Array(let values): return values.map { String($0) }.joined(separator: ", ")
-        case .doubleArray(let values): return values.map { String($0) }.joined(separator: ", ")
-        case .boolArray(let values): return values.map { String($0) }.joined(separator: ", ")
-        case .stringConvertible(let value): return String(describing: value)
-        case .stringConvertibleArray(let values): return values.map { $0.description }.joined(separator: ", ")
-        default: return ""
-        }
-    }
+    static func text(_ attribute: SpanAttribute) -> String { attribute.plainText }
 
 }
 

@@ -65,7 +65,7 @@ import Tracing
         // The cumulative series for Prometheus are unaffected by the window.
         #expect(
             metrics.render(format: .prometheusText).contains(
-                "traces_span_metrics_calls_total{service_name=\"svc\",span_name=\"op\",span_kind=\"SPAN_KIND_SERVER\",status_code=\"STATUS_CODE_UNSET\"} 10\n"
+                "traces_span_metrics_calls_total{service_name=\"svc\",span_name=\"op\",span_kind=\"SPAN_KIND_SERVER\",status_code=\"STATUS_CODE_UNSET\"} 10.0\n"
             ))
     }
 

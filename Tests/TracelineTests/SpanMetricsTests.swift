@@ -34,7 +34,7 @@ import Tracing
         let (metrics, tracer) = pipeline()
         for milliseconds in [1.0, 2.0, 3.0, 5.0, 50.0, 20_000.0] { span(tracer, "GET /x", milliseconds: milliseconds) }
         let text = metrics.render(format: .prometheusText)
-        #expect(text.contains("traces_span_metrics_calls_total{\(server)} 6\n"))
+        #expect(text.contains("traces_span_metrics_calls_total{\(server)} 6.0\n"))
         #expect(
             text.contains("traces_span_metrics_duration_milliseconds_bucket{\(server),le=\"2.0\"} 2\n"),
             "le is inclusive: 1 and 2")
@@ -95,7 +95,7 @@ import Tracing
         let text = metrics.render(format: .prometheusText)
         #expect(metrics.seriesTotal == 2)
         #expect(metrics.overflowCount == 3)
-        #expect(text.contains("traces_span_metrics_calls_total{otel_metric_overflow=\"true\"} 3\n"))
+        #expect(text.contains("traces_span_metrics_calls_total{otel_metric_overflow=\"true\"} 3.0\n"))
         #expect(!text.contains("span_name=\"c\""))
     }
 
@@ -163,8 +163,8 @@ import Tracing
         }
         let text = metrics.render(format: .prometheusText)
         let totals = text.split(separator: "\n").filter { $0.hasPrefix("traces_span_metrics_calls_total") }
-            .compactMap { Int($0.split(separator: " ").last ?? "") }
-        #expect(totals.reduce(0, +) == 8_000)
+            .compactMap { Double($0.split(separator: " ").last ?? "") }
+        #expect(totals.count == 2 && totals.reduce(0, +) == 8_000)
         try checkStructure(text)
     }
 }

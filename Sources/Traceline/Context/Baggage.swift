@@ -138,20 +138,7 @@ public struct Baggage: Hashable, Sendable {
 
     /// Decodes `%XX` escapes; invalid UTF-8 becomes U+FFFD. A malformed escape fails the member.
     static func percentDecode(_ text: Substring) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                    return nil
-                }
-                bytes.append(high << 4 | low)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        PercentDecoding.decode(text, invalidUTF8: .replace)
     }
 
     static func percentEncode(_ text: String) -> String {
@@ -168,14 +155,5 @@ public struct Baggage: Hashable, Sendable {
             }
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case 0x30...0x39: return byte - 0x30
-        case 0x41...0x46: return byte - 0x41 + 10
-        case 0x61...0x66: return byte - 0x61 + 10
-        default: return nil
-        }
     }
 }

@@ -56,16 +56,40 @@ public struct MetricFamilyWriter {
         _ name: String, help: String, bounds: [Double],
         _ samples: [(labels: [(String, String)], buckets: [Int], sum: Double)]
     ) {
+        histogram(
+            name, help: help, bounds: bounds,
+            series: samples.map { HistogramSeries(labels: $0.0, buckets: $0.1, sum: $0.2) })
+    }
+
+    /// A histogram family whose series may carry an exemplar per bucket (written in OpenMetrics
+    /// only). Each series' labels are escaped once and the `le` labels once per family, so a
+    /// family of thousands of series costs one string append per bucket line.
+    mutating func histogram(_ name: String, help: String, bounds: [Double], series: [HistogramSeries]) {
         text += "# HELP \(name) \(Exposition.escapeHelp(help))\n# TYPE \(name) histogram\n"
-        for sample in samples {
+        let leLabels = (0...bounds.count).map { index in
+            "le=\"" + (index < bounds.count ? Exposition.number(bounds[index]) : "+Inf") + "\"}"
+        }
+        let bucketPrefix = name + "_bucket{"
+        for sample in series {
+            precondition(sample.buckets.count == bounds.count + 1, "one bucket count per bound, plus +Inf")
+            let escaped = Exposition.labels(sample.labels)
+            let inner = escaped.isEmpty ? "" : String(escaped.dropFirst().dropLast()) + ","
             var cumulative = 0
-            for (index, count) in sample.buckets.enumerated() {
-                cumulative += count
-                let le = index < bounds.count ? Exposition.number(bounds[index]) : "+Inf"
-                text += "\(name)_bucket\(Exposition.labels(sample.labels + [("le", le)])) \(cumulative)\n"
+            for index in sample.buckets.indices {
+                cumulative += sample.buckets[index]
+                text += bucketPrefix
+                text += inner
+                text += leLabels[index]
+                text += " "
+                text += String(cumulative)
+                if format == .openMetrics, index < sample.exemplars.count, let exemplar = sample.exemplars[index] {
+                    text += " # " + Exposition.labels(exemplar.labels) + " " + Exposition.number(exemplar.value)
+                    text += " \(exemplar.timestampSeconds)"
+                }
+                text += "\n"
             }
-            text += "\(name)_sum\(Exposition.labels(sample.labels)) \(Exposition.number(sample.sum))\n"
-            text += "\(name)_count\(Exposition.labels(sample.labels)) \(cumulative)\n"
+            text += "\(name)_sum\(escaped) \(Exposition.number(sample.sum))\n"
+            text += "\(name)_count\(escaped) \(cumulative)\n"
         }
     }
 
@@ -80,4 +104,26 @@ public struct MetricFamilyWriter {
             text += "\(name)\(Exposition.labels(sample.labels)) \(Exposition.number(sample.value))\n"
         }
     }
+}
+
+/// One series of a histogram family, for ``MetricFamilyWriter``.
+struct HistogramSeries {
+    /// The series' labels, without `le`.
+    var labels: [(String, String)]
+    /// Non-cumulative counts per bucket; the last is `+Inf`.
+    var buckets: [Int]
+    /// The sum of the observed values.
+    var sum: Double
+    /// At most one exemplar per bucket (empty: none).
+    var exemplars: [MetricExemplar?] = []
+}
+
+/// An OpenMetrics exemplar: a sample that fell into a bucket, with the trace that produced it.
+struct MetricExemplar {
+    /// The exemplar's labels (`trace_id`, `span_id`).
+    var labels: [(String, String)]
+    /// The observed value.
+    var value: Double
+    /// When it was observed, in seconds since the epoch.
+    var timestampSeconds: Double
 }

@@ -107,11 +107,7 @@ public struct PipelineMetrics: MetricsSource {
             writer.counter(
                 "traceline_exporter_export_duration_seconds", help: "Time spent in export calls, retries included.",
                 [
-                    (
-                        component,
-                        Double(stats.exportDurationTotal.components.seconds) + Double(
-                            stats.exportDurationTotal.components.attoseconds) / 1e18
-                    )
+                    (component, stats.exportDurationTotal.inSeconds)
                 ])
             writer.counter(
                 "traceline_exporter_exports", help: "Export calls (batches).", [(component, Double(stats.exportCalls))])

@@ -434,8 +434,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         }
         var remaining = ContinuousClock.now.duration(to: deadline)
         if let timeout = configuration.timeout, timeout < remaining { remaining = timeout }
-        let timeoutMilliseconds = max(
-            1, Int(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+        let timeoutMilliseconds = max(1, remaining.wholeMilliseconds)
         var response = traceline_http_response()
         defer { traceline_http_response_free(&response) }
         let status = request.post(

@@ -256,9 +256,7 @@ public final class BatchSpanProcessor: SpanProcessor {
     // MARK: - The export thread
 
     private func run() {
-        let delay =
-            UInt64(clamping: configuration.scheduleDelay.components.seconds) * 1_000_000_000
-            + UInt64(configuration.scheduleDelay.components.attoseconds / 1_000_000_000)
+        let delay = configuration.scheduleDelay.wholeNanoseconds
         var nextScheduled = MonotonicClock.nowNanoseconds() + delay
         while true {
             signal.lock()

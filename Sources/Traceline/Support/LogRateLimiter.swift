@@ -6,9 +6,7 @@ final class LogRateLimiter: Sendable {
     private let state = LockedValue<(lastLogged: UInt64?, suppressed: Int)>((nil, 0))
 
     init(interval: Duration = .seconds(1)) {
-        intervalNanoseconds =
-            UInt64(clamping: interval.components.seconds) * 1_000_000_000
-            + UInt64(interval.components.attoseconds / 1_000_000_000)
+        intervalNanoseconds = interval.wholeNanoseconds
     }
 
     /// Nil when this occurrence is to be suppressed; otherwise the number suppressed since the

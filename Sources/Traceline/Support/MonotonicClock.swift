@@ -18,10 +18,7 @@ enum MonotonicClock {
     static func nanoseconds(for deadline: ContinuousClock.Instant) -> UInt64 {
         let remaining = ContinuousClock.now.duration(to: deadline)
         let now = nowNanoseconds()
-        if remaining <= .zero { return now }
-        let (seconds, attoseconds) = remaining.components
-        let nanos = UInt64(clamping: seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
-        let sum = now.addingReportingOverflow(nanos)
+        let sum = now.addingReportingOverflow(remaining.wholeNanoseconds)
         return sum.overflow ? UInt64.max : sum.partialValue
     }
 }

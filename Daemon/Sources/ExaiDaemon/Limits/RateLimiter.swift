@@ -17,7 +17,7 @@ struct TokenBucket {
     private mutating func refill(now: ContinuousClock.Instant) {
         let elapsed = now - last
         last = now
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed / .seconds(1)
         tokens = min(capacity, tokens + seconds * perSecond)
     }
 
@@ -37,7 +37,7 @@ struct TokenBucket {
     /// Refilled to capacity by `now`: the same as a new bucket, so it need not be kept.
     func isFull(now: ContinuousClock.Instant) -> Bool {
         let elapsed = now - last
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed / .seconds(1)
         return tokens + seconds * perSecond >= capacity
     }
 }

@@ -95,7 +95,7 @@ extension ExaiDaemon {
         defer { session.gate.release() }
 
         let timeout = configuration.callTimeout
-        let timeoutSeconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let timeoutSeconds = timeout / .seconds(1)
         await send([
             ("op", "call_tool_ack"), ("request_id", .string(requestID)), ("accepted", true),
             ("timeout", .number(timeoutSeconds)), ("name", .string(name)),

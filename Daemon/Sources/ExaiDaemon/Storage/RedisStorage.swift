@@ -81,8 +81,8 @@ public final class RedisStorage: StorageBackend {
     }
 
     public func set(_ key: String, _ value: [UInt8], ttl: Duration) async throws {
-        let milliseconds = max(
-            1, Int(ttl.components.seconds) * 1000 + Int(ttl.components.attoseconds / 1_000_000_000_000_000))
+        let exact = ttl / .milliseconds(1)
+        let milliseconds = exact >= Double(Int.max) ? Int.max : max(1, Int(exact.rounded(.down)))
         _ = try await command([
             Array("SET".utf8), Array(key.utf8), value, Array("PX".utf8), Array(String(milliseconds).utf8),
         ])

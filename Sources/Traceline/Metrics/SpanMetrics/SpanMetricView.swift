@@ -212,7 +212,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
 
     static func value(of source: SpanMetricView.LabelSource, in span: FinishedSpan) -> String {
         switch source {
-        case .attribute(let key): return span.attributes.get(key).map(SpanMetricsProcessor.labelText) ?? ""
+        case .attribute(let key): return span.attributes.get(key)?.plainText ?? ""
         case .spanName: return span.name
         case .outcome(let success, let error): return span.status?.code == .error ? error : success
         case .constant(let value): return value
