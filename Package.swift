@@ -11,7 +11,11 @@ import PackageDescription
 let package = Package(
     name: "Traceline",
     products: [
+        // Everything: the bootstrap from OTEL_* variables and all the modules below, re-exported.
         .library(name: "Traceline", targets: ["Traceline"]),
+        // The parts, for a service that wants less: tracing alone, plus the OTLP exporter.
+        .library(name: "TracelineCore", targets: ["TracelineCore"]),
+        .library(name: "TracelineOTLP", targets: ["TracelineOTLP"]),
         // Empty unless the `Hummingbird` trait is enabled.
         .library(name: "TracelineHummingbird", targets: ["TracelineHummingbird"]),
         .executable(name: "traceline-example", targets: ["traceline-example"]),
@@ -50,17 +54,84 @@ let package = Package(
             name: "CTracelineHTTP",
             linkerSettings: [.linkedLibrary("curl"), .linkedLibrary("z")]
         ),
+        // The pipeline, in the order a span travels it: the tracing core (where a span is born
+        // and queued), OTLP export (where it is encoded and sent), then the readers of what
+        // happened (metrics, health, debug pages), and the bootstrap that wires them together.
+        // Dependencies point one way: every module depends on the core, none on the bootstrap.
+
+        // Tracing core: IDs and context (Context/), W3C and correlation-ID propagation
+        // (Propagation/), sampling (Sampling/), spans from start to the frozen FinishedSpan
+        // (Tracing/), the processors and the lock-free batch queue with its export thread
+        // (Processing/), the exporter protocol with the console and in-memory exporters (Export/),
+        // log correlation (Logging/) and GenAI span helpers (GenAI/). No network code.
         .target(
-            name: "Traceline",
+            name: "TracelineCore",
             dependencies: [
+                "CTracelineSupport",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // OTLP export: batches encoded to OTLP protobuf with libprotobuf-c (COTLPProto, generated
+        // from Proto/), gzip, and sent with libcurl (CTracelineHTTP), with the retry policy,
+        // circuit breaker and the optional retry buffer.
+        .target(
+            name: "TracelineOTLP",
+            dependencies: [
+                "TracelineCore",
                 "CTracelineSupport",
                 "COTLPProto",
                 "CTracelineHTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Metrics: RED metrics from spans (SpanMetrics/: aggregation, recent window, exposition),
+        // declarative span views, the SDK's own pipeline metrics, process metrics, a swift-metrics
+        // backend, and the Prometheus/OpenMetrics text writer they all render through.
+        .target(
+            name: "TracelineMetrics",
+            dependencies: [
+                "TracelineCore",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        // Health: checks with timeouts, the aggregator behind /health, /livez and /readyz (IETF
+        // health-check format), synthetic probes, and the redactor that keeps secrets out of outputs.
+        .target(
+            name: "TracelineHealth",
+            dependencies: [
+                "TracelineCore",
+                "TracelineMetrics",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Debug: the in-memory store of recent traces that the built-in trace pages read.
+        .target(
+            name: "TracelineDebug",
+            dependencies: [
+                "TracelineCore",
+                "TracelineMetrics",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
+        // The bootstrap: configuration from the standard OTEL_* variables, the provider and its
+        // exporter wired from it, and a swift-service-lifecycle service that flushes at shutdown.
+        // Re-exports every module above, so `import Traceline` is all most services need.
+        .target(
+            name: "Traceline",
+            dependencies: [
+                "TracelineCore",
+                "TracelineOTLP",
+                "TracelineMetrics",
+                "TracelineHealth",
+                "TracelineDebug",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // Hummingbird glue: the /metrics route and a standalone metrics server (`Hummingbird` trait).
@@ -87,6 +158,11 @@ let package = Package(
             name: "TracelineTests",
             dependencies: [
                 "Traceline",
+                "TracelineCore",
+                "TracelineOTLP",
+                "TracelineMetrics",
+                "TracelineHealth",
+                "TracelineDebug",
                 "TracelineTestSupport",
                 "COTLPProto",
                 "CTracelineHTTP",

@@ -20,6 +20,8 @@ let package = Package(
             dependencies: [
                 "CLibFuzzer",
                 .product(name: "Traceline", package: "Traceline"),
+                .product(name: "TracelineCore", package: "Traceline"),
+                .product(name: "TracelineOTLP", package: "Traceline"),
                 .product(name: "ExaiProtocol", package: "ExaiDaemon"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The public API of the SDK's modules (Traceline, TracelineHummingbird), one declaration a line,
+# The public API of the SDK's modules (Traceline, its five modules, TracelineHummingbird), one declaration a line,
 # compared with the committed baseline in api/. A declaration added, removed or changed fails the
 # check, so the API grows only on purpose: review the difference, then `--update` and commit.
 set -euo pipefail
@@ -8,7 +8,7 @@ swift package dump-symbol-graph --traits Hummingbird --minimum-access-level publ
   >/dev/null 2>&1 || swift package dump-symbol-graph --traits Hummingbird --minimum-access-level public --skip-synthesized-members
 graphs="$(swift build --traits Hummingbird --show-bin-path)/../symbolgraph"
 status=0
-for module in Traceline TracelineHummingbird; do
+for module in Traceline TracelineCore TracelineOTLP TracelineMetrics TracelineHealth TracelineDebug TracelineHummingbird; do
   current=$(mktemp)
   python3 - "$graphs" "$module" >"$current" <<'PY'
 import glob, json, os, sys

@@ -1,8 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// A service that uses Traceline for tracing and OTLP export only, as the README's "Add it to your
-// package" shows. CI builds it and checks that it resolves none of the daemon's dependencies
+// A service that uses Traceline's tracing core and OTLP exporter only, as the README's "Add it to
+// your package" shows. CI builds it and checks that it resolves none of the daemon's dependencies
 // (Scripts/check-light-dependency.sh). The README's lines use the repository's URL; this package
 // names the same checkout by path.
 let package = Package(
@@ -15,8 +15,10 @@ let package = Package(
         .executableTarget(
             name: "TracingOnly",
             dependencies: [
-                .product(name: "Traceline", package: "Traceline"),
+                .product(name: "TracelineCore", package: "Traceline"),
+                .product(name: "TracelineOTLP", package: "Traceline"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ]
         )
     ],

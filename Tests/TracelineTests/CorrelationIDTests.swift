@@ -4,6 +4,11 @@ import Testing
 import Tracing
 
 @testable import Traceline
+@testable import TracelineCore
+@testable import TracelineDebug
+@testable import TracelineHealth
+@testable import TracelineMetrics
+@testable import TracelineOTLP
 
 @Suite struct CorrelationIDTests {
     @Test(

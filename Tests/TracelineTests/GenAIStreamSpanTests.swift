@@ -2,6 +2,11 @@ import Testing
 import Tracing
 
 @testable import Traceline
+@testable import TracelineCore
+@testable import TracelineDebug
+@testable import TracelineHealth
+@testable import TracelineMetrics
+@testable import TracelineOTLP
 
 @Suite struct GenAIStreamSpanTests {
     @Test(

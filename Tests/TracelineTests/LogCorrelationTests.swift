@@ -3,6 +3,11 @@ import Testing
 import Tracing
 
 @testable import Traceline
+@testable import TracelineCore
+@testable import TracelineDebug
+@testable import TracelineHealth
+@testable import TracelineMetrics
+@testable import TracelineOTLP
 
 @Suite struct LogCorrelationTests {
     @Test("log lines inside a span carry trace_id, span_id, trace_flags and correlation_id")

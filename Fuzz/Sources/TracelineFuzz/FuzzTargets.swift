@@ -2,6 +2,8 @@ import ExaiProtocol
 import Instrumentation
 import ServiceContextModule
 @_spi(Fuzzing) import Traceline
+@_spi(Fuzzing) import TracelineCore
+@_spi(Fuzzing) import TracelineOTLP
 
 /// One parser under fuzzing: it gets raw bytes and checks what the parser promises about its
 /// result. A crash, a trap or a broken `precondition` is a finding.

@@ -1,6 +1,10 @@
 import Instrumentation
 import Logging
 import ServiceLifecycle
+import TracelineCore
+import TracelineHealth
+import TracelineMetrics
+import TracelineOTLP
 import Tracing
 
 /// Entry points: one call that wires tracing, propagation and log correlation for a process.

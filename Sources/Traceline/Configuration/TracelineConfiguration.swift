@@ -1,5 +1,9 @@
 import Instrumentation
 import Logging
+@_spi(Fuzzing) import TracelineCore
+import TracelineHealth
+import TracelineMetrics
+import TracelineOTLP
 import Tracing
 
 /// Everything the one-call bootstrap needs, read from the standard `OTEL_*` environment variables.
@@ -209,19 +213,5 @@ public struct TracelineConfiguration: Sendable {
     }
 
     /// A short, printable rendering of an untrusted configuration value.
-    static func sanitized(_ text: String) -> String {
-        let printable = text.unicodeScalars.map { scalar -> String in
-            scalar.value >= 0x20 && scalar.value < 0x7F ? String(scalar) : "?"
-        }.joined()
-        return printable.count > 40 ? String(printable.prefix(40)) + "…" : printable
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var text = Substring(self)
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return String(text)
-    }
+    static func sanitized(_ text: String) -> String { LogText.sanitized(text) }
 }

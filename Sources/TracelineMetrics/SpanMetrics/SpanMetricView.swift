@@ -1,0 +1,289 @@
+import TracelineCore
+import Tracing
+
+/// A declarative rule that derives one metric from spans, so a service publishes domain metrics
+/// (for example `mcp_api_calls_total{provider,model,status}`) without hand-written bookkeeping.
+public struct SpanMetricView: Sendable {
+    /// Where a label's value comes from.
+    public enum LabelSource: Sendable {
+        /// A span attribute (empty string when absent).
+        case attribute(String)
+        /// The span's name.
+        case spanName
+        /// `success` or `error` (error when the status is ERROR), or custom words.
+        case outcome(success: String = "success", error: String = "error")
+        /// A fixed value (to tell apart several views that share a metric name).
+        case constant(String)
+    }
+
+    /// What the metric is: `.counter()`, `.histogram(buckets:unit:)`,
+    /// `.attributeHistogram(attribute:buckets:)` or `.upDownCounter`.
+    ///
+    /// A struct rather than an enum with payloads: a multi-payload enum may keep its case in the
+    /// spare high bits of a payload's pointer, which LeakSanitizer cannot follow, so buckets kept
+    /// for the life of the process were reported as leaked.
+    public struct Instrument: Sendable {
+        enum Kind: Sendable { case counter, histogram, attributeHistogram, upDownCounter }
+
+        let kind: Kind
+        /// The attribute a counter adds, or an attribute histogram observes.
+        let attribute: String?
+        let buckets: [Double]
+        let unit: DurationUnit
+
+        /// Counts matching spans (`value: nil`), or adds a numeric attribute's value.
+        public static func counter(value: String? = nil) -> Instrument {
+            Instrument(kind: .counter, attribute: value, buckets: [], unit: .seconds)
+        }
+
+        /// Span durations in seconds or milliseconds.
+        public static func histogram(buckets: [Double], unit: DurationUnit) -> Instrument {
+            Instrument(kind: .histogram, attribute: nil, buckets: buckets, unit: unit)
+        }
+
+        /// The values of a numeric attribute (for example `gen_ai.response.time_to_first_chunk`);
+        /// spans without it are not counted.
+        public static func attributeHistogram(attribute: String, buckets: [Double]) -> Instrument {
+            Instrument(kind: .attributeHistogram, attribute: attribute, buckets: buckets, unit: .seconds)
+        }
+
+        /// +1 when a matching span starts, −1 when it ends (matching by name only, since
+        /// attributes are usually set after start).
+        public static let upDownCounter = Instrument(kind: .upDownCounter, attribute: nil, buckets: [], unit: .seconds)
+    }
+
+    /// The unit histogram durations are recorded in: seconds or milliseconds.
+    public enum DurationUnit: Sendable { case seconds, milliseconds }
+
+    /// The metric's Prometheus name, with invalid characters replaced by `_`.
+    public let name: String
+    /// The `# HELP` text.
+    public let help: String
+    /// The kind of metric the view produces.
+    public let instrument: Instrument
+    /// Label names (made valid) and where their values come from.
+    public let labels: [(name: String, source: LabelSource)]
+    /// Which ended spans count (for up-down counters: the span names that count).
+    public let filter: @Sendable (FinishedSpan) -> Bool
+    /// For an `activeSpans` view, the span names it tracks; nil for other views.
+    public let spanNames: Set<String>?
+
+    /// - Parameters:
+    ///   - name: the Prometheus name, including `_total` for counters.
+    ///   - help: the `# HELP` text.
+    ///   - instrument: counter, histogram or up-down counter.
+    ///   - labels: label names and where their values come from.
+    ///   - filter: which ended spans contribute; default all.
+    public init(
+        name: String, help: String, instrument: Instrument, labels: [(name: String, source: LabelSource)] = [],
+        filter: @escaping @Sendable (FinishedSpan) -> Bool = { _ in true }
+    ) {
+        self.name = Exposition.sanitizeName(name, allowColon: true)
+        self.help = help
+        self.instrument = instrument
+        self.labels = labels.map { (Exposition.sanitizeName($0.name), $0.source) }
+        self.filter = filter
+        self.spanNames = nil
+    }
+
+    /// An up-down counter driven by the start and end of spans with one of `spanNames`.
+    public static func activeSpans(name: String, help: String, spanNames: Set<String>) -> SpanMetricView {
+        SpanMetricView(name: name, help: help, spanNames: spanNames)
+    }
+
+    private init(name: String, help: String, spanNames: Set<String>) {
+        self.name = Exposition.sanitizeName(name, allowColon: true)
+        self.help = help
+        self.instrument = .upDownCounter
+        self.labels = []
+        self.filter = { spanNames.contains($0.name) }
+        self.spanNames = spanNames
+    }
+
+    /// Matches spans that carry `attribute` (for example all `gen_ai.operation.name` spans).
+    public static func hasAttribute(_ attribute: String) -> @Sendable (FinishedSpan) -> Bool {
+        { $0.attributes.get(attribute) != nil }
+    }
+}
+
+/// Keeps the metrics a set of ``SpanMetricView``s derive, and renders them.
+public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
+    /// The views this processor maintains.
+    public let views: [SpanMetricView]
+    /// Series per view before new label sets go to one `otel_metric_overflow="true"` series.
+    public let maxSeries: Int
+    /// Whether spans the sampler did not sample are counted too (recorded for metrics, never exported).
+    public let includeUnsampledSpans: Bool
+    private let state: [LockedValue<[[String]: ViewSeries]>]
+    private let overflowed = LockedValue(0)
+
+    /// `@unchecked Sendable`: reached only through the `state` shard that holds it, under its lock.
+    private final class ViewSeries: @unchecked Sendable {
+        var value = 0.0
+        var buckets: [Int]
+        var sum = 0.0
+        init(bucketCount: Int) { buckets = Array(repeating: 0, count: bucketCount) }
+    }
+
+    /// Creates a processor for `views`.
+    /// - Parameters:
+    ///   - views: the metrics to derive from spans.
+    ///   - maxSeries: label sets kept per view before new ones go to the overflow series.
+    ///   - includeUnsampledSpans: count spans the sampler did not sample too, so views count all traffic.
+    public init(views: [SpanMetricView], maxSeries: Int = 2000, includeUnsampledSpans: Bool = true) {
+        self.views = views
+        self.maxSeries = maxSeries
+        self.includeUnsampledSpans = includeUnsampledSpans
+        self.state = views.map { _ in LockedValue([:]) }
+    }
+
+    /// Label sets that went into overflow series.
+    public var overflowCount: Int { overflowed.withLock { $0 } }
+
+    /// Follows `includeUnsampledSpans`; see `SpanProcessor.needsUnsampledSpans`.
+    public var needsUnsampledSpans: Bool { includeUnsampledSpans }
+
+    /// True when some view counts active spans and so must see span starts.
+    public var isStartRequired: Bool { views.contains { $0.spanNames != nil } }
+
+    /// Counts the span in matching active-span views; see `SpanProcessor.onStart`.
+    public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {
+        let name = span.operationName
+        for (index, view) in views.enumerated() where view.spanNames?.contains(name) == true {
+            update(index, labels: []) { $0.value += 1 }
+        }
+    }
+
+    /// Updates every view whose filter matches the span; see `SpanProcessor.onEnd`.
+    public func onEnd(_ span: consuming FinishedSpan) {
+        let finished = span
+        for (index, view) in views.enumerated() where view.filter(finished) {
+            let labels = view.labels.map { Self.value(of: $0.source, in: finished) }
+            let instrument = view.instrument
+            switch instrument.kind {
+            case .counter:
+                let amount: Double
+                if let attribute = instrument.attribute {
+                    guard let number = Self.number(finished.attributes.get(attribute)) else { continue }
+                    amount = number
+                } else {
+                    amount = 1
+                }
+                update(index, labels: labels) { $0.value += amount }
+            case .histogram:
+                let seconds = Double(finished.durationNanoseconds) / 1e9
+                observe(
+                    instrument.unit == .seconds ? seconds : seconds * 1000, buckets: instrument.buckets, view: index,
+                    labels: labels)
+            case .attributeHistogram:
+                guard let attribute = instrument.attribute, let value = Self.number(finished.attributes.get(attribute)),
+                    value.isFinite
+                else { continue }
+                observe(value, buckets: instrument.buckets, view: index, labels: labels)
+            case .upDownCounter:
+                update(index, labels: []) { $0.value -= 1 }
+            }
+        }
+    }
+
+    private func observe(_ value: Double, buckets: [Double], view index: Int, labels: [String]) {
+        let bucket = buckets.firstIndex(where: { value <= $0 }) ?? buckets.count
+        update(index, labels: labels, bucketCount: buckets.count + 1) {
+            $0.buckets[bucket] += 1
+            $0.sum += value
+        }
+    }
+
+    private func update(_ index: Int, labels: [String], bucketCount: Int = 0, _ body: (ViewSeries) -> Void) {
+        state[index].withLock { series in
+            if let existing = series[labels] {
+                body(existing)
+                return
+            }
+            var key = labels
+            if series.count >= maxSeries, !labels.isEmpty {
+                key = ["\u{0}overflow"]
+                overflowed.withLock { $0 += 1 }
+            }
+            let entry = series[key] ?? ViewSeries(bucketCount: bucketCount)
+            series[key] = entry
+            body(entry)
+        }
+    }
+
+    static func value(of source: SpanMetricView.LabelSource, in span: FinishedSpan) -> String {
+        switch source {
+        case .attribute(let key): return span.attributes.get(key)?.plainText ?? ""
+        case .spanName: return span.name
+        case .outcome(let success, let error): return span.status?.code == .error ? error : success
+        case .constant(let value): return value
+        }
+    }
+
+    static func number(_ attribute: SpanAttribute?) -> Double? {
+        switch attribute {
+        case .int64(let value)?: return Double(value)
+        case .int32(let value)?: return Double(value)
+        case .double(let value)?: return value
+        default: return nil
+        }
+    }
+
+    /// Renders one family per metric name; see `MetricsSource.renderFamilies`.
+    public func renderFamilies(format: MetricsFormat) -> String {
+        var writer = MetricFamilyWriter(format: format)
+        // Views sharing a metric name (for example two token views) form one family: their series
+        // are gathered under the first view's help text and instrument.
+        var order: [String] = []
+        var grouped: [String: (view: SpanMetricView, rows: [(labels: [(String, String)], series: ViewSeriesSample)])] =
+            [:]
+        for (index, view) in views.enumerated() {
+            let key = Self.familyName(view)
+            let rows = state[index].withLock { series in
+                series.map {
+                    (
+                        labels: $0.key,
+                        sample: ViewSeriesSample(value: $0.value.value, buckets: $0.value.buckets, sum: $0.value.sum)
+                    )
+                }
+            }.sorted { $0.labels.lexicographicallyPrecedes($1.labels) }.map { row in
+                (
+                    labels: row.labels == ["\u{0}overflow"]
+                        ? [("otel_metric_overflow", "true")] : Array(zip(view.labels.map(\.name), row.labels)),
+                    series: row.sample
+                )
+            }
+            if grouped[key] == nil {
+                order.append(key)
+                grouped[key] = (view, [])
+            }
+            grouped[key]!.rows += rows
+        }
+        for key in order {
+            let (view, rows) = grouped[key]!
+            switch view.instrument.kind {
+            case .counter:
+                writer.counter(key, help: view.help, rows.map { ($0.labels, $0.series.value) })
+            case .upDownCounter:
+                writer.gauge(key, help: view.help, rows.map { ($0.labels, $0.series.value) })
+            case .histogram, .attributeHistogram:
+                writer.histogram(
+                    key, help: view.help, bounds: view.instrument.buckets,
+                    rows.map { ($0.labels, $0.series.buckets, $0.series.sum) })
+            }
+        }
+        return writer.text
+    }
+
+    /// The family name: counters without their `_total` suffix (the writer adds it).
+    static func familyName(_ view: SpanMetricView) -> String {
+        if view.instrument.kind == .counter, view.name.hasSuffix("_total") { return String(view.name.dropLast(6)) }
+        return view.name
+    }
+
+    struct ViewSeriesSample {
+        let value: Double
+        let buckets: [Int]
+        let sum: Double
+    }
+}

@@ -1,0 +1,548 @@
+import COTLPProto
+import CTracelineHTTP
+import CTracelineSupport
+import Logging
+import Synchronization
+import TracelineCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Sends spans as OTLP protobuf over HTTP (`POST …/v1/traces`) with libcurl.
+///
+/// This is where a span is sent. The batch processor calls `export` on its own thread, so the
+/// blocking libcurl call never occupies a Swift concurrency thread; one curl handle is reused
+/// for keep-alive. Responses are handled as the OTLP specification says: 2xx may carry a partial
+/// success (rejected spans are counted and its message logged once per distinct text); 429, 502,
+/// 503, 504 and transport errors are retried as ``OTLPExporterConfiguration/RetryPolicy`` says,
+/// or after the receiver's `Retry-After` (seconds or HTTP-date), never past the export deadline;
+/// any other status drops the batch, counted and logged. A ``CircuitBreaker`` fails fast after
+/// repeated failures. By default the exporter buffers nothing: the processor's queue is the only
+/// buffer. With ``OTLPExporterConfiguration/retryBufferBytes`` set, failed requests wait,
+/// encoded, in a buffer that a second thread (with its own curl handle) retries; `export` then
+/// answers ``ExportResult/handedOver`` and ``handedOverSpans`` says what became of them.
+///
+/// `@unchecked Sendable`: the two curl handles are each used by one thread (`client` by the export
+/// thread, `senderClient` by the retry thread); `retryBuffer` and `sender` are touched only under
+/// `retryBufferSignal`'s lock; everything else is immutable, atomic or behind its own lock.
+public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
+    /// The settings the exporter was created with.
+    public let configuration: OTLPExporterConfiguration
+    /// Fails exports fast after repeated failures; named `otlp-exporter`.
+    public let breaker: CircuitBreaker
+    /// `User-Agent` of every request.
+    public static let userAgent = "Traceline-OTLP-Exporter-Swift/\(Resource.sdkVersion)"
+
+    /// Every counter, under one lock so that a snapshot adds up.
+    private struct Books {
+        var statistics = SpanExporterStatistics()
+        var handedOver = HandedOverSpans()
+    }
+
+    private let logger: Logger
+    private let encoder = OTLPTraceEncoder()
+    private let client: OpaquePointer?
+    private let request: OTLPHTTPRequest
+    private let books = LockedValue(Books())
+    private let seenPartialMessages = LockedValue<Set<String>>([])
+    private let isShutDown = Atomic<Bool>(false)
+    /// Monotonic milliseconds after which work must stop (0: none); read by libcurl's progress callback.
+    private let abortAt: UnsafeMutablePointer<Int64>
+    private let sleeper = ThreadSignal()
+    private let dropLog = LogRateLimiter()
+
+    // The retry buffer and its sender thread; `retryBufferSignal`'s lock guards the two vars and
+    // is taken before `books`' lock, never after.
+    private let retryBufferSignal = ThreadSignal()
+    private nonisolated(unsafe) var retryBuffer: OTLPRetryBuffer
+    private nonisolated(unsafe) var sender = SenderState.notStarted
+    /// The sender's own handle: it sends while the export thread sends new batches.
+    private let senderClient: OpaquePointer?
+
+    private enum SenderState { case notStarted, running, finished }
+
+    /// Creates the exporter and its libcurl handle.
+    /// - Parameters:
+    ///   - configuration: endpoint, headers, compression, TLS files, retry and breaker settings.
+    ///   - logger: reports dropped batches and partial successes.
+    public init(
+        configuration: OTLPExporterConfiguration = OTLPExporterConfiguration(),
+        logger: Logger = Logger(label: "traceline.otlp-exporter")
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.breaker = CircuitBreaker(name: "otlp-exporter", configuration: configuration.breaker)
+        self.client = traceline_http_client_create()
+        self.request = OTLPHTTPRequest(configuration: configuration, userAgent: Self.userAgent)
+        self.abortAt = .allocate(capacity: 1)
+        abortAt.initialize(to: 0)
+        self.retryBuffer = OTLPRetryBuffer(capacityBytes: configuration.retryBufferBytes)
+        self.senderClient = configuration.retryBufferBytes > 0 ? traceline_http_client_create() : nil
+        if client == nil { logger.error("libcurl could not create a handle; every export will fail") }
+    }
+
+    deinit {
+        traceline_http_client_destroy(client)
+        if let senderClient { traceline_http_client_destroy(senderClient) }
+        abortAt.deallocate()
+    }
+
+    /// A snapshot of the exporter's counters.
+    public var statistics: SpanExporterStatistics {
+        var snapshot = books.withLock { $0.statistics }
+        snapshot.breakerState = breaker.currentState
+        snapshot.bufferCapacityBytes = configuration.retryBufferBytes
+        return snapshot
+    }
+
+    /// The same snapshot as ``statistics``; see `SpanExporter.exportStatistics`.
+    public var exportStatistics: SpanExporterStatistics? { statistics }
+
+    /// What became of the batches the retry buffer took; see `SpanExporter.handedOverSpans`.
+    public var handedOverSpans: HandedOverSpans {
+        books.withLock { books in
+            var handedOver = books.handedOver
+            handedOver.pending = books.statistics.spansBuffered
+            return handedOver
+        }
+    }
+
+    private func update(_ body: (inout SpanExporterStatistics) -> Void) { books.withLock { body(&$0.statistics) } }
+
+    // MARK: - SpanExporter
+
+    /// Encodes, sends and retries the batch until `deadline`; see `SpanExporter.export`.
+    public func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
+        guard !batch.isEmpty else { return .success }
+        let started = ContinuousClock.now
+        defer {
+            let elapsed = ContinuousClock.now - started
+            update {
+                $0.exportCalls += 1
+                $0.exportDurationTotal += elapsed
+                $0.lastExportDuration = elapsed
+            }
+        }
+        guard !isShutDown.load(ordering: .relaxed), let client else {
+            return drop(batch.count, reason: "exporter is shut down")
+        }
+        // Requests already wait for a failing receiver: this one queues behind them (in order, and
+        // without a request of its own that would fail too); the sender answers to the breaker.
+        let behindBuffered = senderClient != nil && retryBufferSignal.withLock { !retryBuffer.isEmpty }
+        if !behindBuffered {
+            guard breaker.acquire() else {
+                update { $0.breakerRejections += 1 }
+                return drop(batch.count, reason: "circuit breaker open")
+            }
+        }
+
+        let encoded = encoder.encode(batch)
+        if encoded.count > configuration.maxRequestBytes {
+            if !behindBuffered { breaker.recordSuccess() }  // not the receiver's fault
+            return drop(
+                batch.count,
+                reason: "request of \(encoded.count) bytes exceeds the \(configuration.maxRequestBytes)-byte limit")
+        }
+        var body = encoded
+        if configuration.compression == .gzip {
+            guard let compressed = Self.gzip(encoded) else {
+                if !behindBuffered { breaker.recordSuccess() }
+                return drop(batch.count, reason: "gzip compression failed")
+            }
+            body = compressed
+        }
+        var schedule = RetrySchedule(policy: configuration.retry, startedAt: started)
+        if behindBuffered {
+            return park(
+                OTLPRetryBuffer.Request(
+                    body: body, uncompressedBytes: encoded.count, spans: batch.count,
+                    schedule: RetrySchedule(policy: configuration.retry, startedAt: .now), retryAt: .now))
+        }
+
+        while true {
+            let outcome = send(
+                body, uncompressedBytes: encoded.count, schedule: &schedule, client: client, deadline: deadline)
+            switch outcome {
+            case .success(let rejected, let message):
+                breaker.recordSuccess()
+                let refused = settleDelivered(spans: batch.count, rejected: rejected, handedOver: false)
+                if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
+                return refused > 0 ? .partialSuccess(rejected: refused) : .success
+            case .permanentFailure(let reason):
+                breaker.recordFailure()
+                return drop(batch.count, reason: reason)
+            case .retryableFailure(let reason, let retryAfter):
+                if senderClient != nil, !isShutDown.load(ordering: .relaxed) {
+                    // The sender thread retries it; this thread goes back to the processor's queue.
+                    guard let retryAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now) else {
+                        breaker.recordFailure()
+                        return drop(
+                            batch.count, reason: "\(reason); no retry left within \(configuration.retry.maxElapsed)")
+                    }
+                    return park(
+                        OTLPRetryBuffer.Request(
+                            body: body, uncompressedBytes: encoded.count, spans: batch.count, schedule: schedule,
+                            retryAt: retryAt),
+                        reason: reason)
+                }
+                guard let resumeAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now, deadline: deadline),
+                    !isShutDown.load(ordering: .relaxed)
+                else {
+                    breaker.recordFailure()
+                    return drop(
+                        batch.count,
+                        reason: "\(reason); no retry left before the deadline (attempt \(schedule.attempts))")
+                }
+                if !sleep(until: resumeAt) {
+                    breaker.recordFailure()
+                    return drop(batch.count, reason: "\(reason); shutdown deadline passed while waiting to retry")
+                }
+            }
+        }
+    }
+
+    /// Makes a running export give up by `deadline`; see `SpanExporter.beginShutdown`.
+    public func beginShutdown(deadline: ContinuousClock.Instant) {
+        traceline_store_i64(abortAt, Self.monotonicMilliseconds(for: deadline))
+        sleeper.withLock { sleeper.signal() }
+        retryBufferSignal.withLock { retryBufferSignal.signal() }
+    }
+
+    /// Waits until the retry buffer is empty (retries keep their backoff and `Retry-After`) or
+    /// `deadline`, then returns the books; see `SpanExporter.forceFlush`.
+    @discardableResult
+    public func forceFlush(deadline: ContinuousClock.Instant) -> HandedOverSpans {
+        if senderClient != nil { _ = waitForRetryBuffer(until: deadline) }
+        return handedOverSpans
+    }
+
+    /// Fails later exports, ends a running one by `deadline`, and gives the retry buffer until
+    /// `deadline` to empty (what is left is dropped, counted); see `SpanExporter.shutdown`.
+    @discardableResult
+    public func shutdown(deadline: ContinuousClock.Instant) -> HandedOverSpans {
+        isShutDown.store(true, ordering: .relaxed)
+        beginShutdown(deadline: deadline)
+        if senderClient != nil {
+            _ = waitForRetryBuffer(until: deadline + .milliseconds(100), untilSenderFinished: true)
+        }
+        return handedOverSpans
+    }
+
+    // MARK: - The retry buffer
+
+    /// Puts `request` in the retry buffer (starting the sender thread the first time), or drops
+    /// its spans when it does not fit. The batch is the exporter's from here: `.handedOver` tells
+    /// the processor so, and ``handedOverSpans`` says what becomes of it.
+    private func park(_ request: OTLPRetryBuffer.Request, reason: String? = nil) -> ExportResult {
+        let (accepted, startSender) = retryBufferSignal.withLock { () -> (Bool, Bool) in
+            guard sender != .finished else { return (false, false) }
+            guard retryBuffer.append(request) else {
+                update { $0.spansDroppedBufferFull += request.spans }
+                return (false, false)
+            }
+            update {
+                $0.spansBuffered = retryBuffer.spans
+                $0.bytesBuffered = retryBuffer.bytes
+                if let reason { $0.lastError = reason }
+            }
+            retryBufferSignal.signal()
+            let start = sender == .notStarted
+            if start { sender = .running }
+            return (true, start)
+        }
+        guard accepted else {
+            if isShutDown.load(ordering: .relaxed) { return drop(request.spans, reason: "exporter is shut down") }
+            return drop(
+                request.spans,
+                reason: "retry buffer full (\(configuration.retryBufferBytes) bytes)"
+                    + (reason.map { " after \($0)" } ?? ""))
+        }
+        if startSender, !startThread(name: "traceline-otlp-retry", { [self] in runSender() }) {
+            logger.error("Could not start the OTLP retry thread; buffered spans will be dropped at shutdown")
+            retryBufferSignal.withLock { sender = .notStarted }
+        }
+        return .handedOver
+    }
+
+    /// Blocks until the buffer is empty (and, for a shutdown, the sender has ended) or `deadline`;
+    /// returns the spans still buffered.
+    private func waitForRetryBuffer(until deadline: ContinuousClock.Instant, untilSenderFinished: Bool = false) -> Int {
+        let limit = MonotonicClock.nanoseconds(for: deadline)
+        return retryBufferSignal.withLock { () -> Int in
+            retryBufferSignal.signal()
+            while MonotonicClock.nowNanoseconds() < limit {
+                let done = untilSenderFinished ? sender != .running : retryBuffer.isEmpty
+                if done { break }
+                retryBufferSignal.wait(untilMonotonic: limit)
+            }
+            if untilSenderFinished, sender != .running {
+                // No sender to empty it (never started, or already ended): what is left is lost.
+                let left = retryBuffer.removeAll()
+                if left.spans > 0 {
+                    dropBuffered(left.spans, reason: "exporter shut down with spans in the retry buffer")
+                }
+                sender = .finished
+            }
+            return retryBuffer.spans
+        }
+    }
+
+    /// The sender thread: sends the oldest buffered request when its retry time comes, until
+    /// the buffer is empty at shutdown or the shutdown deadline passes.
+    private func runSender() {
+        guard let senderClient else { return }
+        while true {
+            // Wait for a request that is due; drop those past `maxElapsed` and, at shutdown, the rest.
+            retryBufferSignal.lock()
+            var due: OTLPRetryBuffer.Request?
+            while due == nil {
+                let now = ContinuousClock.now
+                let abortMilliseconds = traceline_load_i64(abortAt)
+                let pastAbort = abortMilliseconds != 0 && traceline_monotonic_ms() >= abortMilliseconds
+                if isShutDown.load(ordering: .relaxed), retryBuffer.isEmpty || pastAbort {
+                    let left = retryBuffer.removeAll()
+                    if left.spans > 0 {
+                        dropBuffered(left.spans, reason: "shutdown deadline passed with spans in the retry buffer")
+                    }
+                    sender = .finished
+                    retryBufferSignal.signal()
+                    retryBufferSignal.unlock()
+                    return
+                }
+                while let first = retryBuffer.first, now - first.schedule.startedAt > configuration.retry.maxElapsed {
+                    retryBuffer.removeFirst()
+                    dropBuffered(
+                        first.spans, reason: "in the retry buffer longer than \(configuration.retry.maxElapsed)")
+                    breaker.recordFailure()
+                }
+                guard let first = retryBuffer.first else {
+                    retryBufferSignal.signal()  // a flush waits for the empty buffer
+                    retryBufferSignal.wait(untilMonotonic: MonotonicClock.nowNanoseconds() + 1_000_000_000)
+                    continue
+                }
+                if first.retryAt <= now {
+                    due = first
+                    break
+                }
+                let wakeAt = MonotonicClock.nanoseconds(for: first.retryAt)
+                if abortMilliseconds != 0, UInt64(abortMilliseconds) * 1_000_000 < wakeAt {
+                    // Shutting down, and the next retry would come after the deadline: nothing in
+                    // the buffer can be delivered in time (it goes in order).
+                    let left = retryBuffer.removeAll()
+                    dropBuffered(
+                        left.spans,
+                        reason: "shutdown deadline comes before the next retry; spans in the retry buffer dropped")
+                    retryBufferSignal.signal()
+                    continue
+                }
+                retryBufferSignal.wait(untilMonotonic: wakeAt)
+            }
+            retryBufferSignal.unlock()
+            guard let request = due else { continue }
+
+            var schedule = request.schedule
+            let outcome = send(
+                request.body, uncompressedBytes: request.uncompressedBytes, schedule: &schedule, client: senderClient,
+                deadline: .now + (configuration.timeout ?? .seconds(60)))
+            retryBufferSignal.withLock {
+                switch outcome {
+                case .success(let rejected, _):
+                    retryBuffer.removeFirst()
+                    settleDelivered(spans: request.spans, rejected: rejected, handedOver: true)
+                case .permanentFailure(let reason):
+                    retryBuffer.removeFirst()
+                    dropBuffered(request.spans, reason: reason)
+                case .retryableFailure(let reason, let retryAfter):
+                    if let retryAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now) {
+                        retryBuffer.updateFirst {
+                            $0.schedule = schedule
+                            $0.retryAt = retryAt
+                        }
+                        update { $0.lastError = reason }
+                    } else {
+                        retryBuffer.removeFirst()
+                        dropBuffered(
+                            request.spans,
+                            reason:
+                                "\(reason); no retry left within \(configuration.retry.maxElapsed) (attempt \(schedule.attempts))"
+                        )
+                    }
+                }
+                retryBufferSignal.signal()
+            }
+            switch outcome {
+            case .success(let rejected, let message):
+                breaker.recordSuccess()
+                if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
+            case .permanentFailure:
+                breaker.recordFailure()
+            case .retryableFailure:
+                break
+            }
+        }
+    }
+
+    /// Counts a delivered request's spans, accepted and rejected; returns the rejected ones. For a
+    /// request from the retry buffer (`handedOver`), `retryBufferSignal`'s lock is held.
+    @discardableResult
+    private func settleDelivered(spans: Int, rejected: Int, handedOver: Bool) -> Int {
+        let refused = min(max(0, rejected), spans)
+        books.withLock {
+            $0.statistics.spansExported += spans - refused
+            $0.statistics.spansRejected += refused
+            if handedOver {
+                $0.handedOver.delivered += spans - refused
+                $0.handedOver.rejected += refused
+                $0.statistics.spansBuffered = retryBuffer.spans
+                $0.statistics.bytesBuffered = retryBuffer.bytes
+            }
+        }
+        return refused
+    }
+
+    /// Counts and logs spans that leave the retry buffer undelivered; `retryBufferSignal`'s lock held.
+    private func dropBuffered(_ spans: Int, reason: String) {
+        books.withLock {
+            $0.handedOver.dropped += spans
+            $0.statistics.spansBuffered = retryBuffer.spans
+            $0.statistics.bytesBuffered = retryBuffer.bytes
+        }
+        _ = drop(spans, reason: reason)
+    }
+
+    // MARK: - One request
+
+    enum Outcome {
+        case success(rejected: Int, message: String?)
+        case retryableFailure(String, retryAfter: Duration?)
+        case permanentFailure(String)
+    }
+
+    /// Makes one attempt (counted in `schedule` and the statistics) and classifies the answer.
+    private func send(
+        _ body: [UInt8], uncompressedBytes: Int, schedule: inout RetrySchedule, client: OpaquePointer,
+        deadline: ContinuousClock.Instant
+    ) -> Outcome {
+        let isRetry = schedule.recordAttempt()
+        update {
+            $0.requests += 1
+            if isRetry { $0.retries += 1 }
+            $0.bytesUncompressed += uncompressedBytes
+            $0.bytesSent += body.count
+        }
+        var remaining = ContinuousClock.now.duration(to: deadline)
+        if let timeout = configuration.timeout, timeout < remaining { remaining = timeout }
+        let timeoutMilliseconds = max(1, remaining.wholeMilliseconds)
+        var response = traceline_http_response()
+        defer { traceline_http_response_free(&response) }
+        let status = request.post(
+            body, client: client, timeoutMilliseconds: timeoutMilliseconds, abortAt: abortAt, response: &response)
+
+        if response.body_too_large != 0 {
+            return .permanentFailure("response larger than \(configuration.maxResponseBytes) bytes")
+        }
+        if status != 0 {
+            let message = withUnsafeBytes(of: &response.error) {
+                String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            let aborted = traceline_load_i64(abortAt) != 0 && traceline_monotonic_ms() >= traceline_load_i64(abortAt)
+            if aborted { return .permanentFailure("aborted at the shutdown deadline") }
+            // Configuration problems do not heal by waiting: a malformed URL, an unsupported
+            // scheme, a certificate the peer or we cannot verify (libcurl codes 1, 3, 58, 60, 77).
+            if [1, 3, 58, 60, 77].contains(response.transport_error) {
+                return .permanentFailure("transport error (not retried): \(message)")
+            }
+            let kind = response.timed_out != 0 ? "timeout" : "transport error"
+            return .retryableFailure("\(kind): \(message)", retryAfter: nil)
+        }
+
+        let code = Int(response.status)
+        let bodyBytes =
+            response.body.map { UnsafeRawBufferPointer(start: $0, count: response.body_length) }
+            ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        let retryAfterText = withUnsafeBytes(of: &response.retry_after) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        switch code {
+        case 200..<300:
+            let partial = OTLPResponseDecoder.partialSuccess(bodyBytes)
+            return .success(rejected: Int(clamping: partial?.rejectedSpans ?? 0), message: partial?.errorMessage)
+        case 429, 502, 503, 504:
+            var retryAfter: Duration?
+            if !retryAfterText.isEmpty {
+                retryAfter = RetryAfter.delay(retryAfterText, nowSeconds: Int64(time(nil)))
+                if let wait = retryAfter, wait > configuration.retry.maxElapsed {
+                    retryAfter = configuration.retry.maxElapsed
+                }
+            }
+            return .retryableFailure(
+                "HTTP \(code)" + Self.describe(OTLPResponseDecoder.statusMessage(bodyBytes)), retryAfter: retryAfter)
+        default:
+            return .permanentFailure("HTTP \(code)" + Self.describe(OTLPResponseDecoder.statusMessage(bodyBytes)))
+        }
+    }
+
+    private static func describe(_ message: String?) -> String {
+        guard let message, !message.isEmpty else { return "" }
+        return ": " + LogText.sanitized(message)
+    }
+
+    // MARK: - Helpers
+
+    private func drop(_ count: Int, reason: String) -> ExportResult {
+        update {
+            $0.spansDropped += count
+            $0.lastError = reason
+        }
+        if let suppressed = dropLog.admit() {
+            var metadata: Logger.Metadata = ["spans": "\(count)", "reason": "\(reason)"]
+            if suppressed > 0 { metadata["similar_lines_suppressed"] = "\(suppressed)" }
+            logger.warning("OTLP export failed; spans dropped", metadata: metadata)
+        }
+        return .failure(reason: reason)
+    }
+
+    private func logPartialSuccessOnce(_ message: String, rejected: Int) {
+        let isNew = seenPartialMessages.withLock { seen -> Bool in
+            guard seen.count < 256 else { return false }
+            return seen.insert(message).inserted
+        }
+        if isNew {
+            logger.warning(
+                "OTLP receiver reported a partial success",
+                metadata: ["rejected_spans": "\(rejected)", "message": "\(LogText.sanitized(message))"])
+        }
+    }
+
+    /// Sleeps on this (export) thread until `instant`; returns false if the shutdown deadline
+    /// passes first.
+    private func sleep(until instant: ContinuousClock.Instant) -> Bool {
+        let target = MonotonicClock.nanoseconds(for: instant)
+        sleeper.lock()
+        defer { sleeper.unlock() }
+        while true {
+            let abortMilliseconds = traceline_load_i64(abortAt)
+            let now = MonotonicClock.nowNanoseconds()
+            if abortMilliseconds != 0, Int64(now / 1_000_000) >= abortMilliseconds { return false }
+            if abortMilliseconds != 0, UInt64(abortMilliseconds) * 1_000_000 < target { return false }
+            if now >= target { return true }
+            sleeper.wait(untilMonotonic: target)
+        }
+    }
+
+    static func monotonicMilliseconds(for deadline: ContinuousClock.Instant) -> Int64 {
+        Int64(MonotonicClock.nanoseconds(for: deadline) / 1_000_000)
+    }
+
+    static func gzip(_ bytes: [UInt8]) -> [UInt8]? {
+        var output: UnsafeMutablePointer<UInt8>?
+        var length = 0
+        let result = bytes.withUnsafeBufferPointer { traceline_gzip($0.baseAddress, $0.count, &output, &length) }
+        guard result == 0, let output else { return nil }
+        defer { free(output) }
+        return Array(UnsafeBufferPointer(start: output, count: length))
+    }
+}
