@@ -108,10 +108,10 @@ struct TracePageRenderer: Sendable {
     static func milliseconds(_ nanoseconds: UInt64) -> String {
         if nanoseconds < 1_000_000 { return "\(nanoseconds / 1000) µs" }
         let ms = Double(nanoseconds) / 1e6
-        return ms < 10 ? String(format2(ms)) + " ms" : "\(Int(ms.rounded())) ms"
+        return ms < 10 ? String(twoDecimals(ms)) + " ms" : "\(Int(ms.rounded())) ms"
     }
 
-    static func format2(_ value: Double) -> String {
+    static func twoDecimals(_ value: Double) -> String {
         let scaled = (value * 100).rounded() / 100
         return String(scaled)
     }
@@ -142,9 +142,9 @@ struct TracePageRenderer: Sendable {
             body += "<tr><td>\(Self.escape(name))</td>"
             if let stat {
                 body +=
-                    "<td class=\"num\">\(Self.format2(stat.rate))</td><td class=\"num\(stat.errors > 0 ? " err" : "")\">\(Self.format2(stat.errorRate * 100))</td>"
+                    "<td class=\"num\">\(Self.twoDecimals(stat.rate))</td><td class=\"num\(stat.errors > 0 ? " err" : "")\">\(Self.twoDecimals(stat.errorRate * 100))</td>"
                 body +=
-                    "<td class=\"num\">\(Self.format2(stat.p50)) ms</td><td class=\"num\">\(Self.format2(stat.p95)) ms</td><td class=\"num\">\(Self.format2(stat.p99)) ms</td>"
+                    "<td class=\"num\">\(Self.twoDecimals(stat.p50)) ms</td><td class=\"num\">\(Self.twoDecimals(stat.p95)) ms</td><td class=\"num\">\(Self.twoDecimals(stat.p99)) ms</td>"
             } else {
                 body += "<td></td><td></td><td></td><td></td><td></td>"
             }

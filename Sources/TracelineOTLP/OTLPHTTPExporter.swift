@@ -156,7 +156,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
         }
         var schedule = RetrySchedule(policy: configuration.retry, startedAt: started)
         if behindBuffered {
-            return park(
+            return keepForRetry(
                 OTLPRetryBuffer.Request(
                     body: body, uncompressedBytes: encoded.count, spans: batch.count,
                     schedule: RetrySchedule(policy: configuration.retry, startedAt: .now), retryAt: .now))
@@ -182,7 +182,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
                         return drop(
                             batch.count, reason: "\(reason); no retry left within \(configuration.retry.maxElapsed)")
                     }
-                    return park(
+                    return keepForRetry(
                         OTLPRetryBuffer.Request(
                             body: body, uncompressedBytes: encoded.count, spans: batch.count, schedule: schedule,
                             retryAt: retryAt),
@@ -236,7 +236,7 @@ public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     /// Puts `request` in the retry buffer (starting the sender thread the first time), or drops
     /// its spans when it does not fit. The batch is the exporter's from here: `.handedOver` tells
     /// the processor so, and ``handedOverSpans`` says what becomes of it.
-    private func park(_ request: OTLPRetryBuffer.Request, reason: String? = nil) -> ExportResult {
+    private func keepForRetry(_ request: OTLPRetryBuffer.Request, reason: String? = nil) -> ExportResult {
         let (accepted, startSender) = retryBufferSignal.withLock { () -> (Bool, Bool) in
             guard sender != .finished else { return (false, false) }
             guard retryBuffer.append(request) else {

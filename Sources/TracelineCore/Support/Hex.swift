@@ -2,13 +2,13 @@
 ///
 /// Written by hand rather than through `String(_:radix:)` because it runs on every
 /// `traceparent` extract and inject and must reject uppercase input, which W3C forbids.
-package enum Hex {
+enum Hex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Decodes exactly `count` lowercase hex digits starting at `start` into an integer.
     /// Returns nil on any character outside `0-9a-f`.
     @inline(__always)
-    package static func decodeLowercase(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, count: Int) -> UInt64? {
+    static func decodeLowercase(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, count: Int) -> UInt64? {
         guard start >= 0, count <= 16, start + count <= bytes.count else { return nil }
         var value: UInt64 = 0
         for index in start..<(start + count) {
@@ -26,7 +26,7 @@ package enum Hex {
 
     /// Writes `value` as `digitCount` lowercase hex digits (most significant first) into `buffer`.
     @inline(__always)
-    package static func encode(
+    static func encode(
         _ value: UInt64, digitCount: Int, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int
     ) {
         var remaining = value

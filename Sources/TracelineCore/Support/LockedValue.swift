@@ -13,8 +13,8 @@ import Musl
 ///
 /// `@unchecked Sendable`: `value` is only reached inside `withLock`, which holds the mutex.
 package final class LockedValue<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline var value: Value
 
     package init(_ value: Value) {
         self.value = value
@@ -27,6 +27,8 @@ package final class LockedValue<Value>: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// Inlinable so that callers in other modules (metrics, on every span end) get it specialised.
+    @inlinable
     package func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

@@ -1,11 +1,11 @@
 /// `%XX` decoding shared by the baggage header and the `OTEL_*` key-value lists.
-package enum PercentDecoding {
+enum PercentDecoding {
     /// What to do with bytes that decode to invalid UTF-8.
-    package enum InvalidUTF8 { case replace, reject }
+    enum InvalidUTF8 { case replace, reject }
 
     /// Decodes `%XX` escapes. A `%` not followed by two hex digits fails (nil); invalid UTF-8
     /// becomes U+FFFD (`.replace`) or fails (`.reject`).
-    package static func decode(_ text: Substring, invalidUTF8: InvalidUTF8) -> String? {
+    static func decode(_ text: Substring, invalidUTF8: InvalidUTF8) -> String? {
         guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }  // already valid UTF-8
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
@@ -27,7 +27,7 @@ package enum PercentDecoding {
     }
 
     /// The value of one hex digit, or nil.
-    package static func hexValue(_ byte: UInt8) -> UInt8? {
+    static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
         case 0x30...0x39: return byte - 0x30
         case 0x41...0x46: return byte - 0x41 + 10

@@ -14,13 +14,13 @@ import Darwin
 /// field writes, so an inline spin lock costs one uncontended atomic exchange and no allocation.
 /// It also allows holding the lock across a `_modify` yield, which `Mutex.withLock` cannot.
 /// Under contention it backs off with `sched_yield`, so it never burns a core for long.
-package struct SpinLock: ~Copyable {
+struct SpinLock: ~Copyable {
     private let flag = Atomic<Bool>(false)
 
-    package init() {}
+    init() {}
 
     @inline(__always)
-    package func lock() {
+    func lock() {
         if flag.compareExchange(expected: false, desired: true, successOrdering: .acquiring, failureOrdering: .relaxed)
             .exchanged
         {
@@ -48,7 +48,7 @@ package struct SpinLock: ~Copyable {
     /// Releases the lock, which the caller must hold (checked in debug builds only: this is on
     /// every span's path).
     @inline(__always)
-    package func unlock() {
+    func unlock() {
         assert(flag.load(ordering: .relaxed), "SpinLock unlocked while not locked")
         flag.store(false, ordering: .releasing)
     }

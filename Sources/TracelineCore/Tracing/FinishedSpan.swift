@@ -34,15 +34,18 @@ public struct FinishedSpan: Sendable {
     public let droppedEventsCount: Int
     /// Links the span limits cut away.
     public let droppedLinksCount: Int
-    package unowned(unsafe) let origin: TracerOrigin
+    @usableFromInline package unowned(unsafe) let origin: TracerOrigin
+
+    // The accessors below are inlinable: processors in other modules (span metrics) read them for
+    // every span.
 
     /// The resource of the tracer provider that created the span.
-    public var resource: Resource { origin.resource }
+    @inlinable public var resource: Resource { origin.resource }
     /// The instrumentation scope of the tracer that created the span.
-    public var instrumentationScope: InstrumentationScope { origin.scope }
+    @inlinable public var instrumentationScope: InstrumentationScope { origin.scope }
 
     /// End time minus start time, in nanoseconds; 0 if the end precedes the start.
-    public var durationNanoseconds: UInt64 {
+    @inlinable public var durationNanoseconds: UInt64 {
         endTimeNanosecondsSinceEpoch >= startTimeNanosecondsSinceEpoch
             ? endTimeNanosecondsSinceEpoch - startTimeNanosecondsSinceEpoch : 0
     }
@@ -76,9 +79,9 @@ public struct FinishedSpan: Sendable {
 /// reference counting: every span's start, end and export would otherwise touch one shared
 /// counter from producer and export threads alike (a contended cache line, measured). There is
 /// one origin per distinct (resource, scope) pair a process creates tracers for.
-package final class TracerOrigin: Sendable {
-    package let resource: Resource
-    package let scope: InstrumentationScope
+@usableFromInline package final class TracerOrigin: Sendable {
+    @usableFromInline package let resource: Resource
+    @usableFromInline package let scope: InstrumentationScope
 
     private init(resource: Resource, scope: InstrumentationScope) {
         self.resource = resource

@@ -19,7 +19,7 @@ public struct Resource: Sendable, Equatable {
     }
 
     /// `service.name`, or `unknown_service:<executable>` when none was configured.
-    public var serviceName: String {
+    @inlinable public var serviceName: String {
         if case .string(let name)? = attributes.get("service.name") { return name }
         return "unknown_service"
     }

@@ -16,8 +16,9 @@ final class SpanStorage: @unchecked Sendable {
     let kind: SpanKind
     let startTime: UInt64
     let isRecording: Bool
-    /// nil for non-recording spans: nothing is ever delivered for them.
-    let pipeline: TracerProvider?
+    /// The provider the ended span is delivered to; nil for a non-recording span, which
+    /// delivers nothing.
+    let recordingProvider: TracerProvider?
     unowned(unsafe) let origin: TracerOrigin  // interned, immortal
 
     let lock = SpinLock()
@@ -41,7 +42,7 @@ final class SpanStorage: @unchecked Sendable {
         parentIsRemote: Bool,
         kind: SpanKind,
         startTime: UInt64,
-        pipeline: TracerProvider?,
+        recordingProvider: TracerProvider?,
         origin: TracerOrigin,
         attributes: SpanAttributes
     ) {
@@ -51,13 +52,13 @@ final class SpanStorage: @unchecked Sendable {
         self.parentIsRemote = parentIsRemote
         self.kind = kind
         self.startTime = startTime
-        self.isRecording = pipeline != nil
-        self.pipeline = pipeline
+        self.isRecording = recordingProvider != nil
+        self.recordingProvider = recordingProvider
         self.origin = origin
         self.attributes = attributes
     }
 
-    private var limits: SpanLimits { pipeline?.limits ?? SpanLimits() }
+    private var limits: SpanLimits { recordingProvider?.limits ?? SpanLimits() }
 
     var operationName: String {
         lock.lock(); defer { lock.unlock() }
@@ -174,7 +175,7 @@ final class SpanStorage: @unchecked Sendable {
 
     /// Ends the span once; later calls are ignored. Returns the finished record for recording spans.
     func end(at endTime: UInt64) {
-        guard let pipeline else { return }
+        guard let recordingProvider else { return }
         lock.lock()
         if ended {
             lock.unlock()
@@ -192,7 +193,7 @@ final class SpanStorage: @unchecked Sendable {
         self.links = []
         lock.unlock()
 
-        let limits = pipeline.limits
+        let limits = recordingProvider.limits
         if let maxLength = limits.attributeValueLengthLimit {
             attributes = Self.truncateValues(attributes, maxLength: maxLength)
         }
@@ -235,7 +236,7 @@ final class SpanStorage: @unchecked Sendable {
             droppedLinksCount: droppedLinks,
             origin: origin
         )
-        pipeline.spanEnded(finished)
+        recordingProvider.spanEnded(finished)
     }
 
     /// Keeps at most `count` attributes (which ones is unspecified: the dictionary has no order).

@@ -75,7 +75,7 @@ public struct TracelineTracer: Tracer {
             parentIsRemote: parent?.isRemote ?? false,
             kind: kind,
             startTime: recording ? instant().nanosecondsSinceEpoch : 0,
-            pipeline: recording ? provider : nil,
+            recordingProvider: recording ? provider : nil,
             origin: origin,
             attributes: attributes
         )
