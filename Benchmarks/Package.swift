@@ -32,6 +32,8 @@ let package = Package(
                 "MallocCounter",
                 "SwiftProtobufOTLP",
                 .product(name: "Traceline", package: "Traceline"),
+                .product(name: "TracelineCore", package: "Traceline"),
+                .product(name: "TracelineOTLP", package: "Traceline"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -43,6 +45,8 @@ let package = Package(
             name: "SpanInstructions",
             dependencies: [
                 .product(name: "Traceline", package: "Traceline"),
+                .product(name: "TracelineCore", package: "Traceline"),
+                .product(name: "TracelineOTLP", package: "Traceline"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
@@ -53,6 +57,8 @@ let package = Package(
                 .product(name: "ExaiDaemon", package: "ExaiDaemon"),
                 .product(name: "ProviderSim", package: "ExaiDaemon"),
                 .product(name: "Traceline", package: "Traceline"),
+                .product(name: "TracelineCore", package: "Traceline"),
+                .product(name: "TracelineOTLP", package: "Traceline"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
@@ -65,6 +71,8 @@ let package = Package(
             name: "SoakTool",
             dependencies: [
                 .product(name: "Traceline", package: "Traceline"),
+                .product(name: "TracelineCore", package: "Traceline"),
+                .product(name: "TracelineOTLP", package: "Traceline"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),

@@ -26,6 +26,8 @@ done
 # lld: gold fails with an internal error on the libFuzzer-instrumented link.
 flags=(-c release -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld)
 if [ "$build" = 1 ]; then
+  # SwiftPM does not notice files added to the path dependency (..) until it re-plans the build.
+  rm -f .build/release.yaml .build/release/description.json
   # The filter only hides the linker's and SwiftPM's noise; pipefail keeps the build's status.
   swift build "${flags[@]}" 2>&1 | { grep -v -e "Cannot export local symbol" -e "unhandled; explicitly declare" || true; }
 fi

@@ -87,6 +87,10 @@ promtool check rules deploy/prometheus/alerts.yml
 root=(--traits Hummingbird)
 daemon=(--package-path Daemon)
 
+# SwiftPM does not notice files added to the root package from a package that depends on it by
+# path (Daemon/) until it re-plans the build: drop the daemon's cached plans.
+rm -f Daemon/.build*/debug.yaml Daemon/.build*/debug/description.json
+
 echo "== swift test"
 # Suites named *Timing* assert wall-clock bounds (a timeout plus 100 ms): they run on their own,
 # after the parallel run, so the other tests' CPU load cannot skew them.

@@ -28,7 +28,10 @@ import Musl
 /// `@unchecked Sendable`: the two curl handles are each used by one thread (`client` by the export
 /// thread, `senderClient` by the retry thread); `retryBuffer` and `sender` are touched only under
 /// `retryBufferSignal`'s lock; everything else is immutable, atomic or behind its own lock.
-public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
+///
+/// Made with ``SpanExporters/otlp(configuration:logger:)``; the type itself is SPI
+/// (`@_spi(Testing)`), for tests and tools that read its breaker and internals.
+@_spi(Testing) public final class OTLPHTTPExporter: SpanExporter, @unchecked Sendable {
     /// The settings the exporter was created with.
     public let configuration: OTLPExporterConfiguration
     /// Fails exports fast after repeated failures; named `otlp-exporter`.

@@ -3,11 +3,11 @@ import Testing
 import Tracing
 
 @testable import Traceline
-@testable import TracelineCore
+@_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 #if canImport(Glibc)
 import Glibc

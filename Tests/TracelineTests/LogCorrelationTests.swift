@@ -3,11 +3,11 @@ import Testing
 import Tracing
 
 @testable import Traceline
-@testable import TracelineCore
+@_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 @Suite struct LogCorrelationTests {
     @Test("log lines inside a span carry trace_id, span_id, trace_flags and correlation_id")

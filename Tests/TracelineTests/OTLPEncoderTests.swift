@@ -5,11 +5,11 @@ import TracelineTestSupport
 import Tracing
 
 @_spi(Fuzzing) @testable import Traceline
-@_spi(Fuzzing) @testable import TracelineCore
+@_spi(Fuzzing) @_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 @Suite struct OTLPEncoderTests {
     /// Spans that use every field the encoder writes.

@@ -6,11 +6,11 @@ import TracelineTestSupport
 import Tracing
 
 @testable import Traceline
-@testable import TracelineCore
+@_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 /// Transport behaviour against a real local receiver (Tests/proto/otlp_receiver.py on 127.0.0.1).
 @Suite(.serialized) struct OTLPExporterTests {

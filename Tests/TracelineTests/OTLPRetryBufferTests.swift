@@ -4,11 +4,11 @@ import TracelineTestSupport
 import Tracing
 
 @testable import Traceline
-@testable import TracelineCore
+@_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 /// The exporter's opt-in retry buffer, against the real test receiver.
 @Suite(.serialized) struct OTLPRetryBufferTests {

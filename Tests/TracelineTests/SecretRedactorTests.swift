@@ -1,11 +1,11 @@
 import Testing
 
 @testable import Traceline
-@testable import TracelineCore
+@_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 /// One test per rule, each with text that must change and text that must not; then the cut.
 /// Speed is measured in Benchmarks (`--redact`) and checked by the `redactor` fuzz target.

@@ -2,11 +2,11 @@ import Testing
 import Tracing
 
 @testable import Traceline
-@testable import TracelineCore
+@_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 @Suite struct SpanLimitsTests {
     @Test("attribute count: new keys beyond the limit are dropped and counted; updates still apply")

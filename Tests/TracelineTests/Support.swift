@@ -2,11 +2,11 @@ import Instrumentation
 import Tracing
 
 @testable import Traceline
-@testable import TracelineCore
+@_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 /// HTTP-style header list: names compare case-insensitively and repeated fields are combined
 /// with "," in order (RFC 9110 §5.3), as real HTTP carriers do.

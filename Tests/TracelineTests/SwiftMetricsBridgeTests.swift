@@ -2,11 +2,11 @@ import CoreMetrics
 import Testing
 
 @testable import Traceline
-@testable import TracelineCore
+@_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 @Suite struct SwiftMetricsBridgeTests {
     @Test("counters, gauges, recorders and timers appear with their labels; one family per name")

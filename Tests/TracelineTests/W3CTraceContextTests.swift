@@ -2,11 +2,11 @@ import Testing
 import Tracing
 
 @testable import Traceline
-@testable import TracelineCore
+@_spi(Testing) @testable import TracelineCore
 @testable import TracelineDebug
 @testable import TracelineHealth
 @testable import TracelineMetrics
-@testable import TracelineOTLP
+@_spi(Testing) @testable import TracelineOTLP
 
 /// The test vectors of shared/docs/w3c-trace-context.md §5 (numbers refer to that table).
 @Suite struct W3CTraceContextTests {

@@ -19,6 +19,8 @@ import NIOConcurrencyHelpers
 import ProviderSim
 import ServiceLifecycle
 import Traceline
+@_spi(Testing) import TracelineCore
+@_spi(Testing) import TracelineOTLP
 import Tracing
 
 var sessions = 16, calls = 150, runs = 5

@@ -9,6 +9,8 @@
 //   The batch processor and exporter read the standard OTEL_BSP_* / OTEL_EXPORTER_OTLP_* variables.
 import Foundation
 import Traceline
+@_spi(Testing) import TracelineCore
+@_spi(Testing) import TracelineOTLP
 import Tracing
 
 struct Options {

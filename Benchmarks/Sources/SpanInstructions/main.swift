@@ -6,6 +6,8 @@
 
 import Foundation
 import Traceline
+@_spi(Testing) import TracelineCore
+@_spi(Testing) import TracelineOTLP
 import Tracing
 
 struct DiscardingExporter: SpanExporter {

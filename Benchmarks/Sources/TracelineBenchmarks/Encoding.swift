@@ -5,6 +5,8 @@ import Foundation
 import MallocCounter
 import SwiftProtobufOTLP
 import Traceline
+@_spi(Testing) import TracelineCore
+@_spi(Testing) import TracelineOTLP
 import Tracing
 
 /// 512 spans with four attributes (two strings, two ints) and one event each.

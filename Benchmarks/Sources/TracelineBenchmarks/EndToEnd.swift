@@ -7,6 +7,8 @@ import Logging
 import OTel
 import ServiceLifecycle
 import Traceline
+@_spi(Testing) import TracelineCore
+@_spi(Testing) import TracelineOTLP
 import Tracing
 
 #if canImport(Glibc)

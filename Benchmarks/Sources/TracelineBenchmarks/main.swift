@@ -10,6 +10,8 @@ import OTel
 import ServiceLifecycle
 import Synchronization
 import Traceline
+@_spi(Testing) import TracelineCore
+@_spi(Testing) import TracelineOTLP
 import Tracing
 
 #if canImport(Glibc)

@@ -33,7 +33,7 @@ struct ReceivedSpan {
         defer { receiver.stop() }
         var exporterConfiguration = OTLPExporterConfiguration()
         exporterConfiguration.endpoint = receiver.endpoint
-        let harness = try await DaemonHarness(exporter: OTLPHTTPExporter(configuration: exporterConfiguration))
+        let harness = try await DaemonHarness(exporter: SpanExporters.otlp(configuration: exporterConfiguration))
         let client = try await harness.session(headers: ["X-Correlation-ID": "e2e-corr-1", "baggage": "user=alice"])
         let frames = try await client.call("e2e-1", "chat", #"{"prompt":"trace me","model":"glm-4.5"}"#)
         #expect(frames.last?["outputs"] != nil)

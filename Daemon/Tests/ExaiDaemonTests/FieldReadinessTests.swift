@@ -271,7 +271,7 @@ import TracelineTestSupport
         defer { receiver.stop() }
         var otlp = OTLPExporterConfiguration()
         otlp.endpoint = receiver.endpoint
-        let exporter = OTLPHTTPExporter(configuration: otlp)
+        let exporter = SpanExporters.otlp(configuration: otlp)
         let harness = try await DaemonHarness(
             exporter: exporter, sampler: ParentBasedSampler(root: TraceIDRatioSampler(ratio: 0.1))
         ) {

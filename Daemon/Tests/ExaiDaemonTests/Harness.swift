@@ -80,10 +80,10 @@ final class DaemonHarness: Sendable {
         exporter = InMemorySpanExporter()
         spanMetrics = SpanMetricsProcessor()
         views = SpanViewsProcessor(views: ExaiDaemon.metricViews)
-        var processors: [any SpanProcessor] = [spanMetrics, views, SimpleSpanProcessor(exporter: exporter)]
+        var processors: [any SpanProcessor] = [spanMetrics, views, SpanProcessors.simple(exporter: exporter)]
         if let spanExporter {
             processors.append(
-                BatchSpanProcessor(exporter: spanExporter, configuration: .init(scheduleDelay: .milliseconds(100))))
+                SpanProcessors.batch(exporter: spanExporter, configuration: .init(scheduleDelay: .milliseconds(100))))
         }
         provider = TracerProvider(
             resource: Resource(attributes: ["service.name": "exai-daemon-test"]), sampler: sampler,

@@ -66,7 +66,7 @@ import Tracing
         var configuration = try RedisStorage.Configuration.parse(server.url)
         configuration.commandTimeout = .milliseconds(500)
         let exporter = InMemorySpanExporter()
-        let tracer = TracerProvider(processors: [SimpleSpanProcessor(exporter: exporter)]).tracer()
+        let tracer = TracerProvider(processors: [SpanProcessors.simple(exporter: exporter)]).tracer()
         let backend = RedisStorage(configuration: configuration)
         let storage = InstrumentedStorage(
             backend: backend, tracer: tracer,

@@ -17,7 +17,7 @@ import Tracing
         let clientSpans = InMemorySpanExporter()
         let clientTracer = TracerProvider(
             resource: Resource(attributes: ["service.name": "exai-client"]),
-            processors: [SimpleSpanProcessor(exporter: clientSpans)]
+            processors: [SpanProcessors.simple(exporter: clientSpans)]
         ).tracer()
         let transcript = NIOLockedValueBox<[String]>([])
         let call = try await ExaiClient.withSession(

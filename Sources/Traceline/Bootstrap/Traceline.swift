@@ -63,7 +63,8 @@ public enum Traceline {
     ) -> TracerProvider {
         var processors = extra
         if let chosen = exporter ?? makeExporter(configuration, logger: logger) {
-            processors.append(BatchSpanProcessor(exporter: chosen, configuration: configuration.batch, logger: logger))
+            processors.append(
+                SpanProcessors.batch(exporter: chosen, configuration: configuration.batch, logger: logger))
         }
         return TracerProvider(
             resource: configuration.resource,
@@ -81,7 +82,7 @@ public enum Traceline {
         case .none:
             return nil
         case .otlp:
-            return OTLPHTTPExporter(configuration: configuration.otlp, logger: logger)
+            return SpanExporters.otlp(configuration: configuration.otlp, logger: logger)
         }
     }
 }

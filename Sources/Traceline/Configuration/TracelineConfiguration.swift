@@ -31,7 +31,7 @@ public struct TracelineConfiguration: Sendable {
     /// Attribute, event and link limits per span (`OTEL_SPAN_*_LIMIT`, `OTEL_ATTRIBUTE_*_LIMIT`).
     public var limits = SpanLimits()
     /// Batch span processor settings (`OTEL_BSP_*`).
-    public var batch = BatchSpanProcessor.Configuration()
+    public var batch = BatchSpanProcessorConfiguration()
     /// The propagator names in use, after validation (`OTEL_PROPAGATORS`).
     public var propagators: [String] = ["tracecontext", "baggage", "correlationid"]
     /// The exporter to install (`OTEL_TRACES_EXPORTER`); when unset, OTLP if an endpoint is configured, else none.
@@ -139,7 +139,7 @@ public struct TracelineConfiguration: Sendable {
         )
 
         // Batch span processor.
-        var batch = BatchSpanProcessor.Configuration()
+        var batch = BatchSpanProcessorConfiguration()
         if let delay = integer("OTEL_BSP_SCHEDULE_DELAY", minimum: 1) { batch.scheduleDelay = .milliseconds(delay) }
         if let timeout = integer("OTEL_BSP_EXPORT_TIMEOUT", minimum: 0) { batch.exportTimeout = .milliseconds(timeout) }
         let queueSize = integer("OTEL_BSP_MAX_QUEUE_SIZE", minimum: 1) ?? batch.maxQueueSize
@@ -151,7 +151,7 @@ public struct TracelineConfiguration: Sendable {
             )
             batchSize = queueSize
         }
-        config.batch = BatchSpanProcessor.Configuration(
+        config.batch = BatchSpanProcessorConfiguration(
             scheduleDelay: batch.scheduleDelay, exportTimeout: batch.exportTimeout,
             maxQueueSize: queueSize, maxExportBatchSize: batchSize
         )

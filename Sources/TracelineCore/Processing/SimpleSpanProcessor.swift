@@ -2,7 +2,8 @@ import Synchronization
 
 /// Exports every span as it ends, on the ending thread. For tests and debugging only: `end()`
 /// waits for the exporter. Export calls are serialised, as exporters expect.
-public final class SimpleSpanProcessor: SpanProcessor {
+/// Made with ``SpanProcessors/simple(exporter:)``; the type itself is SPI (`@_spi(Testing)`).
+@_spi(Testing) public final class SimpleSpanProcessor: SpanProcessor {
     private let exporter: any SpanExporter
     private let exportLock = LockedValue<Bool>(false)  // true once shut down
 

@@ -9,7 +9,7 @@ import Tracing
 var warnings: [String] = []
 let otlp = OTLPExporterConfiguration.fromEnvironment(ProcessInfo.processInfo.environment, warnings: &warnings)
 for warning in warnings { print("configuration: \(warning)") }
-let provider = TracerProvider(processors: [BatchSpanProcessor(exporter: OTLPHTTPExporter(configuration: otlp))])
+let provider = TracerProvider(processors: [SpanProcessors.batch(exporter: SpanExporters.otlp(configuration: otlp))])
 InstrumentationSystem.bootstrap(provider.tracer())
 
 await withSpan("checkout", ofKind: .server) { span in
