@@ -84,6 +84,7 @@ let package = Package(
                 "COTLPProto",
                 "CTracelineHTTP",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // Metrics: RED metrics from spans (SpanMetrics/: aggregation, recent window, exposition),
@@ -106,6 +107,7 @@ let package = Package(
                 "TracelineMetrics",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Debug: the in-memory store of recent traces that the built-in trace pages read.
@@ -115,6 +117,7 @@ let package = Package(
                 "TracelineCore",
                 "TracelineMetrics",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                "CTracelineSupport",
             ]
         ),
         // The bootstrap: configuration from the standard OTEL_* variables, the provider and its
