@@ -48,10 +48,9 @@ struct ReceivedSpan {
         client.close()
         _ = try await client.closeFrame()
 
-        // Metrics over real HTTP, while the daemon runs.
-        let metrics = try await httpGet("http://127.0.0.1:\(harness.port)/metrics")
-        #expect(metrics.status == 200)
-        for series in [
+        // Metrics over real HTTP, while the daemon runs. A call's spans end just after its reply
+        // is sent, so the page is read until it has every series (or 5 s have passed).
+        let expected = [
             #"mcp_requests_total{method="call_tool",endpoint="chat",status="success"} 2"#,
             #"mcp_api_calls_total{provider="glm",model="glm-4.5",status="success"} 1"#,
             #"mcp_api_calls_total{provider="kimi",model="kimi-k2-0905-preview",status="success"} 1"#,
@@ -62,10 +61,18 @@ struct ReceivedSpan {
             #"traces_span_metrics_calls_total{service_name="exai-daemon-test",span_name="call_tool chat",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 2"#,
             #"traces_span_metrics_calls_total{service_name="exai-daemon-test",span_name="chat glm-4.5",span_kind="SPAN_KIND_CLIENT",status_code="STATUS_CODE_UNSET"} 1"#,
             "mcp_active_connections 0",
-        ] {
-            #expect(
-                metrics.body.contains(series + "\n") || metrics.body.contains(series + ".0\n"), "missing: \(series)")
+        ]
+        func missing(_ body: String) -> [String] {
+            expected.filter { !body.contains($0 + "\n") && !body.contains($0 + ".0\n") }
         }
+        var metrics = try await httpGet("http://127.0.0.1:\(harness.port)/metrics")
+        let giveUp = ContinuousClock.now + .seconds(5)
+        while !missing(metrics.body).isEmpty, ContinuousClock.now < giveUp {
+            try await Task.sleep(for: .milliseconds(50))
+            metrics = try await httpGet("http://127.0.0.1:\(harness.port)/metrics")
+        }
+        #expect(metrics.status == 200)
+        #expect(missing(metrics.body).isEmpty, "missing: \(missing(metrics.body))")
 
         _ = await harness.provider.forceFlush(deadline: .now + .seconds(10))
         let spans = try receiver.records().flatMap { ($0["spans"] as? [[String: Any]]) ?? [] }.map(ReceivedSpan.init)

@@ -327,9 +327,13 @@ extension SupabaseTests {
         _ = try await client.call(
             "s2", "chat", #"{"prompt":"continue","model":"glm-4.5","continuation_id":"\#(continuation)"}"#)
         client.close()
-        try await eventually { harness.exporter.spans.contains { $0.name == "call_tool chat" } }
+        // The first call's span may end after its reply (and so after the reset): pick the second by its ID.
+        func isSecondCall(_ span: FinishedSpan) -> Bool {
+            span.name == "call_tool chat" && span.attributes["exai.request_id"]?.toSpanAttribute() == .string("s2")
+        }
+        try await eventually { harness.exporter.spans.contains(where: isSecondCall) }
         let spans = harness.exporter.spans
-        let call = try #require(spans.first { $0.name == "call_tool chat" })
+        let call = try #require(spans.first(where: isSecondCall))
         let children = spans.filter { $0.parentSpanID == call.spanContext.spanID }
         // The write re-reads the thread first, so an exchange another call saved meanwhile is kept.
         #expect(
