@@ -389,7 +389,9 @@ import TracelineTestSupport
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    @Test("10 000 connect/hello/close cycles after a warm-up grow the daemon's resident set by less than 1 MiB")
+    @Test(
+        "after a warm-up, 10 000 connect/hello/close cycles grow the daemon's resident set by less than 1 MiB (the better of two windows)"
+    )
     func connectionChurn() async throws {
         // The daemon in its own process, so the test's own allocations are not counted. glibc's
         // default of up to 8 arenas per core keeps RSS climbing for some 15 000 connections with no
@@ -429,10 +431,18 @@ import TracelineTestSupport
             try await Task.sleep(for: .milliseconds(500))
         }
         try await cycles(10_000)
-        let before = try Self.residentBytes(pid)
-        try await cycles(10_000)
-        let after = try Self.residentBytes(pid)
-        #expect(after - before < 1 << 20, "the daemon's RSS grew by \(after - before) bytes over 10 000 connections")
+        // Two windows of 10 000 connections: a leak of 105 bytes or more per connection grows the
+        // set by 1 MiB in each; the allocator settling (a page or two of arena growth) shows in
+        // one window at most, so the smaller growth is the one compared.
+        var samples = [try Self.residentBytes(pid)]
+        for _ in 0..<2 {
+            try await cycles(10_000)
+            samples.append(try Self.residentBytes(pid))
+        }
+        let growths = zip(samples.dropFirst(), samples).map { $0 - $1 }
+        #expect(
+            growths.min()! < 1 << 20, "the daemon's RSS grew by \(growths) bytes over two windows of 10 000 connections"
+        )
         let metrics = try await httpGet("http://127.0.0.1:\(port)/metrics").body
         #expect(metrics.contains("mcp_active_connections 0"), "every connection closed")
     }
