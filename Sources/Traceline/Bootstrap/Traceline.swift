@@ -23,7 +23,7 @@ public enum Traceline {
     ///   - configuration: defaults to the `OTEL_*` environment.
     ///   - exporter: overrides the exporter `OTEL_TRACES_EXPORTER` selects.
     ///   - processors: more processors that see every span before the batch processor, for example a
-    ///     ``SpanMetricsProcessor`` or ``SpanViewsProcessor``.
+    ///     `SpanMetricsProcessor` or `SpanViewsProcessor`.
     ///   - logHandler: the swift-log handler factory to install with `Logger.MetadataProvider.traceline`;
     ///     pass nil if the application bootstraps logging itself (then add the provider there).
     @discardableResult
