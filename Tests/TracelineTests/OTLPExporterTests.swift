@@ -239,7 +239,9 @@ import Tracing
 
     @Test("through the batch processor: a collector that is down loses nothing uncounted")
     func processorAccounting() async throws {
-        let port = try await offThreadThrowing { try unusedPort() }
+        // Bound, not listening: refused, and no other test can be given this port meanwhile.
+        let (placeholder, port) = boundSocket(listening: false)
+        defer { close(placeholder) }
         var configuration = fastConfiguration(endpoint: "http://127.0.0.1:\(port)/v1/traces")
         configuration.retry.maxElapsed = .milliseconds(300)
         let exporter = OTLPHTTPExporter(configuration: configuration)

@@ -61,7 +61,9 @@ import Tracing
 
     @Test("a full buffer drops the newest request, counted; shutdown drops what is left, counted, by its deadline")
     func fullBufferAndShutdown() async throws {
-        let port = try await offThreadThrowing { try unusedPort() }
+        // Bound, not listening: refused, and no other test can be given this port meanwhile.
+        let (placeholder, port) = boundSocket(listening: false)
+        defer { close(placeholder) }
         let batches = (0..<5).map { makeFinishedSpans(20, prefix: "b\($0)") }
         let sizes = batches.map { OTLPTraceEncoder().encode($0).count }
         var settings = configuration(endpoint: "http://127.0.0.1:\(port)/v1/traces", bufferBytes: sizes[0] + sizes[1])
@@ -134,7 +136,9 @@ import Tracing
         "one set of books: with the receiver down, forceFlush reports the parked spans as pending, not delivered; after it recovers, as delivered"
     )
     func flushReportsHandedOverSpans() async throws {
-        let port = try await offThreadThrowing { try unusedPort() }
+        // A bound socket that does not listen: connections are refused, and no other test's
+        // receiver can be given this port while the exporter keeps retrying it.
+        let (placeholder, port) = boundSocket(listening: false)
         var settings = configuration(endpoint: "http://127.0.0.1:\(port)/v1/traces")
         settings.retry.maxElapsed = .seconds(60)
         let exporter = OTLPHTTPExporter(configuration: settings)
@@ -152,6 +156,7 @@ import Tracing
         var books = processor.statistics
         #expect(books.exported == 0 && books.handedOver == 30 && books.pendingInExporter == 30, "\(books)")
 
+        close(placeholder)
         let receiver = try await OTLPReceiver.start(script: "200", port: port)
         let recovered = await processor.forceFlush(deadline: .now + .seconds(10))
         #expect(recovered.exported == 30, "delivered since the previous report (\(recovered))")
@@ -173,7 +178,9 @@ import Tracing
 
     @Test("the span-pipeline health check counts spans the retry buffer dropped after taking them over")
     func healthCheckSeesBufferDrops() async throws {
-        let port = try await offThreadThrowing { try unusedPort() }
+        // Bound, not listening: refused, and no other test can be given this port meanwhile.
+        let (placeholder, port) = boundSocket(listening: false)
+        defer { close(placeholder) }
         var settings = configuration(endpoint: "http://127.0.0.1:\(port)/v1/traces")
         settings.retry.maxElapsed = .milliseconds(300)
         let exporter = OTLPHTTPExporter(configuration: settings)
