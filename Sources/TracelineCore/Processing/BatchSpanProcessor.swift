@@ -304,23 +304,24 @@ import Musl
         reportedExporterBooks = books
     }
 
+    /// Exports one batch and counts it; returns what became of its spans (a handed-over batch is
+    /// in none of the counts: the exporter's books report it later).
     @discardableResult
-    private func exportBatch(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
-        guard !batch.isEmpty else { return .success }
+    private func exportBatch(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> FlushReport {
+        guard !batch.isEmpty else { return FlushReport() }
         exports.add(1, ordering: .relaxed)
         inExport.store(batch.count, ordering: .relaxed)
-        let result = exporter.export(batch, deadline: deadline)
-        switch result {
+        var outcome = FlushReport()
+        switch exporter.export(batch, deadline: deadline) {
         case .success:
-            exported.add(batch.count, ordering: .relaxed)
+            outcome.exported = batch.count
         case .partialSuccess(let refused):
-            let refused = min(max(0, refused), batch.count)
-            exported.add(batch.count - refused, ordering: .relaxed)
-            rejected.add(refused, ordering: .relaxed)
+            outcome.rejected = min(max(0, refused), batch.count)
+            outcome.exported = batch.count - outcome.rejected
         case .handedOver:
             handedOver.add(batch.count, ordering: .relaxed)
         case .failure(let reason):
-            failed.add(batch.count, ordering: .relaxed)
+            outcome.failed = batch.count
             failedExports.add(1, ordering: .relaxed)
             if let suppressed = failureLog.admit() {
                 var metadata: Logger.Metadata = ["spans": "\(batch.count)", "reason": "\(reason)"]
@@ -328,8 +329,11 @@ import Musl
                 logger.warning("Span export failed; batch dropped", metadata: metadata)
             }
         }
+        exported.add(outcome.exported, ordering: .relaxed)
+        rejected.add(outcome.rejected, ordering: .relaxed)
+        failed.add(outcome.failed, ordering: .relaxed)
         inExport.store(0, ordering: .relaxed)
-        return result
+        return outcome
     }
 
     /// Exports everything queued before `deadline`. Spans left when it passes stay queued for a
@@ -344,15 +348,8 @@ import Musl
             let batch = queue.dequeue(upTo: configuration.maxExportBatchSize)
             if batch.isEmpty { break }
             let perExport = exportDeadline()
-            switch exportBatch(batch, deadline: min(perExport, deadline)) {
-            case .success: report.exported += batch.count
-            case .partialSuccess(let refused):
-                let refused = min(max(0, refused), batch.count)
-                report.exported += batch.count - refused
-                report.rejected += refused
-            case .handedOver: break  // in the exporter's books, merged after the drain
-            case .failure: report.failed += batch.count
-            }
+            // A handed-over batch is in the exporter's books, merged after the drain.
+            report.add(exportBatch(batch, deadline: min(perExport, deadline)))
         }
         if discardRemainder {
             var discarded = 0
