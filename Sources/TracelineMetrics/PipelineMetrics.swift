@@ -94,6 +94,24 @@ public struct PipelineMetrics: MetricsSource {
                     help: "Spans dropped because the retry buffer was full (also in export_failed).",
                     [(component, Double(stats.spansDroppedBufferFull))])
             }
+            if stats.inFlightCapacityBytes > 0 {
+                writer.gauge(
+                    "traceline_exporter_in_flight_spans",
+                    help: "Spans in requests handed to the OTLP exporter's sender threads and not yet answered.",
+                    [(component, Double(stats.spansInFlight))])
+                writer.gauge(
+                    "traceline_exporter_in_flight_bytes",
+                    help: "Request bytes handed to the OTLP exporter's sender threads and not yet answered.",
+                    [(component, Double(stats.bytesInFlight))])
+                writer.gauge(
+                    "traceline_exporter_in_flight_capacity_bytes",
+                    help: "The limit on request bytes in flight.",
+                    [(component, Double(stats.inFlightCapacityBytes))])
+                writer.counter(
+                    "traceline_exporter_sender_waits",
+                    help: "Times an export found every sender busy (it then waited, or used the retry buffer).",
+                    [(component, Double(stats.senderWaits))])
+            }
             writer.counter(
                 "traceline_exporter_requests", help: "HTTP requests the OTLP exporter sent, retries included.",
                 [(component, Double(stats.requests))])

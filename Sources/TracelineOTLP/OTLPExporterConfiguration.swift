@@ -61,6 +61,21 @@ public struct OTLPExporterConfiguration: Sendable, Equatable {
     /// Sizing: about 200 bytes a span, 50–70 with gzip; 32 MiB with gzip holds about 10 s at
     /// 50 000 spans/s.
     public var retryBufferBytes = 0
+    /// How many requests may be on the wire at once (`TRACELINE_OTLP_MAX_CONCURRENT_REQUESTS`,
+    /// default 2; values outside 1...64 are clamped).
+    ///
+    /// With 1, `export` sends the request on the calling thread and answers with its outcome: the
+    /// export thread encodes nothing while it waits for the receiver. With more, `export` encodes
+    /// the batch, hands the request to one of that many sender threads (each with its own
+    /// keep-alive connection) and returns ``ExportResult/handedOver``, so the next batch is encoded
+    /// while earlier ones are on the wire; batches may arrive out of order, which OTLP allows.
+    /// When every sender is busy, `export` waits for one (or, with the retry buffer on, puts the
+    /// request there), so a slow receiver still pushes back on the processor's queue.
+    public var maxConcurrentRequests = 2
+    /// Request bytes handed to sender threads and not yet answered
+    /// (`TRACELINE_OTLP_MAX_IN_FLIGHT_BYTES`, default 16 MiB). A request larger than this is still
+    /// sent when nothing else is in flight. Unused when ``maxConcurrentRequests`` is 1.
+    public var maxInFlightBytes = 16 * 1024 * 1024
 
     /// Creates the default configuration: `http://localhost:4318/v1/traces`, no compression, 10 s timeout.
     public init() {}
@@ -72,6 +87,7 @@ public struct OTLPExporterConfiguration: Sendable, Equatable {
             && lhs.timeout == rhs.timeout && lhs.certificateFile == rhs.certificateFile
             && lhs.clientCertificateFile == rhs.clientCertificateFile && lhs.clientKeyFile == rhs.clientKeyFile
             && lhs.retry == rhs.retry && lhs.breaker == rhs.breaker && lhs.retryBufferBytes == rhs.retryBufferBytes
+            && lhs.maxConcurrentRequests == rhs.maxConcurrentRequests && lhs.maxInFlightBytes == rhs.maxInFlightBytes
     }
 
     /// Reads the environment; problems are appended to `warnings` (never echoing header values,
@@ -143,6 +159,21 @@ public struct OTLPExporterConfiguration: Sendable, Equatable {
             } else {
                 warnings.append(
                     "TRACELINE_OTLP_RETRY_BUFFER_BYTES must be a non-negative number of bytes; the retry buffer is off")
+            }
+        }
+
+        if let text = env["TRACELINE_OTLP_MAX_CONCURRENT_REQUESTS"], !text.isEmpty {
+            if let count = Int(text.trimmingSpaces), (1...64).contains(count) {
+                config.maxConcurrentRequests = count
+            } else {
+                warnings.append("TRACELINE_OTLP_MAX_CONCURRENT_REQUESTS must be a number from 1 to 64; using 2")
+            }
+        }
+        if let text = env["TRACELINE_OTLP_MAX_IN_FLIGHT_BYTES"], !text.isEmpty {
+            if let bytes = Int(text.trimmingSpaces), bytes > 0 {
+                config.maxInFlightBytes = bytes
+            } else {
+                warnings.append("TRACELINE_OTLP_MAX_IN_FLIGHT_BYTES must be a positive number of bytes; using 16777216")
             }
         }
 

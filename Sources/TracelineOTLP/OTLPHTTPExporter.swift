@@ -13,9 +13,12 @@ import Musl
 
 /// Sends spans as OTLP protobuf over HTTP (`POST …/v1/traces`) with libcurl.
 ///
-/// This is where a span is sent. The batch processor calls `export` on its own thread, so the
-/// blocking libcurl call never occupies a Swift concurrency thread; one curl handle is reused
-/// for keep-alive. Responses are handled as the OTLP specification says: 2xx may carry a partial
+/// This is where a span is sent. The batch processor calls `export` on its own thread; `export`
+/// encodes the batch and hands the request to one of
+/// ``OTLPExporterConfiguration/maxConcurrentRequests`` sender threads, each with its own curl
+/// handle and keep-alive connection, so encoding the next batch overlaps sending earlier ones and
+/// a slow or stalled receiver holds a sender, not the export thread (with 1, `export` sends on the
+/// calling thread). Blocking libcurl calls never occupy a Swift concurrency thread. Responses are handled as the OTLP specification says: 2xx may carry a partial
 /// success (rejected spans are counted and its message logged once per distinct text); 429, 502,
 /// 503, 504 and transport errors are retried as ``OTLPExporterConfiguration/RetryPolicy`` says,
 /// or after the receiver's `Retry-After` (seconds or HTTP-date), never past the export deadline;
@@ -25,9 +28,10 @@ import Musl
 /// encoded, in a buffer that a second thread (with its own curl handle) retries; `export` then
 /// answers ``ExportResult/handedOver`` and ``handedOverSpans`` says what became of them.
 ///
-/// `@unchecked Sendable`: the two curl handles are each used by one thread (`client` by the export
-/// thread, `senderClient` by the retry thread); `retryBuffer` and `sender` are touched only under
-/// `retryBufferSignal`'s lock; everything else is immutable, atomic or behind its own lock.
+/// `@unchecked Sendable`: each curl handle is used by one thread (`client` by the export thread,
+/// `senderClient` by the retry thread, and each sender thread's own); `retryBuffer` and `sender`
+/// are touched only under `retryBufferSignal`'s lock, the `flight` state only under
+/// `flightSignal`'s; everything else is immutable, atomic or behind its own lock.
 ///
 /// Made with ``SpanExporters/otlp(configuration:logger:)``; the type itself is SPI
 /// (`@_spi(Testing)`), for tests and tools that read its breaker and internals.
@@ -67,6 +71,46 @@ import Musl
 
     private enum SenderState { case notStarted, running, finished }
 
+    // The sender threads. `flightSignal`'s lock guards `flight`; it is taken before `books`' lock,
+    // never after, and is never held together with `retryBufferSignal`'s.
+    private let flightSignal = ThreadSignal()
+    private nonisolated(unsafe) var flight = Flight()
+    /// Set by a retryable failure, cleared by a delivery: while it is set and the retry buffer
+    /// holds requests, new batches queue behind them instead of making a request that fails too.
+    private let receiverFailing = Atomic<Bool>(false)
+
+    /// Requests handed to the sender threads, waiting for one or being sent.
+    private struct Flight {
+        /// Handed over and not yet picked up by a sender.
+        var waiting: [(request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant)] = []
+        var waitingHead = 0
+        /// Handed over and not yet answered (waiting or being sent).
+        var requests = 0
+        var bytes = 0
+        var sendersRunning = 0
+        var sendersStarted = false
+        /// No sender thread could be started: `export` sends on the calling thread.
+        var unavailable = false
+
+        mutating func next() -> (request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant)? {
+            guard waitingHead < waiting.count else { return nil }
+            let item = waiting[waitingHead]
+            waitingHead += 1
+            if waitingHead == waiting.count {
+                waiting.removeAll(keepingCapacity: true)
+                waitingHead = 0
+            }
+            return item
+        }
+    }
+
+    /// `maxConcurrentRequests`, clamped to 1...64.
+    private var senderCount: Int { min(max(1, configuration.maxConcurrentRequests), 64) }
+
+    private var sendsOnCallingThread: Bool {
+        senderCount == 1 || flightSignal.withLock { flight.unavailable }
+    }
+
     /// Creates the exporter and its libcurl handle.
     /// - Parameters:
     ///   - configuration: endpoint, headers, compression, TLS files, retry and breaker settings.
@@ -98,6 +142,7 @@ import Musl
         var snapshot = books.withLock { $0.statistics }
         snapshot.breakerState = breaker.currentState
         snapshot.bufferCapacityBytes = configuration.retryBufferBytes
+        snapshot.inFlightCapacityBytes = senderCount > 1 ? configuration.maxInFlightBytes : 0
         return snapshot
     }
 
@@ -108,7 +153,7 @@ import Musl
     public var handedOverSpans: HandedOverSpans {
         books.withLock { books in
             var handedOver = books.handedOver
-            handedOver.pending = books.statistics.spansBuffered
+            handedOver.pending = books.statistics.spansBuffered + books.statistics.spansInFlight
             return handedOver
         }
     }
@@ -117,7 +162,8 @@ import Musl
 
     // MARK: - SpanExporter
 
-    /// Encodes, sends and retries the batch until `deadline`; see `SpanExporter.export`.
+    /// Encodes the batch and hands it to a sender thread (or, with one request at a time, sends
+    /// and retries it until `deadline`); see `SpanExporter.export`.
     public func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult {
         guard !batch.isEmpty else { return .success }
         let started = ContinuousClock.now
@@ -134,7 +180,9 @@ import Musl
         }
         // Requests already wait for a failing receiver: this one queues behind them (in order, and
         // without a request of its own that would fail too); the sender answers to the breaker.
-        let behindBuffered = senderClient != nil && retryBufferSignal.withLock { !retryBuffer.isEmpty }
+        let behindBuffered =
+            senderClient != nil && receiverFailing.load(ordering: .relaxed)
+            && retryBufferSignal.withLock { !retryBuffer.isEmpty }
         if !behindBuffered {
             guard breaker.acquire() else {
                 update { $0.breakerRejections += 1 }
@@ -164,6 +212,15 @@ import Musl
                     body: body, uncompressedBytes: encoded.count, spans: batch.count,
                     schedule: RetrySchedule(policy: configuration.retry, startedAt: .now), retryAt: .now))
         }
+        if !sendsOnCallingThread,
+            let result = handToSender(
+                OTLPRetryBuffer.Request(
+                    body: body, uncompressedBytes: encoded.count, spans: batch.count, schedule: schedule,
+                    retryAt: .now),
+                deadline: deadline)
+        {
+            return result
+        }
 
         while true {
             let outcome = send(
@@ -171,6 +228,7 @@ import Musl
             switch outcome {
             case .success(let rejected, let message):
                 breaker.recordSuccess()
+                receiverFailing.store(false, ordering: .relaxed)
                 let refused = settleDelivered(spans: batch.count, rejected: rejected, handedOver: false)
                 if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
                 return refused > 0 ? .partialSuccess(rejected: refused) : .success
@@ -178,6 +236,7 @@ import Musl
                 breaker.recordFailure()
                 return drop(batch.count, reason: reason)
             case .retryableFailure(let reason, let retryAfter):
+                receiverFailing.store(true, ordering: .relaxed)
                 if senderClient != nil, !isShutDown.load(ordering: .relaxed) {
                     // The sender thread retries it; this thread goes back to the processor's queue.
                     guard let retryAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now) else {
@@ -212,26 +271,210 @@ import Musl
         traceline_store_i64(abortAt, Self.monotonicMilliseconds(for: deadline))
         sleeper.withLock { sleeper.signal() }
         retryBufferSignal.withLock { retryBufferSignal.signal() }
+        flightSignal.withLock { flightSignal.signal() }
     }
 
-    /// Waits until the retry buffer is empty (retries keep their backoff and `Retry-After`) or
-    /// `deadline`, then returns the books; see `SpanExporter.forceFlush`.
+    /// Waits until every request handed to a sender is answered and the retry buffer is empty
+    /// (retries keep their backoff and `Retry-After`) or `deadline`, then returns the books; see
+    /// `SpanExporter.forceFlush`.
     @discardableResult
     public func forceFlush(deadline: ContinuousClock.Instant) -> HandedOverSpans {
+        waitForSenders(until: deadline)
         if senderClient != nil { _ = waitForRetryBuffer(until: deadline) }
         return handedOverSpans
     }
 
-    /// Fails later exports, ends a running one by `deadline`, and gives the retry buffer until
-    /// `deadline` to empty (what is left is dropped, counted); see `SpanExporter.shutdown`.
+    /// Fails later exports, ends requests on the wire at `deadline` (libcurl notices within about
+    /// a second), and gives the retry buffer until `deadline` to empty (what is left is dropped,
+    /// counted); see `SpanExporter.shutdown`.
     @discardableResult
     public func shutdown(deadline: ContinuousClock.Instant) -> HandedOverSpans {
         isShutDown.store(true, ordering: .relaxed)
         beginShutdown(deadline: deadline)
+        // libcurl looks at the abort time about once a second while it waits for an answer.
+        waitForSenders(until: deadline + .milliseconds(1200), untilStopped: true)
         if senderClient != nil {
             _ = waitForRetryBuffer(until: deadline + .milliseconds(100), untilSenderFinished: true)
         }
         return handedOverSpans
+    }
+
+    // MARK: - The sender threads
+
+    /// Hands `request` to a sender thread, starting them the first time. When every sender is busy
+    /// (or `maxInFlightBytes` is reached) the request goes to the retry buffer if it is on, and
+    /// otherwise this thread waits for a sender until `deadline`. Returns nil when no sender thread
+    /// could be started: the caller sends it itself.
+    private func handToSender(_ request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant) -> ExportResult? {
+        let limit = MonotonicClock.nanoseconds(for: deadline)
+        var waited = false
+        flightSignal.lock()
+        if !flight.sendersStarted {
+            flight.sendersStarted = true
+            for _ in 0..<senderCount {
+                guard startThread(name: "traceline-otlp-send", { [self] in runRequestSender() }) else { break }
+                flight.sendersRunning += 1
+            }
+            if flight.sendersRunning == 0 {
+                flight.unavailable = true
+                flightSignal.unlock()
+                logger.error("Could not start the OTLP sender threads; the export thread sends every request itself")
+                return nil
+            }
+        }
+        while flight.requests >= senderCount
+            || (flight.bytes > 0 && flight.bytes + request.body.count > configuration.maxInFlightBytes)
+        {
+            if !waited {
+                waited = true
+                update { $0.senderWaits += 1 }
+            }
+            let abortMilliseconds = traceline_load_i64(abortAt)
+            let pastAbort = abortMilliseconds != 0 && traceline_monotonic_ms() >= abortMilliseconds
+            if senderClient != nil, !isShutDown.load(ordering: .relaxed) {
+                // The retry buffer's thread sends it: the export thread goes back to the queue.
+                flightSignal.unlock()
+                breaker.recordCancelled()
+                return keepForRetry(request)
+            }
+            if isShutDown.load(ordering: .relaxed) || pastAbort || MonotonicClock.nowNanoseconds() >= limit {
+                flightSignal.unlock()
+                breaker.recordCancelled()
+                return drop(request.spans, reason: "every OTLP sender stayed busy until the export deadline")
+            }
+            flightSignal.wait(untilMonotonic: limit)
+        }
+        flight.waiting.append((request, deadline))
+        flight.requests += 1
+        flight.bytes += request.body.count
+        update {
+            $0.spansInFlight += request.spans
+            $0.bytesInFlight += request.body.count
+        }
+        flightSignal.signal()
+        flightSignal.unlock()
+        return .handedOver
+    }
+
+    /// A sender thread: sends requests handed over by `export` on its own connection until the
+    /// exporter shuts down and none is waiting.
+    private func runRequestSender() {
+        let client = traceline_http_client_create()
+        defer { traceline_http_client_destroy(client) }
+        while true {
+            flightSignal.lock()
+            var next = flight.next()
+            while next == nil {
+                if isShutDown.load(ordering: .relaxed) {
+                    flight.sendersRunning -= 1
+                    flightSignal.signal()
+                    flightSignal.unlock()
+                    return
+                }
+                flightSignal.wait(untilMonotonic: MonotonicClock.nowNanoseconds() + 1_000_000_000)
+                next = flight.next()
+            }
+            flightSignal.unlock()
+            guard let (request, deadline) = next else { continue }
+            if let client {
+                deliver(request, deadline: deadline, client: client)
+            } else {
+                dropSent(request, reason: "libcurl could not create a handle")
+            }
+            flightSignal.withLock {
+                flight.requests -= 1
+                flight.bytes -= request.body.count
+                flightSignal.signal()
+            }
+        }
+    }
+
+    /// Sends one handed-over request and retries it until `deadline`, or moves it to the retry
+    /// buffer after a retryable failure when the buffer is on; settles its spans in the books.
+    private func deliver(_ request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant, client: OpaquePointer) {
+        var schedule = request.schedule
+        while true {
+            let outcome = send(
+                request.body, uncompressedBytes: request.uncompressedBytes, schedule: &schedule, client: client,
+                deadline: deadline)
+            switch outcome {
+            case .success(let rejected, let message):
+                breaker.recordSuccess()
+                receiverFailing.store(false, ordering: .relaxed)
+                settleSent(request, rejected: rejected)
+                if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
+                return
+            case .permanentFailure(let reason):
+                breaker.recordFailure()
+                dropSent(request, reason: reason)
+                return
+            case .retryableFailure(let reason, let retryAfter):
+                receiverFailing.store(true, ordering: .relaxed)
+                if senderClient != nil, !isShutDown.load(ordering: .relaxed) {
+                    guard let retryAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now) else {
+                        breaker.recordFailure()
+                        dropSent(request, reason: "\(reason); no retry left within \(configuration.retry.maxElapsed)")
+                        return
+                    }
+                    var kept = request
+                    kept.schedule = schedule
+                    kept.retryAt = retryAt
+                    _ = keepForRetry(kept, reason: reason, fromSender: true)
+                    return
+                }
+                guard let resumeAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now, deadline: deadline),
+                    !isShutDown.load(ordering: .relaxed)
+                else {
+                    breaker.recordFailure()
+                    dropSent(
+                        request,
+                        reason: "\(reason); no retry left before the deadline (attempt \(schedule.attempts))")
+                    return
+                }
+                if !sleep(until: resumeAt) {
+                    breaker.recordFailure()
+                    dropSent(request, reason: "\(reason); shutdown deadline passed while waiting to retry")
+                    return
+                }
+            }
+        }
+    }
+
+    /// Blocks until every handed-over request is answered (for a shutdown: until the sender threads
+    /// have ended) or `deadline`.
+    private func waitForSenders(until deadline: ContinuousClock.Instant, untilStopped: Bool = false) {
+        guard senderCount > 1 else { return }
+        let limit = MonotonicClock.nanoseconds(for: deadline)
+        flightSignal.withLock {
+            flightSignal.signal()
+            while MonotonicClock.nowNanoseconds() < limit {
+                if untilStopped ? flight.sendersRunning == 0 : flight.requests == 0 { break }
+                flightSignal.wait(untilMonotonic: limit)
+            }
+        }
+    }
+
+    /// Counts a handed-over request the receiver answered.
+    private func settleSent(_ request: OTLPRetryBuffer.Request, rejected: Int) {
+        let refused = min(max(0, rejected), request.spans)
+        books.withLock {
+            $0.statistics.spansExported += request.spans - refused
+            $0.statistics.spansRejected += refused
+            $0.statistics.spansInFlight -= request.spans
+            $0.statistics.bytesInFlight -= request.body.count
+            $0.handedOver.delivered += request.spans - refused
+            $0.handedOver.rejected += refused
+        }
+    }
+
+    /// Counts and logs a handed-over request that will not be delivered.
+    private func dropSent(_ request: OTLPRetryBuffer.Request, reason: String) {
+        books.withLock {
+            $0.statistics.spansInFlight -= request.spans
+            $0.statistics.bytesInFlight -= request.body.count
+            $0.handedOver.dropped += request.spans
+        }
+        _ = drop(request.spans, reason: reason)
     }
 
     // MARK: - The retry buffer
@@ -239,7 +482,11 @@ import Musl
     /// Puts `request` in the retry buffer (starting the sender thread the first time), or drops
     /// its spans when it does not fit. The batch is the exporter's from here: `.handedOver` tells
     /// the processor so, and ``handedOverSpans`` says what becomes of it.
-    private func keepForRetry(_ request: OTLPRetryBuffer.Request, reason: String? = nil) -> ExportResult {
+    /// A request from a sender thread (`fromSender`) was handed over already: it moves from the
+    /// in-flight count to the buffer's, or to the handed-over books' dropped spans.
+    private func keepForRetry(
+        _ request: OTLPRetryBuffer.Request, reason: String? = nil, fromSender: Bool = false
+    ) -> ExportResult {
         let (accepted, startSender) = retryBufferSignal.withLock { () -> (Bool, Bool) in
             guard sender != .finished else { return (false, false) }
             guard retryBuffer.append(request) else {
@@ -247,6 +494,10 @@ import Musl
                 return (false, false)
             }
             update {
+                if fromSender {
+                    $0.spansInFlight -= request.spans
+                    $0.bytesInFlight -= request.body.count
+                }
                 $0.spansBuffered = retryBuffer.spans
                 $0.bytesBuffered = retryBuffer.bytes
                 if let reason { $0.lastError = reason }
@@ -257,11 +508,15 @@ import Musl
             return (true, start)
         }
         guard accepted else {
-            if isShutDown.load(ordering: .relaxed) { return drop(request.spans, reason: "exporter is shut down") }
-            return drop(
-                request.spans,
-                reason: "retry buffer full (\(configuration.retryBufferBytes) bytes)"
-                    + (reason.map { " after \($0)" } ?? ""))
+            let why =
+                isShutDown.load(ordering: .relaxed)
+                ? "exporter is shut down"
+                : "retry buffer full (\(configuration.retryBufferBytes) bytes)" + (reason.map { " after \($0)" } ?? "")
+            if fromSender {
+                dropSent(request, reason: why)
+                return .failure(reason: why)
+            }
+            return drop(request.spans, reason: why)
         }
         if startSender, !startThread(name: "traceline-otlp-retry", { [self] in runSender() }) {
             logger.error("Could not start the OTLP retry thread; buffered spans will be dropped at shutdown")
@@ -379,11 +634,12 @@ import Musl
             switch outcome {
             case .success(let rejected, let message):
                 breaker.recordSuccess()
+                receiverFailing.store(false, ordering: .relaxed)
                 if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
             case .permanentFailure:
                 breaker.recordFailure()
             case .retryableFailure:
-                break
+                receiverFailing.store(true, ordering: .relaxed)
             }
         }
     }

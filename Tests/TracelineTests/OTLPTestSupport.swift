@@ -35,7 +35,9 @@ func makeFinishedSpans(_ count: Int, prefix: String = "span") -> [FinishedSpan] 
     return exporter.spans
 }
 
-/// An exporter configuration for fast tests: short backoff, short timeout.
+/// An exporter configuration for fast tests: short backoff, short timeout, and one request at a
+/// time on the calling thread, so that `export` answers with the request's own outcome
+/// (`OTLPSenderTests` covers the sender threads).
 func fastConfiguration(
     endpoint: String, compression: OTLPExporterConfiguration.Compression = .none
 ) -> OTLPExporterConfiguration {
@@ -46,6 +48,7 @@ func fastConfiguration(
     configuration.retry.initialBackoff = .milliseconds(100)
     configuration.retry.maxBackoff = .milliseconds(400)
     configuration.retry.maxElapsed = .seconds(20)
+    configuration.maxConcurrentRequests = 1
     return configuration
 }
 

@@ -5,8 +5,8 @@ public enum ExportResult: Sendable, Equatable {
     /// The batch was delivered, but the receiver refused `rejected` of its spans (an OTLP partial
     /// success); those are lost and counted as rejected.
     case partialSuccess(rejected: Int)
-    /// The exporter kept the batch to deliver it later (a retry buffer): it is neither delivered
-    /// nor lost yet. What becomes of it is reported by ``SpanExporter/handedOverSpans``.
+    /// The exporter kept the batch to deliver it later (a request still on the wire, a retry
+    /// buffer): it is neither delivered nor lost yet. What becomes of it is reported by ``SpanExporter/handedOverSpans``.
     case handedOver
     /// The batch is lost; `reason` says why (for logs and counters).
     case failure(reason: String)

@@ -1,6 +1,6 @@
 /// An exporter's counters, read by the span-pipeline health check and ``PipelineMetrics``.
-/// Spans: `spansExported + spansRejected + spansDropped + spansBuffered` equals every span
-/// handed to `export`.
+/// Spans: `spansExported + spansRejected + spansDropped + spansInFlight + spansBuffered` equals
+/// every span handed to `export`.
 public struct SpanExporterStatistics: Sendable, Equatable {
     /// Spans the receiver accepted.
     public var spansExported = 0
@@ -9,6 +9,14 @@ public struct SpanExporterStatistics: Sendable, Equatable {
     /// Spans lost: non-retryable status, retries exhausted, deadline passed, breaker open,
     /// oversized request, retry buffer full.
     public var spansDropped = 0
+    /// Spans in requests handed to the sender threads and not yet answered.
+    public var spansInFlight = 0
+    /// Request body bytes handed to the sender threads and not yet answered.
+    public var bytesInFlight = 0
+    /// The limit on ``bytesInFlight`` (0: the exporter sends on the calling thread).
+    public var inFlightCapacityBytes = 0
+    /// Times `export` found every sender busy or ``inFlightCapacityBytes`` reached and waited.
+    public var senderWaits = 0
     /// Spans waiting in the retry buffer now (0 when it is off).
     public var spansBuffered = 0
     /// Request body bytes in the retry buffer now.
