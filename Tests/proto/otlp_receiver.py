@@ -150,14 +150,16 @@ class Handler(BaseHTTPRequestHandler):
         self.respond(200, b"", "application/x-protobuf")
 
     def respond(self, code, body, content_type, headers=None):
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a benchmark peer that ended, a test's shutdown deadline)
 
 def main():
     parser = argparse.ArgumentParser()

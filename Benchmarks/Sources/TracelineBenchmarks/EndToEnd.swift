@@ -1,6 +1,7 @@
-// End-to-end delivery: spans produced as fast as one task can, exported with default batch
-// settings to a local OTLP/HTTP receiver on 127.0.0.1; counts what the receiver decoded during a
-// fixed window, and the process's peak resident memory. Each peer runs in its own process
+// End-to-end delivery: spans produced as fast as one task can (`--yield`: yielding after each
+// chunk of 256; `--rate N`: paced at N spans/s, sleeping between chunks), exported with default batch settings to a local OTLP/HTTP
+// receiver on 127.0.0.1; counts what the receiver decoded during a fixed window and after
+// shutdown, and the process's peak resident memory. Each peer runs in its own process
 // (run.sh starts them one after the other against the same receiver).
 
 import Logging
@@ -42,6 +43,36 @@ private func vfscanfHelper(
     return 3
 }
 
+/// CPU seconds (user + system) this process's threads have used, summed by thread name.
+func cpuSecondsByThread() -> [String: Double] {
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    var totals: [String: Double] = [:]
+    guard let directory = opendir("/proc/self/task") else { return totals }
+    defer { closedir(directory) }
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        guard name.first?.isNumber == true, let file = fopen("/proc/self/task/\(name)/stat", "r") else { continue }
+        var line = [CChar](repeating: 0, count: 1024)
+        let read = fgets(&line, 1024, file)
+        fclose(file)
+        guard read != nil else { continue }
+        let text = String(cString: line)
+        // "pid (comm) state ..." : comm may hold spaces; the fields after the last ')' are fixed.
+        guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")") else { continue }
+        let comm = String(text[text.index(after: open)..<close])
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+        let group =
+            comm.hasPrefix("traceline-otlp") ? "senders" : comm.hasPrefix("traceline-bsp") ? "export thread" : "producer and rest"
+        totals[group, default: 0] += (user + system) / ticks
+    }
+    return totals
+}
+
+func describeCPU(_ totals: [String: Double]) -> String {
+    totals.sorted { $0.key < $1.key }.map { "\($0.key) \(($0.value * 10).rounded() / 10)" }.joined(separator: ", ")
+}
+
 /// Peak resident set size (VmHWM) in KiB.
 func peakResidentKiB() -> Int {
     guard let file = fopen("/proc/self/status", "r") else { return 0 }
@@ -55,9 +86,18 @@ func peakResidentKiB() -> Int {
 }
 
 @inline(never)
-func produce<T: Tracer>(_ tracer: T, until deadline: ContinuousClock.Instant) -> Int {
+func produce<T: Tracer>(
+    _ tracer: T, until deadline: ContinuousClock.Instant, rate: Int = 0, yielding: Bool = false
+) async -> Int {
     var created = 0
+    let start = ContinuousClock.now
     while ContinuousClock.now < deadline {
+        if rate > 0 {
+            let due = start + .nanoseconds(Int64(Double(created) / Double(rate) * 1e9))
+            if due > .now { try? await Task.sleep(until: due, clock: .continuous) }
+        } else if yielding {
+            await Task.yield()
+        }
         for index in 0..<256 {
             tracer.withSpan("chat kimi-k2", context: .topLevel, ofKind: .client) { span in
                 span.attributes["gen_ai.provider.name"] = "moonshot_ai"
@@ -72,30 +112,39 @@ func produce<T: Tracer>(_ tracer: T, until deadline: ContinuousClock.Instant) ->
     return created
 }
 
-func runEndToEnd(peer: String, endpoint: String, statsFile: String, seconds: Int) async throws {
+func runEndToEnd(
+    peer: String, endpoint: String, statsFile: String, seconds: Int, rate: Int = 0, yielding: Bool = false,
+    senders: Int = 2, queueSize: Int = 2048
+) async throws {
     let window = Duration.seconds(seconds)
     var created = 0
     switch peer {
     case "traceline":
         var configuration = OTLPExporterConfiguration()
         configuration.endpoint = endpoint
+        configuration.maxConcurrentRequests = senders
         let exporter = OTLPHTTPExporter(
             configuration: configuration, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let processor = BatchSpanProcessor(
-            exporter: exporter, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+            exporter: exporter, configuration: .init(maxQueueSize: queueSize),
+            logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let provider = TracerProvider(
             resource: Resource(attributes: ["service.name": "bench"]), processors: [processor])
         let before = receiverTotals(statsFile)
-        created = produce(provider.tracer(), until: .now + window)
+        created = await produce(provider.tracer(), until: .now + window, rate: rate, yielding: yielding)
         let after = receiverTotals(statsFile)
+        let cpu = describeCPU(cpuSecondsByThread())
+        _ = await provider.shutdown(deadline: .now + .seconds(10))
+        let final = receiverTotals(statsFile)
         let stats = processor.statistics
         let exporterStats = exporter.statistics
         report(
-            peer: "Traceline", created: created, delivered: after.spans - before.spans, seconds: seconds,
+            peer: "Traceline (\(senders) sender\(senders == 1 ? "" : "s")\(queueSize == 2048 ? "" : ", queue \(queueSize)"))",
+            created: created,
+            delivered: after.spans - before.spans, seconds: seconds,
             extra:
-                "dropped at queue \(stats.droppedQueueFull), exporter dropped \(exporterStats.spansDropped), requests \(exporterStats.requests)"
+                "dropped at queue \(stats.droppedQueueFull), exporter dropped \(exporterStats.spansDropped), requests \(exporterStats.requests), sender waits \(exporterStats.senderWaits), delivered by shutdown \(final.spans - before.spans) of \(created); CPU s in the window: \(cpu)"
         )
-        _ = await provider.shutdown(deadline: .now + .seconds(10))
     case "swift-otel":
         var configuration = OTel.Configuration.default
         configuration.serviceName = "bench"
@@ -109,16 +158,20 @@ func runEndToEnd(peer: String, endpoint: String, statsFile: String, seconds: Int
         let service = Task { try await backend.service.run() }
         try await Task.sleep(for: .milliseconds(200))
         let before = receiverTotals(statsFile)
-        created = produce(backend.factory, until: .now + window)
+        created = await produce(backend.factory, until: .now + window, rate: rate, yielding: yielding)
         let after = receiverTotals(statsFile)
+        service.cancel()
+        try? await Task.sleep(for: .seconds(3))  // what its cancelled service still delivers
+        let final = receiverTotals(statsFile)
         report(
             peer: "swift-otel 1.6.0", created: created, delivered: after.spans - before.spans, seconds: seconds,
-            extra: "")
-        service.cancel()
+            extra: "delivered by shutdown \(final.spans - before.spans) of \(created)")
     case "receiver-limit":
-        // The receiver's own ceiling: one ready 512-span batch posted back to back, no span production.
+        // The receiver's own ceiling: one ready 512-span batch posted back to back, no span
+        // production, over `senders` connections.
         var configuration = OTLPExporterConfiguration()
         configuration.endpoint = endpoint
+        configuration.maxConcurrentRequests = senders
         let exporter = OTLPHTTPExporter(
             configuration: configuration, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let batch = makeEncodingBatch()
@@ -129,9 +182,10 @@ func runEndToEnd(peer: String, endpoint: String, statsFile: String, seconds: Int
             created += batch.count
         }
         let after = receiverTotals(statsFile)
+        exporter.shutdown(deadline: .now + .seconds(10))
         report(
-            peer: "receiver ceiling", created: created, delivered: after.spans - before.spans, seconds: seconds,
-            extra: "pre-built batches posted back to back")
+            peer: "receiver ceiling (\(senders))", created: created, delivered: after.spans - before.spans,
+            seconds: seconds, extra: "pre-built batches posted back to back over \(senders) connection(s)")
     default:
         print("unknown peer \(peer)")
     }
