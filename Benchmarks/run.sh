@@ -80,7 +80,9 @@ end_to_end() {
 } 2>&1 | tee "$raw"
 
 commit=$(git rev-parse --short HEAD)
-[ -z "$(git status --porcelain -- .. 2>/dev/null)" ] || commit="$commit (with uncommitted changes)"
+# Only what is measured counts as a change: the SDK, the harness and this script.
+[ -z "$(git status --porcelain -- ../Sources ../Package.swift Sources Package.swift run.sh 2>/dev/null)" ] ||
+    commit="$commit (with uncommitted changes)"
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 memory=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 swift_version=$(swift --version 2>/dev/null | head -1)

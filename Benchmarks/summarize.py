@@ -62,7 +62,7 @@ def parse(lines):
         elif section == "e2e" and number(first) is not None:
             key = name if name.startswith("receiver") else "%s, %s" % (name, context)
             queue = re.search(r"dropped at queue (\d+)", rest)
-            current["e2e"][key] = (number(second), number(third), int(queue.group(1)) if queue else None)
+            current["e2e"][key] = (number(first), number(second), number(third), int(queue.group(1)) if queue else None)
     return rounds
 
 
@@ -130,14 +130,13 @@ def summary(rounds):
     if ordered_keys(rounds, "e2e"):
         out.append("End to end to a local receiver that decodes every request (10 s windows):")
         out.append("")
-        out.append("| peer, producer | spans/s made | spans/s arrived | dropped at the queue |")
-        out.append("|---|---|---|---|")
+        out.append("| peer, producer | spans/s made | spans/s arrived | peak RSS MiB | dropped at the queue |")
+        out.append("|---|---|---|---|---|")
         for key in ordered_keys(rounds, "e2e"):
             rows = [r["e2e"].get(key) for r in rounds]
-            made = [row[0] if row else None for row in rows]
-            arrived = [row[1] if row else None for row in rows]
-            dropped = [row[2] if row else None for row in rows]
-            out.append("| %s | %s | %s | %s |" % (key, spread(made, 0), spread(arrived, 0), spread(dropped, 0)))
+            made, arrived, rss, dropped = ([row[i] if row else None for row in rows] for i in range(4))
+            out.append("| %s | %s | %s | %s | %s |"
+                       % (key, spread(made, 0), spread(arrived, 0), spread(rss, 0), spread(dropped, 0)))
         out.append("")
     return "\n".join(out)
 

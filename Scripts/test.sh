@@ -78,6 +78,9 @@ Scripts/check-generated.sh
 echo "== deployment files (YAML, promtool, Dockerfile vs README, .env.example)"
 Scripts/check-deploy.sh
 
+echo "== README quotes the generated benchmark results"
+Scripts/check-benchmark-results.sh
+
 echo "== alert rules (promtool)"
 promtool check rules deploy/prometheus/alerts.yml
 (cd deploy/prometheus && promtool test rules alerts_test.yml)
