@@ -50,7 +50,9 @@ func cpuSecondsByThread() -> [String: Double] {
     guard let directory = opendir("/proc/self/task") else { return totals }
     defer { closedir(directory) }
     while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let name = withUnsafeBytes(of: entry.pointee.d_name) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
         guard name.first?.isNumber == true, let file = fopen("/proc/self/task/\(name)/stat", "r") else { continue }
         var line = [CChar](repeating: 0, count: 1024)
         let read = fgets(&line, 1024, file)
@@ -63,7 +65,8 @@ func cpuSecondsByThread() -> [String: Double] {
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
         let group =
-            comm.hasPrefix("traceline-otlp") ? "senders" : comm.hasPrefix("traceline-bsp") ? "export thread" : "producer and rest"
+            comm.hasPrefix("traceline-otlp")
+            ? "senders" : comm.hasPrefix("traceline-bsp") ? "export thread" : "producer and rest"
         totals[group, default: 0] += (user + system) / ticks
     }
     return totals
@@ -139,7 +142,8 @@ func runEndToEnd(
         let stats = processor.statistics
         let exporterStats = exporter.statistics
         report(
-            peer: "Traceline (\(senders) sender\(senders == 1 ? "" : "s")\(queueSize == 2048 ? "" : ", queue \(queueSize)"))",
+            peer:
+                "Traceline (\(senders) sender\(senders == 1 ? "" : "s")\(queueSize == 2048 ? "" : ", queue \(queueSize)"))",
             created: created,
             delivered: after.spans - before.spans, seconds: seconds,
             extra:
