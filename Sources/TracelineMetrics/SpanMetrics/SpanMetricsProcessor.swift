@@ -110,7 +110,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
                 value: milliseconds, timestampNanoseconds: span.endTimeNanosecondsSinceEpoch)
             : nil
         let epoch = Int(now() / sliceSeconds)
-        let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+        let shard = shards[Int(UInt(bitPattern: key.fieldsHash) % UInt(shards.count))]
         // One short lock on one of 16 shards: find or make the series, then count in place.
         let recorded = shard.withLock { series -> Bool in
             if let existing = series[key] {
