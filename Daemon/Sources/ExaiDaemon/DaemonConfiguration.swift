@@ -206,6 +206,14 @@ public struct DaemonConfiguration: Sendable {
             "TRACELINE_OTLP_RETRY_BUFFER_BYTES", "0",
             "bytes of encoded requests kept for retry while the collector fails; 0 is off"
         ),
+        (
+            "TRACELINE_OTLP_MAX_CONCURRENT_REQUESTS", "2",
+            "OTLP requests on the wire at once, one sender thread each; 1 sends from the export thread"
+        ),
+        (
+            "TRACELINE_OTLP_MAX_IN_FLIGHT_BYTES", "16777216",
+            "OTLP request bytes handed to the senders, not yet answered"
+        ),
     ]
 
     public static var helpText: String {

@@ -86,6 +86,7 @@ import Testing
             "EXAI_WS_HOST", "EXAI_WS_PORT", "METRICS_PORT", "EXAI_WS_TOKEN", "KIMI_API_URL", "KIMI_API_KEY",
             "GLM_API_URL",
             "GLM_API_KEY", "EXAI_WS_GLOBAL_MAX_INFLIGHT", "EXAI_WS_CALL_TIMEOUT", "RATE_LIMIT_PER_SESSION", "OTEL_*",
+            "TRACELINE_OTLP_MAX_CONCURRENT_REQUESTS", "TRACELINE_OTLP_MAX_IN_FLIGHT_BYTES",
         ] {
             #expect(help.contains(name), "\(name)")
         }
