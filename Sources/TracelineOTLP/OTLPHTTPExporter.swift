@@ -81,9 +81,8 @@ import Musl
 
     /// Requests handed to the sender threads, waiting for one or being sent.
     private struct Flight {
-        /// Handed over and not yet picked up by a sender.
+        /// Handed over and not yet picked up by a sender (at most `senderCount`).
         var waiting: [(request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant)] = []
-        var waitingHead = 0
         /// Handed over and not yet answered (waiting or being sent).
         var requests = 0
         var bytes = 0
@@ -93,14 +92,7 @@ import Musl
         var unavailable = false
 
         mutating func next() -> (request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant)? {
-            guard waitingHead < waiting.count else { return nil }
-            let item = waiting[waitingHead]
-            waitingHead += 1
-            if waitingHead == waiting.count {
-                waiting.removeAll(keepingCapacity: true)
-                waitingHead = 0
-            }
-            return item
+            waiting.isEmpty ? nil : waiting.removeFirst()
         }
     }
 
@@ -205,65 +197,19 @@ import Musl
             }
             body = compressed
         }
-        var schedule = RetrySchedule(policy: configuration.retry, startedAt: started)
         if behindBuffered {
             return keepForRetry(
                 OTLPRetryBuffer.Request(
                     body: body, uncompressedBytes: encoded.count, spans: batch.count,
                     schedule: RetrySchedule(policy: configuration.retry, startedAt: .now), retryAt: .now))
         }
-        if !sendsOnCallingThread,
-            let result = handToSender(
-                OTLPRetryBuffer.Request(
-                    body: body, uncompressedBytes: encoded.count, spans: batch.count, schedule: schedule,
-                    retryAt: .now),
-                deadline: deadline)
-        {
+        let request = OTLPRetryBuffer.Request(
+            body: body, uncompressedBytes: encoded.count, spans: batch.count,
+            schedule: RetrySchedule(policy: configuration.retry, startedAt: started), retryAt: .now)
+        if !sendsOnCallingThread, let result = handToSender(request, deadline: deadline) {
             return result
         }
-
-        while true {
-            let outcome = send(
-                body, uncompressedBytes: encoded.count, schedule: &schedule, client: client, deadline: deadline)
-            switch outcome {
-            case .success(let rejected, let message):
-                breaker.recordSuccess()
-                receiverFailing.store(false, ordering: .relaxed)
-                let refused = settleDelivered(spans: batch.count, rejected: rejected, handedOver: false)
-                if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
-                return refused > 0 ? .partialSuccess(rejected: refused) : .success
-            case .permanentFailure(let reason):
-                breaker.recordFailure()
-                return drop(batch.count, reason: reason)
-            case .retryableFailure(let reason, let retryAfter):
-                receiverFailing.store(true, ordering: .relaxed)
-                if senderClient != nil, !isShutDown.load(ordering: .relaxed) {
-                    // The sender thread retries it; this thread goes back to the processor's queue.
-                    guard let retryAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now) else {
-                        breaker.recordFailure()
-                        return drop(
-                            batch.count, reason: "\(reason); no retry left within \(configuration.retry.maxElapsed)")
-                    }
-                    return keepForRetry(
-                        OTLPRetryBuffer.Request(
-                            body: body, uncompressedBytes: encoded.count, spans: batch.count, schedule: schedule,
-                            retryAt: retryAt),
-                        reason: reason)
-                }
-                guard let resumeAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now, deadline: deadline),
-                    !isShutDown.load(ordering: .relaxed)
-                else {
-                    breaker.recordFailure()
-                    return drop(
-                        batch.count,
-                        reason: "\(reason); no retry left before the deadline (attempt \(schedule.attempts))")
-                }
-                if !sleep(until: resumeAt) {
-                    breaker.recordFailure()
-                    return drop(batch.count, reason: "\(reason); shutdown deadline passed while waiting to retry")
-                }
-            }
-        }
+        return deliver(request, deadline: deadline, client: client, handedOver: false)
     }
 
     /// Makes a running export give up by `deadline`; see `SpanExporter.beginShutdown`.
@@ -377,7 +323,7 @@ import Musl
             flightSignal.unlock()
             guard let (request, deadline) = next else { continue }
             if let client {
-                deliver(request, deadline: deadline, client: client)
+                deliver(request, deadline: deadline, client: client, handedOver: true)
             } else {
                 dropSent(request, reason: "libcurl could not create a handle")
             }
@@ -389,9 +335,19 @@ import Musl
         }
     }
 
-    /// Sends one handed-over request and retries it until `deadline`, or moves it to the retry
-    /// buffer after a retryable failure when the buffer is on; settles its spans in the books.
-    private func deliver(_ request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant, client: OpaquePointer) {
+    /// Sends `request` and retries it until `deadline`, or moves it to the retry buffer after a
+    /// retryable failure when the buffer is on; settles its spans in the books. `handedOver`: the
+    /// request came from a sender thread, so `export` already answered for it.
+    @discardableResult
+    private func deliver(
+        _ request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant, client: OpaquePointer,
+        handedOver: Bool
+    ) -> ExportResult {
+        func lose(_ reason: String) -> ExportResult {
+            guard handedOver else { return drop(request.spans, reason: reason) }
+            dropSent(request, reason: reason)
+            return .failure(reason: reason)
+        }
         var schedule = request.schedule
         while true {
             let outcome = send(
@@ -401,40 +357,37 @@ import Musl
             case .success(let rejected, let message):
                 breaker.recordSuccess()
                 receiverFailing.store(false, ordering: .relaxed)
-                settleSent(request, rejected: rejected)
+                let refused =
+                    handedOver
+                    ? settleSent(request, rejected: rejected)
+                    : settleDelivered(spans: request.spans, rejected: rejected, handedOver: false)
                 if let message, !message.isEmpty { logPartialSuccessOnce(message, rejected: rejected) }
-                return
+                return refused > 0 ? .partialSuccess(rejected: refused) : .success
             case .permanentFailure(let reason):
                 breaker.recordFailure()
-                dropSent(request, reason: reason)
-                return
+                return lose(reason)
             case .retryableFailure(let reason, let retryAfter):
                 receiverFailing.store(true, ordering: .relaxed)
                 if senderClient != nil, !isShutDown.load(ordering: .relaxed) {
+                    // The retry buffer's thread retries it; this thread goes back to its work.
                     guard let retryAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now) else {
                         breaker.recordFailure()
-                        dropSent(request, reason: "\(reason); no retry left within \(configuration.retry.maxElapsed)")
-                        return
+                        return lose("\(reason); no retry left within \(configuration.retry.maxElapsed)")
                     }
                     var kept = request
                     kept.schedule = schedule
                     kept.retryAt = retryAt
-                    _ = keepForRetry(kept, reason: reason, fromSender: true)
-                    return
+                    return keepForRetry(kept, reason: reason, fromSender: handedOver)
                 }
                 guard let resumeAt = schedule.nextAttempt(retryAfter: retryAfter, now: .now, deadline: deadline),
                     !isShutDown.load(ordering: .relaxed)
                 else {
                     breaker.recordFailure()
-                    dropSent(
-                        request,
-                        reason: "\(reason); no retry left before the deadline (attempt \(schedule.attempts))")
-                    return
+                    return lose("\(reason); no retry left before the deadline (attempt \(schedule.attempts))")
                 }
                 if !sleep(until: resumeAt) {
                     breaker.recordFailure()
-                    dropSent(request, reason: "\(reason); shutdown deadline passed while waiting to retry")
-                    return
+                    return lose("\(reason); shutdown deadline passed while waiting to retry")
                 }
             }
         }
@@ -454,8 +407,8 @@ import Musl
         }
     }
 
-    /// Counts a handed-over request the receiver answered.
-    private func settleSent(_ request: OTLPRetryBuffer.Request, rejected: Int) {
+    /// Counts a handed-over request the receiver answered; returns its rejected spans.
+    private func settleSent(_ request: OTLPRetryBuffer.Request, rejected: Int) -> Int {
         let refused = min(max(0, rejected), request.spans)
         books.withLock {
             $0.statistics.spansExported += request.spans - refused
@@ -465,6 +418,7 @@ import Musl
             $0.handedOver.delivered += request.spans - refused
             $0.handedOver.rejected += refused
         }
+        return refused
     }
 
     /// Counts and logs a handed-over request that will not be delivered.

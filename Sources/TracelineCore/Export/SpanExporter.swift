@@ -6,7 +6,8 @@ public enum ExportResult: Sendable, Equatable {
     /// success); those are lost and counted as rejected.
     case partialSuccess(rejected: Int)
     /// The exporter kept the batch to deliver it later (a request still on the wire, a retry
-    /// buffer): it is neither delivered nor lost yet. What becomes of it is reported by ``SpanExporter/handedOverSpans``.
+    /// buffer): it is neither delivered nor lost yet. What becomes of it is reported by
+    /// ``SpanExporter/handedOverSpans``.
     case handedOver
     /// The batch is lost; `reason` says why (for logs and counters).
     case failure(reason: String)
