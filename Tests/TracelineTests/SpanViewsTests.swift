@@ -87,6 +87,29 @@ import Tracing
         #expect(findings.isEmpty, "\(findings)")
     }
 
+    @Test("view histograms keep the latest sampled span per bucket as an OpenMetrics exemplar")
+    func viewExemplars() throws {
+        let views = SpanViewsProcessor(views: Self.mcpViews())
+        let tracer = TracerProvider(processors: [views]).tracer()
+        chat(tracer, provider: "moonshot_ai", model: "kimi-k2", seconds: 0.3, input: 1, output: 1)
+        let spans = try #require(
+            views.renderFamilies(format: .openMetrics).split(separator: "\n").first {
+                $0.hasPrefix("mcp_api_latency_seconds_bucket{") && $0.contains("le=\"0.5\"")
+            })
+        let exemplar = try #require(spans.range(of: " # {trace_id=\""))
+        let traceID = spans[exemplar.upperBound...].prefix(32)
+        #expect(traceID.count == 32 && traceID.allSatisfy(\.isHexDigit), "\(spans)")
+        #expect(spans.contains(",span_id=\""), "\(spans)")
+        #expect(spans.contains("} 0.3 "), "the exemplar's value is the observed seconds: \(spans)")
+        #expect(!views.renderFamilies(format: .prometheusText).contains("trace_id"), "text format has no exemplars")
+
+        let without = SpanViewsProcessor(views: Self.mcpViews(), exemplars: false)
+        chat(
+            TracerProvider(processors: [without]).tracer(), provider: "p", model: "m", seconds: 0.3, input: 1, output: 1
+        )
+        #expect(!without.renderFamilies(format: .openMetrics).contains("trace_id"))
+    }
+
     /// Views of every kind, kept until the process exits, as a service keeps its views. Under
     /// AddressSanitizer, LeakSanitizer then checks at exit that their buckets and attribute names
     /// are still found through the processor (an enum payload's pointer with its case kept in the

@@ -114,6 +114,8 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     public let maxSeries: Int
     /// Whether spans the sampler did not sample are counted too (recorded for metrics, never exported).
     public let includeUnsampledSpans: Bool
+    /// Whether histogram buckets keep the latest sampled span as an exemplar (OpenMetrics output only).
+    public let exemplars: Bool
     private let state: [LockedValue<[[String]: ViewSeries]>]
     private let overflowed = LockedValue(0)
 
@@ -122,7 +124,12 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         var value = 0.0
         var buckets: [Int]
         var sum = 0.0
-        init(bucketCount: Int) { buckets = Array(repeating: 0, count: bucketCount) }
+        /// Empty for counters; one slot per bucket for histograms.
+        var exemplars: [SpanMetricSeries.Exemplar?]
+        init(bucketCount: Int) {
+            buckets = Array(repeating: 0, count: bucketCount)
+            exemplars = Array(repeating: nil, count: bucketCount)
+        }
     }
 
     /// Creates a processor for `views`.
@@ -130,10 +137,15 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     ///   - views: the metrics to derive from spans.
     ///   - maxSeries: label sets kept per view before new ones go to the overflow series.
     ///   - includeUnsampledSpans: count spans the sampler did not sample too, so views count all traffic.
-    public init(views: [SpanMetricView], maxSeries: Int = 2000, includeUnsampledSpans: Bool = true) {
+    ///   - exemplars: keep the latest sampled span per histogram bucket as an exemplar, so a latency
+    ///     panel links to a trace.
+    public init(
+        views: [SpanMetricView], maxSeries: Int = 2000, includeUnsampledSpans: Bool = true, exemplars: Bool = true
+    ) {
         self.views = views
         self.maxSeries = maxSeries
         self.includeUnsampledSpans = includeUnsampledSpans
+        self.exemplars = exemplars
         self.state = views.map { _ in LockedValue([:]) }
     }
 
@@ -174,23 +186,30 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
                 let seconds = Double(finished.durationNanoseconds) / 1e9
                 observe(
                     instrument.unit == .seconds ? seconds : seconds * 1000, buckets: instrument.buckets, view: index,
-                    labels: labels)
+                    labels: labels, span: finished)
             case .attributeHistogram:
                 guard let attribute = instrument.attribute, let value = Self.number(finished.attributes.get(attribute)),
                     value.isFinite
                 else { continue }
-                observe(value, buckets: instrument.buckets, view: index, labels: labels)
+                observe(value, buckets: instrument.buckets, view: index, labels: labels, span: finished)
             case .upDownCounter:
                 update(index, labels: []) { $0.value -= 1 }
             }
         }
     }
 
-    private func observe(_ value: Double, buckets: [Double], view index: Int, labels: [String]) {
+    private func observe(_ value: Double, buckets: [Double], view index: Int, labels: [String], span: FinishedSpan) {
         let bucket = buckets.firstIndex(where: { value <= $0 }) ?? buckets.count
+        let exemplar: SpanMetricSeries.Exemplar? =
+            exemplars && span.spanContext.isSampled
+            ? .init(
+                traceID: span.spanContext.traceID, spanID: span.spanContext.spanID, value: value,
+                timestampNanoseconds: span.endTimeNanosecondsSinceEpoch)
+            : nil
         update(index, labels: labels, bucketCount: buckets.count + 1) {
             $0.buckets[bucket] += 1
             $0.sum += value
+            if let exemplar { $0.exemplars[bucket] = exemplar }
         }
     }
 
@@ -243,7 +262,9 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
                 series.map {
                     (
                         labels: $0.key,
-                        sample: ViewSeriesSample(value: $0.value.value, buckets: $0.value.buckets, sum: $0.value.sum)
+                        sample: ViewSeriesSample(
+                            value: $0.value.value, buckets: $0.value.buckets, sum: $0.value.sum,
+                            exemplars: $0.value.exemplars)
                     )
                 }
             }.sorted { $0.labels.lexicographicallyPrecedes($1.labels) }.map { row in
@@ -269,7 +290,17 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
             case .histogram, .attributeHistogram:
                 writer.histogram(
                     key, help: view.help, bounds: view.instrument.buckets,
-                    rows.map { ($0.labels, $0.series.buckets, $0.series.sum) })
+                    series: rows.map { row in
+                        HistogramSeries(
+                            labels: row.labels, buckets: row.series.buckets, sum: row.series.sum,
+                            exemplars: row.series.exemplars.map { exemplar in
+                                exemplar.map {
+                                    MetricExemplar(
+                                        labels: [("trace_id", $0.traceID.hexString), ("span_id", $0.spanID.hexString)],
+                                        value: $0.value, timestampSeconds: Double($0.timestampNanoseconds) / 1e9)
+                                }
+                            })
+                    })
             }
         }
         return writer.text
@@ -285,5 +316,6 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         let value: Double
         let buckets: [Int]
         let sum: Double
+        let exemplars: [SpanMetricSeries.Exemplar?]
     }
 }
