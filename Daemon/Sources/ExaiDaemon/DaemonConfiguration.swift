@@ -70,6 +70,12 @@ public struct DaemonConfiguration: Sendable {
     public var disableCoalesceForTools: Set<String> = []
     /// Seconds between synthetic probes; 0 disables them.
     public var syntheticInterval: Duration = .seconds(60)
+    /// Seconds between background health evaluations, which keep `health_check_status` current
+    /// when nothing polls `/health`; 0 disables them.
+    public var healthInterval: Duration = .seconds(15)
+    /// Tokens per hour published as `exai_token_budget_tokens_per_hour` for the
+    /// `TokenSpendAboveBudget` alert; 0 publishes no budget (the alert stays off).
+    public var tokenBudgetPerHour = 0
     /// Start an in-process provider simulator for every provider without an API key.
     public var demo = false
     /// Serve the built-in trace pages at `/debug/traces` on the metrics listener (on in demo mode).
@@ -197,6 +203,14 @@ public struct DaemonConfiguration: Sendable {
         ("EXAI_CONVERSATION_TTL_SECS", "10800", "conversation lifetime in the store"),
         ("SUPABASE_DB_URL", "(empty)", "Supabase PostgreSQL URL for persistence; empty disables it (never logged)"),
         ("EXAI_SYNTHETIC_INTERVAL", "60", "seconds between synthetic hello + listmodels probes; 0 disables"),
+        (
+            "EXAI_HEALTH_INTERVAL", "15",
+            "seconds between background health evaluations (keeps health_check_status current); 0 disables"
+        ),
+        (
+            "EXAI_TOKEN_BUDGET_PER_HOUR", "0",
+            "provider tokens per hour; above it the TokenSpendAboveBudget alert fires; 0 is no budget"
+        ),
         ("EXAI_DEMO", "false", "start an in-process provider simulator for providers without a key"),
         ("EXAI_TRACE_PAGES", "false", "serve the trace pages at /debug/traces on METRICS_PORT (true in --demo)"),
         ("EXAI_JAEGER_UI_URL", "(empty)", "Jaeger UI base URL for links from the trace pages"),
@@ -355,6 +369,8 @@ public struct DaemonConfiguration: Sendable {
         seconds("EXAI_CONVERSATION_TTL_SECS", &configuration.conversationTTL, minimum: 1)
         if let url = string("SUPABASE_DB_URL") { configuration.supabaseURL = url }
         seconds("EXAI_SYNTHETIC_INTERVAL", &configuration.syntheticInterval)
+        seconds("EXAI_HEALTH_INTERVAL", &configuration.healthInterval)
+        integer("EXAI_TOKEN_BUDGET_PER_HOUR", &configuration.tokenBudgetPerHour, minimum: 0)
         flag("EXAI_DEMO", &configuration.demo)
         flag("EXAI_TRACE_PAGES", &configuration.tracePages)
         configuration.jaegerUIURL = string("EXAI_JAEGER_UI_URL")

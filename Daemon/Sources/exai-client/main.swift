@@ -39,7 +39,8 @@ while let argument = arguments.next() {
     case "--verbose", "-v": verbose = true
     case "--help", "-h":
         print(
-            "usage: exai-client [--url ws://127.0.0.1:8079/] [--token T] [--model M] [--continue ID] [--correlation-id ID] [--list] [--verbose] [prompt…]"
+            "usage: exai-client [--url ws://127.0.0.1:8079/] [--token T] [--model M] [--continue ID] [--correlation-id ID] [--list] [--verbose] [prompt…]\n"
+                + "exit status: 0 answered, 1 no session (connection refused, hello failed), 3 the call answered an error"
         )
         exit(0)
     default: words.append(argument)
@@ -57,15 +58,17 @@ let chatContinuation = continuation
 let show = verbose
 let listTools = list
 let chatPrompt = prompt
+// Exit status: 0 the call answered, 1 no session (connection, hello), 3 the call answered an error.
+var callFailed = false
 do {
-    try await ExaiClient.withSession(
+    callFailed = try await ExaiClient.withSession(
         url: url, token: token, correlationID: correlationID, tracer: provider.tracer(),
         printFrame: { direction, text in if show { print("\(direction) \(text)") } }
     ) { client in
         if listTools {
             for tool in try await client.listTools() { print("\(tool.name): \(tool.description)") }
         }
-        guard let prompt = chatPrompt else { return }
+        guard let prompt = chatPrompt else { return false }
         var arguments: [(String, JSONValue)] = [("prompt", .string(prompt))]
         if let chatModel { arguments.append(("model", .string(chatModel))) }
         if let chatContinuation { arguments.append(("continuation_id", .string(chatContinuation))) }
@@ -73,6 +76,7 @@ do {
         print(call.summary)
         if let id = call.continuationID { print("continuation_id: \(id)") }
         if let trace = call.traceID { print("trace: \(trace)  (Jaeger: http://localhost:16686/trace/\(trace))") }
+        return call.result == nil || call.result?["error"] != nil
     }
 } catch {
     FileHandle.standardError.write(Data("exai-client: \(error)\n".utf8))
@@ -80,3 +84,4 @@ do {
     exit(1)
 }
 _ = await provider.shutdown(deadline: .now + .seconds(5))
+if callFailed { exit(3) }

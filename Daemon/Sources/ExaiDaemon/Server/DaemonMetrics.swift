@@ -28,6 +28,8 @@ final class DaemonMetrics: MetricsSource, Sendable {
         var breakers: [(String, CircuitBreaker)]
         var stream: StreamStatistics.Snapshot
         var streamBufferLimit: Int
+        /// EXAI_TOKEN_BUDGET_PER_HOUR; 0 publishes no budget series.
+        var tokenBudgetPerHour: Int
     }
 
     private let state = NIOLockedValueBox(State())
@@ -100,6 +102,13 @@ final class DaemonMetrics: MetricsSource, Sendable {
         writer.gauge(
             "exai_stream_buffer_limit_bytes", help: "EXAI_WS_STREAM_BUFFER_BYTES, per streamed call.",
             [([], Double(now.streamBufferLimit))])
+        if now.tokenBudgetPerHour > 0 {
+            writer.gauge(
+                "exai_token_budget_tokens_per_hour",
+                help:
+                    "EXAI_TOKEN_BUDGET_PER_HOUR: the provider tokens per hour the TokenSpendAboveBudget alert allows.",
+                [([], Double(now.tokenBudgetPerHour))])
+        }
         writer.gauge(
             "exai_gate_in_use", help: "Concurrency gate slots in use.",
             now.gates.map { ([("gate", $0.0)], Double($0.1)) })
@@ -163,6 +172,12 @@ extension ExaiDaemon {
                     ("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model")),
                     ("status", .attribute("exai.call.status")),
                 ], filter: isProviderCall),
+            SpanMetricView(
+                name: "mcp_api_retries_total",
+                help: "Provider API attempts that failed and were retried (each call's http.request.resend_count).",
+                instrument: .counter(value: "http.request.resend_count"),
+                labels: [("provider", .attribute("exai.provider")), ("model", .attribute("gen_ai.request.model"))],
+                filter: isProviderCall),
             SpanMetricView(
                 name: "mcp_api_latency_seconds", help: "Provider API call latency, retries included.",
                 instrument: .histogram(buckets: apiBuckets, unit: .seconds),

@@ -149,6 +149,7 @@ public final class ExaiDaemon: Service, Sendable {
         let callRegistry = self.callRegistry, connections = self.connections, rateLimiter = self.rateLimiter
         let conversations = self.conversations
         let streamStatistics = self.streamStatistics, streamBufferLimit = configuration.streamBufferBytes
+        let tokenBudget = configuration.tokenBudgetPerHour
         let memoryStore = conversations.storage.backend as? MemoryStorage
         let breakers =
             ProviderKind.allCases.compactMap { kind in providers[kind].map { (kind.rawValue, $0.breaker) } }
@@ -167,7 +168,8 @@ public final class ExaiDaemon: Service, Sendable {
                 evictedIPs: rateLimiter.evictedIPs, trimmedTurns: conversations.trimmedTurns,
                 memoryStoreBytes: memoryStore?.bytes, memoryStoreEvicted: memoryStore?.evictedCount,
                 gates: gates.map { ($0.name, $0.current, $0.limit) }, breakers: breakers,
-                stream: streamStatistics.snapshot, streamBufferLimit: streamBufferLimit)
+                stream: streamStatistics.snapshot, streamBufferLimit: streamBufferLimit,
+                tokenBudgetPerHour: tokenBudget)
         }
         if configuration.syntheticInterval > .zero {
             self.synthetic = SyntheticMonitor(
@@ -406,6 +408,16 @@ public final class ExaiDaemon: Service, Sendable {
                 try await monitor.run()
             }
         }
+        // Alerts and dashboards read health_check_status; without this a check's state would only
+        // move when someone polls /health.
+        let healthTask =
+            configuration.healthInterval > .zero
+            ? Task.detached { [health, configuration] in
+                // One interval first: the dependencies (the Supabase schema) are still being set up.
+                while (try? await Task.sleep(for: configuration.healthInterval)) != nil {
+                    _ = await health.report()
+                }
+            } : nil
         logger.info(
             "exai-daemon starting",
             metadata: [
@@ -426,6 +438,7 @@ public final class ExaiDaemon: Service, Sendable {
             metricsPort.fail()
         }
         syntheticTask?.cancel()
+        healthTask?.cancel()
         stallSweeper.cancel()
         await drain()
         await group.triggerGracefulShutdown()
