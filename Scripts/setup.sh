@@ -12,7 +12,8 @@ packages=(
   protobuf-compiler     # descriptor comparison of Proto/ with the official definitions
   python3-venv          # the test venv with the independent OTLP decoder (opentelemetry-proto)
   openssl               # a self-signed certificate for the TLS transport test
-  prometheus            # promtool checks the /metrics exposition
+  prometheus            # promtool checks the /metrics exposition; the alerting test runs Prometheus
+  prometheus-alertmanager  # amtool checks its config; the alerting test routes alerts through it
   libhiredis-dev        # the daemon's Redis storage backend (hiredis C client)
   redis-server          # the Redis tests start their own redis-server processes
   postgresql            # the Supabase persistence tests run against a local PostgreSQL

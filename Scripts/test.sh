@@ -9,7 +9,10 @@ Scripts/setup.sh
 # The independent OTLP decoder (the official opentelemetry-proto package) for the wire tests, and
 # aiohttp for the Kimi/GLM API stand-in (Tests/standin/openai_standin.py).
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/pip install --quiet --disable-pip-version-check "opentelemetry-proto==1.45.2" "protobuf>=5,<8" "PyYAML>=6,<7" "aiohttp==3.14.5"
+# grafana-foundation-sdk builds the Grafana dashboard (Scripts/dashboard/generate.py); its versions
+# are "<build time>!<Grafana schema>", so only an exact pin picks the schema.
+.venv/bin/pip install --quiet --disable-pip-version-check "opentelemetry-proto==1.45.2" "protobuf>=5,<8" "PyYAML>=6,<7" "aiohttp==3.14.5" \
+  'grafana-foundation-sdk==1769699379!11.6.0'
 export TRACELINE_TEST_PYTHON="$PWD/.venv/bin/python"
 
 # The storage tests: a local PostgreSQL (each test makes its own database); Redis tests start
@@ -85,6 +88,9 @@ echo "== alert rules (promtool)"
 promtool check rules deploy/prometheus/alerts.yml
 (cd deploy/prometheus && promtool test rules alerts_test.yml)
 
+echo "== the Grafana dashboard is generated from Scripts/dashboard/generate.py and fresh"
+.venv/bin/python Scripts/dashboard/generate.py --check
+
 # Two packages: the SDK at the root (its Hummingbird glue behind the `Hummingbird` trait, which the
 # tests turn on) and the daemon in Daemon/. Each stage runs both.
 root=(--traits Hummingbird)
@@ -103,6 +109,9 @@ watched 900 swift test --skip-build "${root[@]}" --skip Timing
 watched 900 swift test --skip-build "${daemon[@]}" --skip Timing
 watched 600 swift test --skip-build "${root[@]}" --filter Timing --no-parallel
 watched 600 swift test --skip-build "${daemon[@]}" --filter Timing --no-parallel
+
+echo "== alerts fire from real traffic: Prometheus, Alertmanager and the dashboard's queries"
+.venv/bin/python Tests/ops/alerting_test.py Daemon/.build/debug
 
 echo "== a service that depends on Traceline resolves none of the daemon's dependencies"
 Scripts/check-light-dependency.sh
