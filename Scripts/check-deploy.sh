@@ -47,6 +47,19 @@ provider = yaml.safe_load(open("deploy/grafana/provisioning/dashboards/dashboard
 mounts = services["grafana"]["volumes"]
 assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in mounts, mounts
 assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts, mounts
+# The replicas override: compose's `!reset` tag, the balancer pinned and pointed at the daemon's port,
+# token rotation off, and the daemon's storage shared (Redis, Supabase).
+class ComposeLoader(yaml.SafeLoader):
+    pass
+ComposeLoader.add_constructor("!reset", lambda loader, node: [])
+replicas = yaml.load(open("deploy/replicas/docker-compose.replicas.yml"), Loader=ComposeLoader)["services"]
+assert replicas["exai-daemon"]["ports"] == [] and replicas["exai-daemon"]["environment"]["EXAI_TOKEN_ROTATION"] == "false"
+assert ":" in replicas["balancer"]["image"] and "./nginx.conf:/etc/nginx/nginx.conf:ro" in replicas["balancer"]["volumes"]
+nginx = open("deploy/replicas/nginx.conf").read()
+assert f"server exai-daemon:{services['exai-daemon']['environment']['EXAI_WS_PORT']} resolve;" in nginx
+assert services["exai-daemon"]["environment"]["EXAI_STORAGE"] == "redis" and "SUPABASE_DB_URL" in services["exai-daemon"]["environment"]
+scrape = {job["job_name"]: job for job in prometheus_config["scrape_configs"]}["exai-daemon"]
+assert scrape["dns_sd_configs"][0]["names"] == ["exai-daemon"], "Prometheus finds every replica by DNS"
 backend = jaeger["extensions"]["jaeger_query"]["storage"]["metrics"]
 prometheus = jaeger["extensions"]["jaeger_storage"]["metric_backends"][backend]["prometheus"]
 assert prometheus["normalize_calls"] and prometheus["normalize_duration"], "our metric names carry _total and _milliseconds"

@@ -113,6 +113,9 @@ watched 600 swift test --skip-build "${daemon[@]}" --filter Timing --no-parallel
 echo "== alerts fire from real traffic: Prometheus, Alertmanager and the dashboard's queries"
 .venv/bin/python Tests/ops/alerting_test.py Daemon/.build/debug
 
+echo "== two daemon replicas share one redis-server and PostgreSQL"
+.venv/bin/python Tests/ops/replicas_test.py Daemon/.build/debug
+
 echo "== a service that depends on Traceline resolves none of the daemon's dependencies"
 Scripts/check-light-dependency.sh
 

@@ -25,7 +25,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,35 +33,9 @@ import time
 import urllib.parse
 import urllib.request
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from support import ROOT, Processes, free_port, http_json, port_open, serve, wait_for
+
 FOR_IN_TEST = "3s"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_json(url, data=None, timeout=5):
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-def wait_for(what, predicate, timeout, interval=0.5):
-    """Polls `predicate` until it returns a true value (returned) or `timeout` seconds pass (fails)."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as error:  # a server still starting answers with connection errors
-            last_error = error
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_error})")
 
 
 def runbook_anchors():
@@ -104,17 +77,11 @@ class OTLPSink(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 class Stack:
     def __init__(self, binaries, work):
         self.binaries = binaries
         self.work = work
-        self.processes = {}
+        self.processes = Processes(work)
         self.sim_port = free_port()
         self.ws_port = free_port()
         self.metrics_port = free_port()
@@ -124,24 +91,13 @@ class Stack:
         self.otlp = serve(OTLPSink)
 
     def start(self, name, argv, env=None):
-        log = open(os.path.join(self.work, f"{name}.log"), "ab")
-        self.processes[name] = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=self.work
-        )
+        self.processes.start(name, argv, env)
 
     def stop(self, name):
-        process = self.processes.pop(name, None)
-        if process:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        self.processes.stop(name)
 
     def stop_all(self):
-        for name in list(self.processes):
-            self.stop(name)
+        self.processes.stop_all()
         self.webhook.shutdown()
         self.otlp.shutdown()
 
@@ -154,7 +110,7 @@ class Stack:
                 "--error-rate", str(error_rate), "--api-key", "test-key",
             ],
         )
-        wait_for("provider-sim", lambda: socket.create_connection(("127.0.0.1", self.sim_port), 1).close() or True, 20)
+        wait_for("provider-sim", lambda: port_open(self.sim_port), 20)
 
     def start_daemon(self):
         sim = f"http://127.0.0.1:{self.sim_port}"
@@ -436,11 +392,7 @@ def main():
         print(f"   firing at the end: {', '.join(firing)}")
         print(f"alerting test passed in {time.monotonic() - started:.0f} s")
     except BaseException:
-        for name in ("exai-daemon", "prometheus", "alertmanager"):
-            path = os.path.join(work, f"{name}.log")
-            if os.path.exists(path):
-                with open(path, encoding="utf-8", errors="replace") as f:
-                    print(f"---- last lines of {name}.log", *f.readlines()[-30:], sep="", file=sys.stderr)
+        stack.processes.print_logs(["exai-daemon", "prometheus", "alertmanager"])
         raise
     finally:
         stack.stop_all()

@@ -76,6 +76,10 @@ public struct DaemonConfiguration: Sendable {
     /// Tokens per hour published as `exai_token_budget_tokens_per_hour` for the
     /// `TokenSpendAboveBudget` alert; 0 publishes no budget (the alert stays off).
     public var tokenBudgetPerHour = 0
+    /// Whether `rotate_token` may change the token. A rotation reaches only the replica that
+    /// receives it, so with several replicas it is off (`EXAI_TOKEN_ROTATION=false`) and the token
+    /// is changed in the configuration, one replica restart at a time.
+    public var tokenRotation = true
     /// Start an in-process provider simulator for every provider without an API key.
     public var demo = false
     /// Serve the built-in trace pages at `/debug/traces` on the metrics listener (on in demo mode).
@@ -206,6 +210,10 @@ public struct DaemonConfiguration: Sendable {
         (
             "EXAI_HEALTH_INTERVAL", "15",
             "seconds between background health evaluations (keeps health_check_status current); 0 disables"
+        ),
+        (
+            "EXAI_TOKEN_ROTATION", "true",
+            "allow rotate_token; it changes this replica only, so set false when running several"
         ),
         (
             "EXAI_TOKEN_BUDGET_PER_HOUR", "0",
@@ -371,6 +379,7 @@ public struct DaemonConfiguration: Sendable {
         seconds("EXAI_SYNTHETIC_INTERVAL", &configuration.syntheticInterval)
         seconds("EXAI_HEALTH_INTERVAL", &configuration.healthInterval)
         integer("EXAI_TOKEN_BUDGET_PER_HOUR", &configuration.tokenBudgetPerHour, minimum: 0)
+        flag("EXAI_TOKEN_ROTATION", &configuration.tokenRotation)
         flag("EXAI_DEMO", &configuration.demo)
         flag("EXAI_TRACE_PAGES", &configuration.tracePages)
         configuration.jaegerUIURL = string("EXAI_JAEGER_UI_URL")

@@ -113,6 +113,7 @@ public final class ProviderSimulator: Service, Sendable {
                         ("x-correlation-id", received.correlationID.map(JSONValue.string) ?? .null),
                         ("baggage", received.baggage.map(JSONValue.string) ?? .null),
                         ("authorized", .bool(received.authorized)), ("status", .number(Double(received.status))),
+                        ("messages", .array(received.messages.map(JSONValue.string))),
                     ])
                 })
             return Self.json(list, status: .ok)

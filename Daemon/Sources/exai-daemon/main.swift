@@ -45,6 +45,10 @@ if tracing.limits.attributeValueLengthLimit == nil {
 if ProcessInfo.processInfo.environment["OTEL_SERVICE_NAME"] == nil {
     tracing.resource.attributes.set("service.name", value: "exai-daemon")
 }
+// Replicas share a service name; this tells their spans apart (OTEL_RESOURCE_ATTRIBUTES may set it).
+if tracing.resource.attributes.get("service.instance.id") == nil {
+    tracing.resource.attributes.set("service.instance.id", value: .string(UUID().uuidString.lowercased()))
+}
 if demoRun && ProcessInfo.processInfo.environment["OTEL_TRACES_EXPORTER"] == nil && tracing.exporter == .none {
     tracing.exporter = .console
 }

@@ -171,6 +171,25 @@ import TracelineTestSupport
         await harness.stop()
     }
 
+    @Test("with EXAI_TOKEN_ROTATION=false the right old token still cannot rotate, and it keeps working")
+    func rotationDisabled() async throws {
+        let harness = try await DaemonHarness {
+            $0.token = "old-token"
+            $0.tokenRotation = false
+        }
+        let rotator = try await harness.session(token: "old-token")
+        rotator.send(#"{"op":"rotate_token","old":"old-token","new":"new-token"}"#)
+        let reply = try await rotator.receive()
+        #expect(reply["ok"]?.boolValue == false)
+        #expect(reply["error"]?.stringValue == "rotation_disabled")
+        let other = try await harness.session(token: "old-token")
+        other.send(#"{"op":"health"}"#)
+        #expect(try await other.receive().op == "health_res")
+        other.close()
+        rotator.close()
+        await harness.stop()
+    }
+
     @Test("after a rotation, sessions that authenticated with the old token are closed with 4003")
     func rotationClosesOldSessions() async throws {
         let harness = try await DaemonHarness { $0.token = "old-token" }

@@ -285,12 +285,15 @@ public final class ExaiDaemon: Service, Sendable {
         case unauthorized
         /// No token is set: rotation would let the first client lock every other one out.
         case authDisabled
+        /// `EXAI_TOKEN_ROTATION=false`: replicas would disagree about the token.
+        case rotationDisabled
     }
 
     /// Replaces the token when `old` matches it (constant-time); refused while auth is disabled.
     func rotateToken(old: String, new: String) -> TokenRotation {
         state.withLockedValue { state in
             guard !state.token.isEmpty else { return .authDisabled }
+            guard configuration.tokenRotation else { return .rotationDisabled }
             guard constantTimeEquals(old, state.token) else { return .unauthorized }
             state.token = new
             state.tokenGeneration += 1

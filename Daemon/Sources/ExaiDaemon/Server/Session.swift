@@ -267,6 +267,12 @@ extension ExaiDaemon {
                         [("op", "rotate_token_res"), ("ok", false), ("error", "auth_disabled")],
                         correlationID: correlation)
                     return MessageOutcome(status: "auth_disabled")
+                case .rotationDisabled:
+                    logger.error("rotate_token refused: EXAI_TOKEN_ROTATION is false (several replicas)")
+                    await session.writer.send(
+                        [("op", "rotate_token_res"), ("ok", false), ("error", "rotation_disabled")],
+                        correlationID: correlation)
+                    return MessageOutcome(status: "rotation_disabled")
                 case .unauthorized:
                     logger.error("rotate_token refused: unauthorized")
                     await session.writer.send(
