@@ -21,18 +21,22 @@ extension RouterMethods {
 
 /// A small application that serves `/metrics` on a separate port (`METRICS_PORT`, as the seed
 /// asks: `:8000/metrics`), and, when given, the trace pages: an internal listener keeps them off
-/// the public port. It listens on loopback unless `host` says otherwise. Run it in your ServiceGroup.
+/// the public port. It listens on loopback unless `host` says otherwise. `history` adds the trace
+/// pages' history section. Run it in your ServiceGroup.
 public func makeMetricsServer(
     host: String = "127.0.0.1",
     port: Int = 8000,
     registry: MetricsRegistry,
     tracePages: (store: TraceStore, spanMetrics: SpanMetricsProcessor?, options: TracePagesOptions)? = nil,
+    history: SpanMetricsHistory? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = Router()
     router.addMetricsRoute(registry: registry)
     if let tracePages {
-        router.addTracePages(store: tracePages.store, spanMetrics: tracePages.spanMetrics, options: tracePages.options)
+        router.addTracePages(
+            store: tracePages.store, spanMetrics: tracePages.spanMetrics, history: history,
+            options: tracePages.options)
     }
     return Application(
         router: router,

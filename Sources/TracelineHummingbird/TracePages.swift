@@ -5,7 +5,7 @@ import Hummingbird
 import Traceline
 import Tracing
 
-/// Options for ``RouterMethods/addTracePages(store:spanMetrics:options:)``.
+/// Options for ``RouterMethods/addTracePages(store:spanMetrics:history:options:)``.
 public struct TracePagesOptions: Sendable {
     /// Where the pages live; default `/debug/traces`.
     public var prefix: String = "/debug/traces"
@@ -23,17 +23,18 @@ public struct TracePagesOptions: Sendable {
 
 extension RouterMethods {
     /// Serves the built-in trace pages (zPages-style) from `store`: a summary per span name (rate,
-    /// errors, p50/p95/p99 from `spanMetrics`, a latency chart), recent, slowest and error traces,
-    /// a waterfall per trace, and search by trace ID or correlation ID. Server-rendered HTML with
+    /// errors, p50/p95/p99 from `spanMetrics`, a latency chart), the per-interval history of rate,
+    /// error % and p95 per span name from `history`, recent, slowest and error traces, a waterfall
+    /// per trace, and search by trace ID or correlation ID. Server-rendered HTML with
     /// inline SVG and a few lines of inline JavaScript; no external assets. Every rendered value is
     /// escaped and passed through the secret redactor. Off unless you call this: add it to an
     /// internal listener in production.
     @discardableResult
     public func addTracePages(
-        store: TraceStore, spanMetrics: SpanMetricsProcessor? = nil,
+        store: TraceStore, spanMetrics: SpanMetricsProcessor? = nil, history: SpanMetricsHistory? = nil,
         options: TracePagesOptions = TracePagesOptions()
     ) -> Self {
-        let renderer = TracePageRenderer(store: store, spanMetrics: spanMetrics, options: options)
+        let renderer = TracePageRenderer(store: store, spanMetrics: spanMetrics, history: history, options: options)
         let prefix = options.prefix.hasSuffix("/") ? String(options.prefix.dropLast()) : options.prefix
         get(RouterPath(prefix)) { _, _ in htmlResponse(renderer.summaryPage()) }
         get(RouterPath(prefix + "/trace/:id")) { _, context -> Response in
@@ -69,6 +70,7 @@ private func htmlResponse(_ body: String, status: HTTPResponse.Status = .ok) -> 
 struct TracePageRenderer: Sendable {
     let store: TraceStore
     let spanMetrics: SpanMetricsProcessor?
+    let history: SpanMetricsHistory?
     let options: TracePagesOptions
 
     var prefix: String { options.prefix.hasSuffix("/") ? String(options.prefix.dropLast()) : options.prefix }
@@ -98,6 +100,7 @@ struct TracePageRenderer: Sendable {
         .err{color:#b00020;font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}
         .span-bar{fill:#4a90d9;cursor:pointer}.span-bar.error{fill:#d9534f}.lbl{font:12px monospace;fill:#222}
         details{margin:4px 0}code{background:#f4f4f4;padding:1px 4px}
+        #history td{white-space:nowrap}.spark{vertical-align:middle}
         </style></head><body>
         <form action="\(prefix)/search" method="get"><a href="\(prefix)">Traces</a>
         <input name="q" size="40" placeholder="trace ID or correlation ID"> <button>Search</button></form>
@@ -151,6 +154,7 @@ struct TracePageRenderer: Sendable {
             body += "<td>\(Self.latencyChart(durations[name] ?? []))</td></tr>"
         }
         body += "</table>"
+        if let history { body += historySection(history.history()) }
         body +=
             "<h2>Recent traces</h2><ul id=\"recent\">" + store.recent().map { "<li>\(traceLink($0))</li>" }.joined()
             + "</ul>"
@@ -169,6 +173,56 @@ struct TracePageRenderer: Sendable {
         body +=
             "<p>Store: \(statistics.traces) traces, \(statistics.spans) spans, ~\(statistics.bytes / 1024) KiB of \(store.configuration.maxBytes / 1024) KiB; \(statistics.evicted) traces evicted.</p>"
         return page(title: "Traces", body)
+    }
+
+    /// Span names shown in the history, busiest first.
+    static let historyNames = 20
+
+    /// Per span name: calls per minute, error % and p95 over the kept intervals, as sparklines with
+    /// the latest value.
+    func historySection(_ history: SpanMetricsHistory.History) -> String {
+        let seconds = Int((Double(history.endTimes.count) * history.intervalSeconds).rounded())
+        let span = seconds < 120 ? "\(seconds) s" : "\(seconds / 60) min"
+        var html =
+            "<h2>History (last \(span), one point per \(Self.twoDecimals(history.intervalSeconds)) s)</h2>"
+        guard !history.names.isEmpty else {
+            return html
+                + "<p id=\"history\">No points yet: the first covers the first \(Self.twoDecimals(history.intervalSeconds)) s.</p>"
+        }
+        html +=
+            "<table id=\"history\"><tr><th>span name</th><th>calls/min</th><th>error %</th><th>p95</th></tr>"
+        let perMinute = 60 / max(0.001, history.intervalSeconds)
+        for name in history.names.prefix(Self.historyNames) {
+            let rate = name.points.map { ($0?.calls).map { Double($0) * perMinute } ?? 0 }
+            let errors = name.points.map { point in
+                point.map { $0.calls == 0 ? 0 : Double($0.errors) / Double($0.calls) * 100 } ?? 0
+            }
+            let p95 = name.points.map { $0?.p95 }
+            html += "<tr data-span-name=\"\(Self.escape(name.spanName))\"><td>\(Self.escape(name.spanName))</td>"
+            html += "<td>\(Self.sparkline(rate, colour: "#4a90d9", unit: ""))</td>"
+            html += "<td>\(Self.sparkline(errors, colour: "#d9534f", unit: " %"))</td>"
+            html += "<td>\(Self.sparkline(p95.map { $0 ?? 0 }, colour: "#5cb85c", unit: " ms"))</td></tr>"
+        }
+        html += "</table>"
+        if history.names.count > Self.historyNames {
+            html += "<p>\(history.names.count - Self.historyNames) quieter span names not shown.</p>"
+        }
+        return html
+    }
+
+    /// An inline SVG line of `values` (oldest first) scaled to its own peak, then the last value.
+    static func sparkline(_ values: [Double], colour: String, unit: String) -> String {
+        let width = 180.0, height = 28.0
+        let peak = max(values.max() ?? 0, 0.000_001)
+        let step = values.count > 1 ? width / Double(values.count - 1) : 0
+        let points = values.enumerated().map { index, value in
+            "\(twoDecimals(Double(index) * step)),\(twoDecimals(height - value / peak * (height - 2) - 1))"
+        }.joined(separator: " ")
+        let last = values.last ?? 0
+        return
+            "<svg class=\"spark\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\"><title>peak \(twoDecimals(peak))\(unit)</title>"
+            + "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\" points=\"\(points)\"/></svg>"
+            + " <span class=\"num\">\(twoDecimals(last))\(unit)</span>"
     }
 
     /// A small bar chart of stored durations in log buckets (≤1 ms … >10 s).

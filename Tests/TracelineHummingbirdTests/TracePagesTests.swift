@@ -33,11 +33,12 @@ import Tracing
     }
 
     func withServer(
-        _ store: TraceStore, _ metrics: SpanMetricsProcessor, _ body: (Int) async throws -> Void
+        _ store: TraceStore, _ metrics: SpanMetricsProcessor, history: SpanMetricsHistory? = nil,
+        _ body: (Int) async throws -> Void
     ) async throws {
         let router = Router()
         router.addTracePages(
-            store: store, spanMetrics: metrics,
+            store: store, spanMetrics: metrics, history: history,
             options: .init(jaegerURL: "http://localhost:16686", serviceName: "pages-test"))
         let (ports, port) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
@@ -90,7 +91,21 @@ import Tracing
         }
         let browser = try #require(chromium, "Chromium is not installed (Scripts/setup.sh installs Debian's chromium)")
         let (store, metrics, traceID) = makeStore()
-        try await withServer(store, metrics) { port in
+        // Five one-second intervals of history for the span names of the stored trace.
+        let history = SpanMetricsHistory(processor: metrics, configuration: .init(interval: .seconds(1), points: 5))
+        history.sample()
+        let tracer = TracerProvider(
+            resource: Resource(attributes: ["service.name": "pages-test"]), processors: [metrics]
+        ).tracer()
+        for interval in 0..<5 {
+            for call in 0..<(3 + interval * 2) {
+                let span = tracer.startSpan("GET /orders", context: .topLevel, ofKind: .server)
+                if call == 0 && interval == 3 { span.setStatus(SpanStatus(code: .error)) }
+                span.end()
+            }
+            history.sample()
+        }
+        try await withServer(store, metrics, history: history) { port in
             let url = "http://127.0.0.1:\(port)/debug/traces/trace/\(traceID)"
             let dom = try await runBrowser(browser, ["--dump-dom", url])
             let bars = dom.components(separatedBy: "class=\"span-bar").count - 1
@@ -110,13 +125,24 @@ import Tracing
             #expect(!dom.contains("<img src=\"x\""), "no element was injected")
             let summaryDOM = try await runBrowser(browser, ["--dump-dom", "http://127.0.0.1:\(port)/debug/traces"])
             #expect(summaryDOM.contains("id=\"summary\""))
+            // The history: a row for the span name with three sparklines of five points each.
+            let row = try #require(
+                summaryDOM.firstMatch(of: /<tr data-span-name="GET \/orders">.*?<\/tr>/.dotMatchesNewlines()),
+                "a history row for GET /orders")
+            let lines = row.0.matches(of: /<polyline[^>]*points="([^"]*)"/).map { $0.1.split(separator: " ").count }
+            #expect(lines == [5, 5, 5], "three sparklines of five points: \(row.0)")
+            #expect(row.0.contains("660.0</span>"), "the last interval: 11 calls in 1 s, 660 per minute: \(row.0)")
             let artifacts = TestEnvironment.root.appendingPathComponent(".build/artifacts")
             try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
-            let screenshot = artifacts.appendingPathComponent("trace-page.png").path
-            try? FileManager.default.removeItem(atPath: screenshot)
-            _ = try await runBrowser(browser, ["--screenshot=\(screenshot)", "--window-size=1400,900", url])
-            let size = (try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0
-            #expect(size > 10_000, "a screenshot was saved at \(screenshot)")
+            for (name, page) in [
+                ("trace-page.png", url), ("trace-history.png", "http://127.0.0.1:\(port)/debug/traces"),
+            ] {
+                let screenshot = artifacts.appendingPathComponent(name).path
+                try? FileManager.default.removeItem(atPath: screenshot)
+                _ = try await runBrowser(browser, ["--screenshot=\(screenshot)", "--window-size=1400,900", page])
+                let size = (try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0
+                #expect(size > 10_000, "a screenshot was saved at \(screenshot)")
+            }
         }
     }
 }

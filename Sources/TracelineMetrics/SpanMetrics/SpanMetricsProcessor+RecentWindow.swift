@@ -62,6 +62,21 @@ extension SpanMetricsProcessor {
         }.sorted { ($0.serviceName, $0.spanName) < ($1.serviceName, $1.spanName) }
     }
 
+    /// Every series' counts since the start, per bucket (for ``SpanMetricsHistory``); the overflow
+    /// series is not attributed to a name and is left out.
+    func cumulativeSeries() -> [(service: String, name: String, isError: Bool, buckets: [Int])] {
+        var result: [(service: String, name: String, isError: Bool, buckets: [Int])] = []
+        for shard in shards {
+            shard.withLock { series in
+                for entry in series.values {
+                    result.append(
+                        (entry.key.service, entry.key.name, entry.key.status == .error, entry.snapshot().buckets))
+                }
+            }
+        }
+        return result
+    }
+
     /// The `q` quantile of a bucketed distribution (non-cumulative `buckets`, the last one +Inf).
     static func quantile(_ q: Double, buckets: [Int], bounds: [Double]) -> Double {
         let total = buckets.reduce(0, +)

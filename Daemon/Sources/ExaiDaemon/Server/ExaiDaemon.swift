@@ -43,6 +43,8 @@ public final class ExaiDaemon: Service, Sendable {
     let streamStatistics = StreamStatistics()
     let synthetic: SyntheticMonitor?
     let tracePages: (store: TraceStore, spanMetrics: SpanMetricsProcessor?, options: TracePagesOptions)?
+    /// The trace pages' per-minute history of the span metrics (with the pages and span metrics).
+    let history: SpanMetricsHistory?
     /// The conversation store (memory or Redis) and, when configured, Supabase persistence.
     public let conversations: ConversationStore
     private let state: NIOLockedValueBox<State>
@@ -91,6 +93,8 @@ public final class ExaiDaemon: Service, Sendable {
         } else {
             self.tracePages = nil
         }
+        self.history =
+            configuration.tracePages && traceStore != nil ? spanMetrics.map { SpanMetricsHistory(processor: $0) } : nil
         var storageWarnings: [String] = []
         let backend: any StorageBackend
         if configuration.storage == "redis" {
@@ -203,6 +207,7 @@ public final class ExaiDaemon: Service, Sendable {
         registry.register(health)
         if let traceStore, configuration.tracePages { registry.register(traceStore) }
         if let synthetic { registry.register(synthetic) }
+        if let history { registry.register(history) }
     }
 
     private func registerHealthChecks(
@@ -358,7 +363,7 @@ public final class ExaiDaemon: Service, Sendable {
                 .init(
                     service: makeMetricsServer(
                         host: configuration.metricsHost, port: configuration.metricsPort,
-                        registry: registry, tracePages: tracePages
+                        registry: registry, tracePages: tracePages, history: history
                     ) { port in
                         promise.fulfil(port)
                     }))
@@ -405,6 +410,12 @@ public final class ExaiDaemon: Service, Sendable {
             }
         }
         let stallSweeper = Task { await self.sweepStalledClients() }
+        let historyTask = history.map { history in
+            Task.detached {
+                history.sample()  // the baseline: the first point covers the first minute
+                await history.run()
+            }
+        }
         let syntheticTask = synthetic.map { monitor in
             Task.detached {
                 guard await self.listeningPort() != nil else { return }
@@ -442,6 +453,7 @@ public final class ExaiDaemon: Service, Sendable {
         }
         syntheticTask?.cancel()
         healthTask?.cancel()
+        historyTask?.cancel()
         stallSweeper.cancel()
         await drain()
         await group.triggerGracefulShutdown()
