@@ -22,11 +22,7 @@ import Tracing
     }
 
     func span(_ tracer: TracelineTracer, _ name: String, milliseconds: Double, error: Bool = false) {
-        let start: UInt64 = 1_700_000_000_000_000_000
-        let span = tracer.startSpan(
-            name, context: .topLevel, ofKind: .server, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
-        if error { span.setStatus(SpanStatus(code: .error)) }
-        span.end(at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start + UInt64(milliseconds * 1_000_000)))
+        endServerSpan(tracer, name, milliseconds: milliseconds, error: error)
     }
 
     @Test("percentiles are interpolated inside buckets (p95 is not the median)")

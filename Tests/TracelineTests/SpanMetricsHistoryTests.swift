@@ -13,11 +13,7 @@ import Tracing
     }
 
     func span(_ tracer: TracelineTracer, _ name: String, milliseconds: Double, error: Bool = false) {
-        let start: UInt64 = 1_700_000_000_000_000_000
-        let span = tracer.startSpan(
-            name, context: .topLevel, ofKind: .server, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
-        if error { span.setStatus(SpanStatus(code: .error)) }
-        span.end(at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start + UInt64(milliseconds * 1_000_000)))
+        endServerSpan(tracer, name, milliseconds: milliseconds, error: error)
     }
 
     @Test("one point per interval per span name: what ended since the last sample, with errors and p95")

@@ -65,3 +65,12 @@ func inject(_ context: ServiceContext, propagator: CompositePropagator = .defaul
     propagator.inject(context, into: &headers, using: HeaderListInjector())
     return headers
 }
+
+/// Ends a server span named `name` that took `milliseconds`, with status ERROR when `error`.
+func endServerSpan(_ tracer: TracelineTracer, _ name: String, milliseconds: Double, error: Bool = false) {
+    let start: UInt64 = 1_700_000_000_000_000_000
+    let span = tracer.startSpan(
+        name, context: .topLevel, ofKind: .server, at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start))
+    if error { span.setStatus(SpanStatus(code: .error)) }
+    span.end(at: DefaultTracerClock.Timestamp(nanosecondsSinceEpoch: start + UInt64(milliseconds * 1_000_000)))
+}

@@ -33,7 +33,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from support import ROOT, Processes, free_port, http_json, port_open, serve, wait_for
+from support import ROOT, OTLPReceiver, Processes, free_port, http_json, port_open, serve, wait_for
 
 FOR_IN_TEST = "3s"
 
@@ -63,20 +63,6 @@ class Webhook(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class OTLPSink(http.server.BaseHTTPRequestHandler):
-    """A collector that accepts every OTLP/HTTP request (the pipeline panels need an exporter)."""
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 class Stack:
     def __init__(self, binaries, work):
         self.binaries = binaries
@@ -88,7 +74,7 @@ class Stack:
         self.prometheus_port = free_port()
         self.alertmanager_port = free_port()
         self.webhook = serve(Webhook)
-        self.otlp = serve(OTLPSink)
+        self.otlp = serve(OTLPReceiver)  # the pipeline panels need an exporter
 
     def start(self, name, argv, env=None):
         self.processes.start(name, argv, env)

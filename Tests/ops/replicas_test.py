@@ -10,7 +10,6 @@ and rotate_token is refused, as EXAI_TOKEN_ROTATION=false asks for replicas. Usa
 Needs TRACELINE_TEST_POSTGRES_URL (Scripts/test.sh sets it).
 """
 
-import http.server
 import os
 import re
 import shutil
@@ -24,35 +23,28 @@ import uuid
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from support import Processes, free_port, http_json, port_open, serve, wait_for
+from support import OTLPReceiver, Processes, free_port, http_json, port_open, serve, wait_for
 
 TOKEN = "replica-test-token"
 
 
-class OTLPReceiver(http.server.BaseHTTPRequestHandler):
-    """Decodes each OTLP/HTTP protobuf request and keeps (service.name, service.instance.id, span name)."""
+class DecodingReceiver(OTLPReceiver):
+    """Decodes each request and keeps (service.name, service.instance.id, span name)."""
 
     spans = []
     lock = threading.Lock()
 
-    def do_POST(self):
+    def on_body(self, body):
         request = ExportTraceServiceRequest()
-        request.ParseFromString(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        request.ParseFromString(body)
         rows = []
         for resource_spans in request.resource_spans:
             attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     rows.append((attributes.get("service.name"), attributes.get("service.instance.id"), span.name))
-        with OTLPReceiver.lock:
-            OTLPReceiver.spans.extend(rows)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+        with DecodingReceiver.lock:
+            DecodingReceiver.spans.extend(rows)
 
 
 def psql(url, statement):
@@ -93,7 +85,7 @@ def main():
     admin = os.environ["TRACELINE_TEST_POSTGRES_URL"]
     work = tempfile.mkdtemp(prefix="traceline-replicas-")
     processes = Processes(work)
-    receiver = serve(OTLPReceiver)
+    receiver = serve(DecodingReceiver)
     database = "exai_test_replicas_" + uuid.uuid4().hex[:12]
     started = time.monotonic()
     try:
@@ -153,8 +145,10 @@ def main():
         print("== one OTLP receiver, two service.instance.ids")
 
         def two_instances():
-            with OTLPReceiver.lock:
-                instances = {(name, instance) for name, instance, span in OTLPReceiver.spans if span == "call_tool chat"}
+            with DecodingReceiver.lock:
+                instances = {
+                    (name, instance) for name, instance, span in DecodingReceiver.spans if span == "call_tool chat"
+                }
             return instances if len({i for _, i in instances}) == 2 else None
 
         instances = wait_for("call_tool spans from both replicas", two_instances, 30)

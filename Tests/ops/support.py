@@ -86,3 +86,22 @@ class Processes:
             if os.path.exists(path):
                 with open(path, encoding="utf-8", errors="replace") as f:
                     print(f"---- last lines of {name}.log", *f.readlines()[-lines:], sep="", file=sys.stderr)
+
+
+class OTLPReceiver(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP collector that accepts every request; `on_body` (if set on a subclass) sees
+    each request body."""
+
+    on_body = None
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.on_body:
+            self.on_body(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass

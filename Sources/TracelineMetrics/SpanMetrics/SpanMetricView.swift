@@ -293,13 +293,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
                     series: rows.map { row in
                         HistogramSeries(
                             labels: row.labels, buckets: row.series.buckets, sum: row.series.sum,
-                            exemplars: row.series.exemplars.map { exemplar in
-                                exemplar.map {
-                                    MetricExemplar(
-                                        labels: [("trace_id", $0.traceID.hexString), ("span_id", $0.spanID.hexString)],
-                                        value: $0.value, timestampSeconds: Double($0.timestampNanoseconds) / 1e9)
-                                }
-                            })
+                            exemplars: row.series.exemplars.map { $0?.exposition })
                     })
             }
         }

@@ -32,14 +32,17 @@ extension SpanMetricsProcessor {
             series: rows.map { row in
                 HistogramSeries(
                     labels: row.labels, buckets: row.snapshot.buckets, sum: row.snapshot.sum,
-                    exemplars: row.snapshot.exemplars.map { exemplar in
-                        exemplar.map {
-                            MetricExemplar(
-                                labels: [("trace_id", $0.traceID.hexString), ("span_id", $0.spanID.hexString)],
-                                value: $0.value, timestampSeconds: Double($0.timestampNanoseconds) / 1e9)
-                        }
-                    })
+                    exemplars: row.snapshot.exemplars.map { $0?.exposition })
             })
         return writer.text
+    }
+}
+
+extension SpanMetricSeries.Exemplar {
+    /// The exemplar as OpenMetrics writes it: `trace_id` and `span_id` labels, value, timestamp.
+    var exposition: MetricExemplar {
+        MetricExemplar(
+            labels: [("trace_id", traceID.hexString), ("span_id", spanID.hexString)], value: value,
+            timestampSeconds: Double(timestampNanoseconds) / 1e9)
     }
 }
