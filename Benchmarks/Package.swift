@@ -48,6 +48,8 @@ let package = Package(
                 .product(name: "TracelineCore", package: "Traceline"),
                 .product(name: "TracelineOTLP", package: "Traceline"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "OTel", package: "swift-otel"),
             ]
         ),
         // The exai-daemon under load: calls/s and latency with tracing on vs off (run-daemon.sh).
@@ -63,6 +65,7 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "OTel", package: "swift-otel"),
             ]
         ),
         // Soak and fault tool: the export pipeline at a set span rate against a receiver that

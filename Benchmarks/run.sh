@@ -6,7 +6,9 @@
 #   2. build + encode of a 512-span OTLP request: Traceline vs swift-protobuf
 #   3. end-to-end delivery to a local OTLP/HTTP receiver (127.0.0.1), Traceline vs swift-otel:
 #      tight, yielding and paced producers
-# Once, after the rounds: /metrics render time and SecretRedactor cost on 1 KiB to 1 MiB inputs.
+# Once, after the rounds: instructions per span under callgrind (they do not move with the machine's
+# noise), the exai-daemon under load with NoOp, Traceline and swift-otel as its tracing backend
+# (daemon-backends.sh), /metrics render time and SecretRedactor cost on 1 KiB to 1 MiB inputs.
 set -euo pipefail
 cd "$(dirname "$0")"
 rounds=${ROUNDS:-3}
@@ -14,7 +16,12 @@ seconds=${E2E_SECONDS:-10}
 # SwiftPM does not notice files added to the path dependency (..) until it re-plans the build.
 rm -f .build/release.yaml .build/release/description.json
 swift build -c release --product TracelineBenchmarks
+swift build -c release --product SpanInstructions
+swift build -c release --product DaemonBenchmark
 bin=.build/release/TracelineBenchmarks
+# valgrind 3.19 cannot read the toolchain's DWARF 5: count on a copy without debug information.
+instructions_bin=$(mktemp)
+cp .build/release/SpanInstructions "$instructions_bin" && strip --strip-debug "$instructions_bin"
 
 python=../.venv/bin/python
 [ -x "$python" ] || { python3 -m venv ../.venv && ../.venv/bin/pip install -q "opentelemetry-proto==1.45.2"; }
@@ -23,7 +30,7 @@ port_file=$(mktemp)
 raw=$(mktemp)
 "$python" ../Tests/proto/otlp_receiver.py --stats "$stats" > "$port_file" &
 receiver=$!
-trap 'kill $receiver 2>/dev/null || true; rm -f "$stats" "$port_file" "$raw"' EXIT
+trap 'kill $receiver 2>/dev/null || true; rm -f "$stats" "$port_file" "$raw" "$instructions_bin"' EXIT
 for _ in $(seq 50); do grep -q PORT "$port_file" && break; sleep 0.1; done
 endpoint="http://127.0.0.1:$(awk '{print $2}' "$port_file")/v1/traces"
 
@@ -61,6 +68,26 @@ end_to_end() {
     done
 }
 
+# Instructions callgrind counts inside the span loop on the calling thread, for one run of `count`
+# spans; hashing made deterministic so the dictionaries' random seed does not move the count.
+instructions() {
+    SWIFT_DETERMINISTIC_HASHING=1 valgrind --tool=callgrind --toggle-collect='*spanLoop*' --toggle-collect='*bareLoop*' \
+        --callgrind-out-file=/dev/null "$instructions_bin" "$1" "$2" 2>&1 |
+        awk '/Collected/ {print $NF}'
+}
+
+instruction_counts() {
+    echo "Instructions per span (callgrind, calling thread only, (30000 spans - 10000 spans) / 20000):"
+    echo "| scenario | instructions/span |"
+    echo "|---|---|"
+    local scenario low high
+    for scenario in noop-bare noop recording unsampled unsampled-metrics recording-value-limit swift-otel; do
+        low=$(instructions "$scenario" 10000)
+        high=$(instructions "$scenario" 30000)
+        echo "| $scenario | $(( (high - low) / 20000 )) |"
+    done
+}
+
 {
     for round in $(seq "$rounds"); do
         echo "## Round $round of $rounds"
@@ -73,6 +100,10 @@ end_to_end() {
         echo
     done
     echo "## Once"
+    echo
+    if command -v valgrind >/dev/null; then instruction_counts; else echo "Instructions per span: valgrind is not installed"; fi
+    echo
+    ./daemon-backends.sh "${DAEMON_RUNS:-5}" "$endpoint"
     echo
     "$bin" --render --runs 9
     echo

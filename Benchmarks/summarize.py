@@ -30,6 +30,8 @@ def parse(lines):
             rounds.append({"span": {}, "encode": {}, "e2e": {}})
             section = None
             continue
+        if line.startswith("## Once"):
+            break  # what follows is not per round
         if not rounds:
             continue
         current = rounds[-1]
@@ -57,6 +59,8 @@ def parse(lines):
         name, first, second, third, rest = match.groups()
         if section == "span" and number(first) is not None:
             current["span"][name] = (number(first), number(second))
+            if number(third) is not None:
+                current.setdefault("drops", {})[name] = int(number(third))
         elif section == "encode" and number(first.replace(",", "")) is not None:
             current["encode"][name] = number(first.replace(",", ""))
         elif section == "e2e" and number(first) is not None:
@@ -64,6 +68,35 @@ def parse(lines):
             queue = re.search(r"dropped at queue (\d+)", rest)
             current["e2e"][key] = (number(first), number(second), number(third), int(queue.group(1)) if queue else None)
     return rounds
+
+
+def instruction_counts(lines):
+    """The `| scenario | instructions/span |` rows of the instruction-count table, if run."""
+    counts, inside = {}, False
+    for line in lines:
+        if line.startswith("Instructions per span"):
+            inside = True
+            continue
+        if inside:
+            m = re.match(r"^\|\s*([\w-]+)\s*\|\s*(-?\d+)\s*\|$", line)
+            if m:
+                counts[m.group(1)] = int(m.group(2))
+            elif not line.startswith("|"):
+                inside = False
+    return counts
+
+
+def daemon_arms(lines):
+    """{arm: {field: [values over runs]}} from DaemonBenchmark's `ARM name key value ...` lines."""
+    arms = {}
+    for line in lines:
+        if not line.startswith("ARM "):
+            continue
+        words = line.split()
+        fields = arms.setdefault(words[1], {})
+        for key, value in zip(words[2::2], words[3::2]):
+            fields.setdefault(key, []).append(float(value))
+    return arms
 
 
 def spread(values, digits=1, suffix=""):
@@ -87,7 +120,7 @@ def ordered_keys(rounds, part):
     return keys
 
 
-def summary(rounds):
+def summary(rounds, instructions, arms):
     out = []
     n = len(rounds)
     out.append("Span cost (ns/op, median of each round's medians, [range across %d rounds]):" % n)
@@ -120,7 +153,60 @@ def summary(rounds):
                % spread(ratio("span: swift-otel 1.6.0", "span: Traceline"), 1, "×"))
     out.append("| span metrics, ns added per span | %s | ≤ 150 ns |"
                % spread(difference("span: Traceline + span metrics", "span: Traceline"), 0, " ns"))
+    drops = [r.get("drops", {}).get("2 producers: Traceline") for r in rounds]
+    if any(d is not None for d in drops):
+        out.append("| 2 producers on 2 cores, discarding exporter: spans dropped in a round (all its runs) | %s | 0 |" % spread(drops, 0))
     out.append("")
+    if instructions:
+        out.append("Instructions per span on the calling thread (callgrind, deterministic hashing, one run):")
+        out.append("")
+        out.append("| scenario | instructions/span |")
+        out.append("|---|---|")
+        for name, count in instructions.items():
+            out.append("| %s | %d |" % (name, count))
+        out.append("")
+        out.append("| instruction ratio | value | target |")
+        out.append("|---|---|---|")
+
+        def instruction_ratio(label, a, b, target, digits=2):
+            if instructions.get(a) and instructions.get(b):
+                out.append("| %s | %.*f× | %s |" % (label, digits, instructions[a] / instructions[b], target))
+
+        instruction_ratio("recording / NoOp", "recording", "noop", "≤ 1.5×")
+        instruction_ratio("recording / NoOp without attributes (floor)", "recording", "noop-bare", "≤ 3×")
+        instruction_ratio("unsampled / NoOp", "unsampled", "noop", "≤ 1.2×")
+        instruction_ratio("swift-otel 1.6.0 / recording", "swift-otel", "recording", "≥ 10×", 1)
+        out.append("")
+    if arms:
+        out.append("exai-daemon by tracing backend (16 sessions × 150 chat calls, OTLP/HTTP to a local receiver,"
+                   " log correlation on; one process per run, %d runs; CPU includes the in-process clients):"
+                   % max(len(v.get("calls/s", [])) for v in arms.values()))
+        out.append("")
+        out.append("| backend | calls/s | p50 ms | p99 ms | CPU ms per call | peak RSS MiB | log lines per call | errors |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        names = {"noop": "NoOpTracer (tracing off)", "traceline": "Traceline", "swift-otel": "swift-otel 1.6.0"}
+        for arm in ("noop", "traceline", "swift-otel"):
+            if arm in arms:
+                f = arms[arm]
+                out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    names[arm], spread(f.get("calls/s", []), 0), spread(f.get("p50", []), 2),
+                    spread(f.get("p99", []), 2), spread(f.get("cpu_ms_per_call", []), 3),
+                    spread(f.get("peak_rss_mib", []), 0), spread(f.get("log_lines_per_call", []), 1),
+                    "%d" % sum(f.get("errors", []))))
+        out.append("")
+        if "noop" in arms and "traceline" in arms:
+            noop, ours = arms["noop"], arms["traceline"]
+            overhead = (statistics.median(ours["p50"]) / statistics.median(noop["p50"]) - 1) * 100
+            out.append("| daemon comparison (medians) | value | target |")
+            out.append("|---|---|---|")
+            out.append("| Traceline p50 over NoOp | %+.1f %% | ≤ 5 %% |" % overhead)
+            if "swift-otel" in arms:
+                theirs = arms["swift-otel"]
+                out.append("| Traceline / swift-otel, calls/s | %.2f× | > 1× |"
+                           % (statistics.median(ours["calls/s"]) / statistics.median(theirs["calls/s"])))
+                out.append("| swift-otel / Traceline, p99 | %.2f× | > 1× |"
+                           % (statistics.median(theirs["p99"]) / statistics.median(ours["p99"])))
+            out.append("")
     if ordered_keys(rounds, "encode"):
         out.append("| encoder: build + encode a 512-span request | spans/s |")
         out.append("|---|---|")
@@ -146,6 +232,8 @@ def main():
     with open(raw_path) as f:
         raw = f.read()
     rounds = parse(raw.splitlines())
+    instructions = instruction_counts(raw.splitlines())
+    arms = daemon_arms(raw.splitlines())
     if not rounds:
         sys.exit("no rounds found in %s" % raw_path)
     env = os.environ
@@ -157,7 +245,7 @@ def main():
     print("- rounds: %d; arguments: %s" % (len(rounds), env.get("RESULTS_ARGUMENTS", "") or "(defaults)"))
     print()
     print("<!-- benchmark-summary:begin -->")
-    print(summary(rounds))
+    print(summary(rounds, instructions, arms))
     print("<!-- benchmark-summary:end -->")
     print()
     print("## Raw output of every round")

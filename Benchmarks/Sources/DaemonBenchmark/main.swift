@@ -9,15 +9,24 @@
 // daemon adds: from provider-sim writing its first chunk to the client receiving its first
 // stream_chunk (same process, same clock).
 //
+// With --arm noop|traceline|swift-otel --endpoint URL, one process measures one backend as a user
+// would deploy it, for run-daemon.sh --backends to compare across processes (peak RSS is per
+// process): Traceline with span metrics, the mcp_* views and the OTLP/HTTP exporter, or swift-otel
+// 1.6.0 as the swift-distributed-tracing backend with its OTLP/HTTP exporter, both to the
+// receiver at URL and with log correlation on; or NoOpTracer. It prints one `ARM` line.
+//
 //   DaemonBenchmark [--sessions 16] [--calls 150] [--runs 5] [--streaming]
+//   DaemonBenchmark --arm traceline --endpoint http://127.0.0.1:4318/v1/traces [--sessions 16] [--calls 150]
 
 import ExaiDaemon
 import Foundation
 import HummingbirdWSClient
 import Logging
 import NIOConcurrencyHelpers
+import OTel
 import ProviderSim
 import ServiceLifecycle
+import Synchronization
 import Traceline
 @_spi(Testing) import TracelineCore
 @_spi(Testing) import TracelineOTLP
@@ -25,10 +34,16 @@ import Tracing
 
 var sessions = 16, calls = 150, runs = 5
 var streaming = false
+var arm: String?, endpoint = ""
 var argumentIterator = CommandLine.arguments.dropFirst().makeIterator()
 while let flag = argumentIterator.next() {
     if flag == "--streaming" {
         streaming = true
+        continue
+    }
+    if flag == "--arm" || flag == "--endpoint" {
+        let text = argumentIterator.next() ?? ""
+        if flag == "--arm" { arm = text } else { endpoint = text }
         continue
     }
     let value = Int(argumentIterator.next() ?? "") ?? 0
@@ -44,6 +59,39 @@ while let flag = argumentIterator.next() {
 final class DiscardingExporter: SpanExporter {
     func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult { .success }
     func shutdown(deadline: ContinuousClock.Instant) {}
+}
+
+/// Formats every record with its metadata (the metadata provider's included, so the trace IDs of
+/// log correlation) and drops the text: what a log line costs short of the write.
+struct FormattingSink: LogHandler {
+    static let lines = Atomic<Int>(0)
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+    var metadataProvider: Logger.MetadataProvider?
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var all = metadata
+        if let provided = metadataProvider?.get() { all.merge(provided) { $1 } }
+        if let own = event.metadata { all.merge(own) { $1 } }
+        let text =
+            "\(event.level) \(event.message) "
+            + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        if !text.isEmpty { Self.lines.add(1, ordering: .relaxed) }
+    }
+}
+
+/// The tracer, metrics and logger one backend gives the daemon, and how to flush it afterwards.
+struct Backend {
+    var tracer: any Tracer
+    var spanMetrics: SpanMetricsProcessor?
+    var registry = MetricsRegistry()
+    var logger: Logger
+    var shutdown: @Sendable () async -> Void = {}
 }
 
 struct RunResult {
@@ -64,7 +112,70 @@ guard let simulatorPort = await simulator.listeningPort() else { fatalError("pro
     Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000
 }
 
+/// The benchmark's own setups: Traceline with a discarding exporter, or NoOpTracer; logs discarded.
+func localBackend(traced: Bool) -> Backend {
+    guard traced else { return Backend(tracer: NoOpTracer(), logger: quiet) }
+    let metrics = SpanMetricsProcessor()
+    let views = SpanViewsProcessor(views: ExaiDaemon.metricViews)
+    let provider = TracerProvider(
+        resource: Resource(attributes: ["service.name": "bench"]),
+        processors: [metrics, views, BatchSpanProcessor(exporter: DiscardingExporter())])
+    var backend = Backend(tracer: provider.tracer(), spanMetrics: metrics, logger: quiet)
+    backend.registry.register(metrics)
+    backend.registry.register(views)
+    backend.shutdown = { _ = await provider.shutdown(deadline: .now + .seconds(5)) }
+    return backend
+}
+
+/// A backend as a user deploys it: OTLP/HTTP to `endpoint` and log correlation on.
+func deployedBackend(_ name: String, endpoint: String) throws -> Backend {
+    func logger(_ provider: Logger.MetadataProvider?) -> Logger {
+        Logger(label: "exai-daemon") { _ in FormattingSink(metadataProvider: provider) }
+    }
+    switch name {
+    case "noop":
+        return Backend(tracer: NoOpTracer(), logger: logger(nil))
+    case "traceline":
+        var exporterConfiguration = OTLPExporterConfiguration()
+        exporterConfiguration.endpoint = endpoint
+        let exporter = OTLPHTTPExporter(configuration: exporterConfiguration, logger: quiet)
+        let metrics = SpanMetricsProcessor()
+        let views = SpanViewsProcessor(views: ExaiDaemon.metricViews)
+        let provider = TracerProvider(
+            resource: Resource(attributes: ["service.name": "bench"]),
+            processors: [metrics, views, BatchSpanProcessor(exporter: exporter, logger: quiet)])
+        var backend = Backend(tracer: provider.tracer(), spanMetrics: metrics, logger: logger(.traceline))
+        backend.registry.register(metrics)
+        backend.registry.register(views)
+        backend.shutdown = { _ = await provider.shutdown(deadline: .now + .seconds(10)) }
+        return backend
+    case "swift-otel":
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = "bench"
+        configuration.traces.exporter = .otlp
+        configuration.traces.otlpExporter.endpoint = endpoint
+        configuration.traces.otlpExporter.protocol = .httpProtobuf
+        configuration.metrics.enabled = false
+        configuration.logs.enabled = false
+        configuration.diagnosticLogger = .custom(quiet)
+        let otel = try OTel.makeTracingBackend(configuration: configuration)
+        let service = Task { try await otel.service.run() }
+        var backend = Backend(tracer: otel.factory, logger: logger(OTel.makeLoggingMetadataProvider()))
+        backend.shutdown = {
+            service.cancel()
+            _ = await service.result
+        }
+        return backend
+    default:
+        fatalError("unknown arm \(name): noop, traceline or swift-otel")
+    }
+}
+
 func measure(traced: Bool, streamed: Bool = false, sessions: Int, calls: Int) async throws -> RunResult {
+    try await measure(localBackend(traced: traced), streamed: streamed, sessions: sessions, calls: calls)
+}
+
+func measure(_ backend: Backend, streamed: Bool = false, sessions: Int, calls: Int) async throws -> RunResult {
     var configuration = DaemonConfiguration()
     configuration.port = 0
     configuration.metricsPort = 0
@@ -80,22 +191,9 @@ func measure(traced: Bool, streamed: Bool = false, sessions: Int, calls: Int) as
     configuration.glm.baseURL = "http://127.0.0.1:\(simulatorPort)/api/paas/v4"
     configuration.glm.apiKey = "bench"
     configuration.glm.stream = streamed
-    let registry = MetricsRegistry()
-    var provider: TracerProvider?
-    var spanMetrics: SpanMetricsProcessor?
-    if traced {
-        let metrics = SpanMetricsProcessor()
-        let views = SpanViewsProcessor(views: ExaiDaemon.metricViews)
-        provider = TracerProvider(
-            resource: Resource(attributes: ["service.name": "bench"]),
-            processors: [metrics, views, BatchSpanProcessor(exporter: DiscardingExporter())])
-        registry.register(metrics)
-        registry.register(views)
-        spanMetrics = metrics
-    }
     let daemon = ExaiDaemon(
-        configuration: configuration, tracer: provider?.tracer() ?? NoOpTracer(), registry: registry,
-        spanMetrics: spanMetrics, logger: quiet)
+        configuration: configuration, tracer: backend.tracer, registry: backend.registry,
+        spanMetrics: backend.spanMetrics, logger: backend.logger)
     let group = ServiceGroup(
         configuration: .init(services: [.init(service: daemon)], gracefulShutdownSignals: [], logger: quiet))
     let running = Task { try await group.run() }
@@ -163,7 +261,7 @@ func measure(traced: Bool, streamed: Bool = false, sessions: Int, calls: Int) as
     let sorted = latencies.withLockedValue { $0 }.sorted()
     await group.triggerGracefulShutdown()
     _ = await running.result
-    if let provider { _ = await provider.shutdown(deadline: .now + .seconds(5)) }
+    await backend.shutdown()
     func percentile(_ q: Double) -> Double {
         sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]
     }
@@ -178,6 +276,37 @@ func median(_ values: [Double]) -> Double {
         ? 0
         : sorted.count % 2 == 1
             ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// User plus system CPU seconds of this process.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// VmHWM: the most resident memory this process has had, in MiB.
+func peakResidentMiB() -> Double {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+    return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+}
+
+if let arm {
+    let backend = try deployedBackend(arm, endpoint: endpoint)
+    let linesBefore = FormattingSink.lines.load(ordering: .relaxed)
+    let cpuBefore = cpuSeconds()
+    let result = try await measure(backend, sessions: sessions, calls: calls)
+    let cpu = cpuSeconds() - cpuBefore
+    let total = Double(sessions * (calls + 10))  // the measured calls and each session's warm-up
+    print(
+        String(
+            format:
+                "ARM %@ calls/s %.0f p50 %.3f p99 %.3f errors %d cpu_ms_per_call %.3f peak_rss_mib %.1f log_lines_per_call %.2f",
+            arm as NSString, result.callsPerSecond, result.p50, result.p99, result.errors, cpu * 1000 / total,
+            peakResidentMiB(), Double(FormattingSink.lines.load(ordering: .relaxed) - linesBefore) / total))
+    exit(0)
 }
 
 if streaming {

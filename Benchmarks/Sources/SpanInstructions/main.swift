@@ -2,9 +2,11 @@
 // (instruction counts do not move with the shared machine's noise; the interposer of
 // TracelineBenchmarks crashes valgrind). See Benchmarks/README.md, "Instruction counts".
 //
-//   SpanInstructions <noop|recording|recording-value-limit|unsampled|unsampled-metrics> <count>
+//   SpanInstructions <noop|noop-bare|recording|recording-value-limit|unsampled|unsampled-metrics|swift-otel> <count>
 
 import Foundation
+import Logging
+import OTel
 import Traceline
 @_spi(Testing) import TracelineCore
 @_spi(Testing) import TracelineOTLP
@@ -26,6 +28,28 @@ func spanLoop<T: Tracer>(_ tracer: T, count: Int) {
     }
 }
 
+/// The floor: `withSpan` with no attributes, the span handed to an opaque function. Without that,
+/// the optimiser deletes a NoOp span nothing reads, and the loop costs nothing at all. (NoOpTracer's
+/// `attributes` getter returns a fresh dictionary, so the 4-attribute NoOp loop allocates on every
+/// write: it is a padded baseline, this row is not.)
+/// Named so that its mangled name contains `bareLoop` (a name with `Span` in it is mangled with a
+/// back-reference to the module's name), which callgrind's `--toggle-collect` matches.
+@inline(never)
+func bareLoop(_ tracer: NoOpTracer, count: Int) {
+    for _ in 0..<count {
+        tracer.withSpan("op", context: .topLevel, ofKind: .client) { span in keep(span) }
+    }
+}
+
+nonisolated(unsafe) var keptSpans = 0
+
+/// Reads the span where the optimiser cannot see: about ten instructions per call.
+@inline(never) @_optimize(none)
+func keep(_ span: any Span) {
+    _ = span.context
+    keptSpans &+= 1
+}
+
 let arguments = CommandLine.arguments
 let scenario = arguments.count > 1 ? arguments[1] : "recording"
 let count = arguments.count > 2 ? Int(arguments[2]) ?? 100_000 : 100_000
@@ -33,6 +57,22 @@ let resource = Resource(attributes: ["service.name": "bench"])
 switch scenario {
 case "noop":
     spanLoop(NoOpTracer(), count: count)
+case "noop-bare":
+    bareLoop(NoOpTracer(), count: count)
+case "swift-otel":
+    // swift-otel 1.6.0 with its batch processor and no exporter, as in TracelineBenchmarks. Its
+    // service runs on the cooperative pool (a detached task): main stays synchronous, since an async
+    // main runs on dispatch's main queue, which crashes valgrind 3.19.
+    var configuration = OTel.Configuration.default
+    configuration.serviceName = "bench"
+    configuration.traces.exporter = .none
+    configuration.metrics.enabled = false
+    configuration.logs.enabled = false
+    configuration.diagnosticLogger = .custom(Logger(label: "otel") { _ in SwiftLogNoOpLogHandler() })
+    let backend = try OTel.makeTracingBackend(configuration: configuration)
+    let service = Task.detached { try await backend.service.run() }
+    spanLoop(backend.factory, count: count)
+    service.cancel()
 case "recording":
     let provider = TracerProvider(resource: resource, processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
     // No `await` anywhere: an async main runs on dispatch's main queue, which crashes valgrind 3.19.
