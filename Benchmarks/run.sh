@@ -21,7 +21,7 @@ swift build -c release --product DaemonBenchmark
 bin=.build/release/TracelineBenchmarks
 # valgrind 3.19 cannot read the toolchain's DWARF 5: count on a copy without debug information.
 instructions_bin=$(mktemp)
-cp .build/release/SpanInstructions "$instructions_bin" && strip --strip-debug "$instructions_bin"
+cp .build/release/SpanInstructions "$instructions_bin" && strip --strip-debug "$instructions_bin" && chmod +x "$instructions_bin"
 
 python=../.venv/bin/python
 [ -x "$python" ] || { python3 -m venv ../.venv && ../.venv/bin/pip install -q "opentelemetry-proto==1.45.2"; }
