@@ -158,6 +158,34 @@ import Tracing
         }
     }
 
+    @Test("a thousand series, two services with the same span names: each counted in its own series")
+    func manySeries() throws {
+        let metrics = SpanMetricsProcessor()
+        let tracers = ["svc-a", "svc-b"].map {
+            TracerProvider(resource: Resource(attributes: ["service.name": .string($0)]), processors: [metrics])
+                .tracer()
+        }
+        // Enough names to grow every shard's table several times; each name ends (index % 3) + 1 times.
+        for index in 0..<500 {
+            for tracer in tracers {
+                for _ in 0...(index % 3) { span(tracer, "op-\(index)", milliseconds: 1) }
+            }
+        }
+        #expect(metrics.seriesTotal == 1_000)
+        #expect(metrics.overflowCount == 0)
+        let text = metrics.render(format: .prometheusText)
+        let lines = Set(text.split(separator: "\n").map(String.init))
+        for index in [0, 1, 2, 257, 499] {
+            for service in ["svc-a", "svc-b"] {
+                let line =
+                    "traces_span_metrics_calls_total{service_name=\"\(service)\",span_name=\"op-\(index)\","
+                    + "span_kind=\"SPAN_KIND_SERVER\",status_code=\"STATUS_CODE_UNSET\"} \(Double(index % 3 + 1))"
+                #expect(lines.contains(line), "missing \(line)")
+            }
+        }
+        try checkStructure(text)
+    }
+
     @Test("concurrent recording loses no count")
     func concurrent() async throws {
         let (metrics, tracer) = pipeline()

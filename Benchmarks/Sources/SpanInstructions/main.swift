@@ -2,7 +2,7 @@
 // (instruction counts do not move with the shared machine's noise; the interposer of
 // TracelineBenchmarks crashes valgrind). See Benchmarks/README.md, "Instruction counts".
 //
-//   SpanInstructions <noop|noop-bare|recording|recording-value-limit|unsampled|unsampled-metrics|swift-otel> <count>
+//   SpanInstructions <noop|noop-bare|recording|recording-metrics|recording-value-limit|unsampled|unsampled-metrics|swift-otel> <count>
 
 import Foundation
 import Logging
@@ -86,6 +86,10 @@ case "unsampled":
     let provider = TracerProvider(
         resource: resource, sampler: AlwaysOffSampler(),
         processors: [BatchSpanProcessor(exporter: DiscardingExporter())])
+    spanLoop(provider.tracer(), count: count)
+case "recording-metrics":
+    let provider = TracerProvider(
+        resource: resource, processors: [SpanMetricsProcessor(), BatchSpanProcessor(exporter: DiscardingExporter())])
     spanLoop(provider.tracer(), count: count)
 case "unsampled-metrics":
     let provider = TracerProvider(

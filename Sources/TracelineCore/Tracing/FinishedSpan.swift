@@ -43,6 +43,9 @@ public struct FinishedSpan: Sendable {
     @inlinable public var resource: Resource { origin.resource }
     /// The instrumentation scope of the tracer that created the span.
     @inlinable public var instrumentationScope: InstrumentationScope { origin.scope }
+    /// The resource's `service.name` (``Resource/serviceName``), read once per tracer rather than
+    /// looked up in the resource's attributes for every span.
+    @inlinable public var serviceName: String { origin.serviceName }
 
     /// End time minus start time, in nanoseconds; 0 if the end precedes the start.
     @inlinable public var durationNanoseconds: UInt64 {
@@ -82,10 +85,12 @@ public struct FinishedSpan: Sendable {
 @usableFromInline package final class TracerOrigin: Sendable {
     @usableFromInline package let resource: Resource
     @usableFromInline package let scope: InstrumentationScope
+    @usableFromInline package let serviceName: String
 
     private init(resource: Resource, scope: InstrumentationScope) {
         self.resource = resource
         self.scope = scope
+        self.serviceName = resource.serviceName
     }
 
     /// Every origin ever made; nothing is removed, which is what makes `unowned(unsafe)` safe.

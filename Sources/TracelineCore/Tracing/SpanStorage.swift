@@ -94,7 +94,10 @@ final class SpanStorage: @unchecked Sendable {
     /// when the span is at its attribute limit (the rare case that needs them).
     @inline(__always)
     func prepareAttributeWrite() -> SpanAttributes? {
-        if attributes.isEmpty { attributes.reserveCapacity(8) }
+        // Room for 8 before the first write. `Dictionary(minimumCapacity:)` is specialised here;
+        // `SpanAttributes.reserveCapacity` reaches the stdlib's unspecialised dictionary code, which
+        // looks up generic metadata at run time on every span.
+        if attributes.isEmpty { attributes = SpanAttributes(Dictionary(minimumCapacity: 8)) }
         guard isRecording else { return nil }
         return attributes.count >= limits.attributeCountLimit ? attributes : nil
     }

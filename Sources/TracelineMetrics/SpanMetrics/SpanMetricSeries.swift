@@ -4,9 +4,10 @@ import Tracing
 /// The identity of a span-metrics series, hashed without building label strings (they are made
 /// once, when a series is created).
 ///
-/// The fields are hashed once, when the key is made: that hash picks the shard, and the shard's
-/// dictionary hashes only it, so a span end costs one pass of SipHash over the strings, not two.
-struct SpanMetricSeriesKey: Hashable, Sendable {
+/// The fields are hashed once, when the key is made, and that hash both picks the shard and
+/// places the key in the shard's ``SpanMetricSeriesTable``: one pass of SipHash per span end. The
+/// service name is compared but not hashed, since a processor almost always sees one service.
+struct SpanMetricSeriesKey: Sendable, Equatable {
     /// The span status as the `status_code` label says it.
     enum Status: UInt8, Sendable {
         case unset, ok, error
@@ -34,7 +35,7 @@ struct SpanMetricSeriesKey: Hashable, Sendable {
     let status: Status
     /// Values of the configured extra dimensions, in order ("" when the span lacks one).
     let dimensions: [String]
-    /// The hash of every field above.
+    /// The hash of every field above but `service`.
     let fieldsHash: Int
 
     init(service: String, name: String, kind: SpanKind, status: Status, dimensions: [String]) {
@@ -44,7 +45,6 @@ struct SpanMetricSeriesKey: Hashable, Sendable {
         self.status = status
         self.dimensions = dimensions
         var hasher = Hasher()
-        hasher.combine(service)
         hasher.combine(name)
         hasher.combine(kind)
         hasher.combine(status)
@@ -56,8 +56,6 @@ struct SpanMetricSeriesKey: Hashable, Sendable {
         lhs.fieldsHash == rhs.fieldsHash && lhs.name == rhs.name && lhs.service == rhs.service
             && lhs.kind == rhs.kind && lhs.status == rhs.status && lhs.dimensions == rhs.dimensions
     }
-
-    func hash(into hasher: inout Hasher) { hasher.combine(fieldsHash) }
 
     /// The `span_kind` label value.
     var kindLabel: String {
@@ -74,6 +72,8 @@ struct SpanMetricSeriesKey: Hashable, Sendable {
 /// One label set's histogram, cumulative since start, plus its recent-window slices and the latest
 /// exemplar per bucket. Not synchronised itself: the owning shard's lock guards every field.
 ///
+/// The counters live in one buffer allocated with the series, so recording a span is a few stores
+/// with no copy-on-write or exclusivity checks; every index into it is checked by a `precondition`.
 /// `@unchecked Sendable`: reached only under the lock of the shard that holds it.
 final class SpanMetricSeries: @unchecked Sendable {
     struct Exemplar: Sendable {
@@ -94,58 +94,107 @@ final class SpanMetricSeries: @unchecked Sendable {
     let key: SpanMetricSeriesKey
     /// The label values in `SpanMetricsProcessor`'s label-name order, made once when the series is created.
     let labelValues: [String]
-    let window: SlicedHistogram
-    private var buckets: [Int]
-    private var sum = 0.0
-    private var exemplars: [Exemplar?]
+    private let bucketCount: Int
+    private let sliceCount: Int
+    /// `bucketCount` cumulative counts, then `sliceCount` slice numbers, then `sliceCount` rows of
+    /// `bucketCount` counts, one row per slice of the recent window.
+    private let counts: UnsafeMutablePointer<Int>
+    private let sum: UnsafeMutablePointer<Double>
+    private let exemplars: UnsafeMutablePointer<Exemplar?>
 
     init(key: SpanMetricSeriesKey, labelValues: [String], bucketCount: Int, slices: Int) {
+        precondition(bucketCount > 0 && slices >= 0)
         self.key = key
         self.labelValues = labelValues
-        self.window = SlicedHistogram(slices: slices, bucketCount: bucketCount)
-        self.buckets = Array(repeating: 0, count: bucketCount)
-        self.exemplars = Array(repeating: nil, count: bucketCount)
+        self.bucketCount = bucketCount
+        self.sliceCount = slices
+        let countsLength = bucketCount + slices + slices * bucketCount
+        counts = .allocate(capacity: countsLength)
+        counts.initialize(repeating: 0, count: countsLength)
+        (counts + bucketCount).initialize(repeating: Int.min, count: slices)
+        sum = .allocate(capacity: 1)
+        sum.initialize(to: 0)
+        exemplars = .allocate(capacity: bucketCount)
+        exemplars.initialize(repeating: nil, count: bucketCount)
     }
 
+    deinit {
+        counts.deallocate()
+        sum.deallocate()
+        exemplars.deinitialize(count: bucketCount)
+        exemplars.deallocate()
+    }
+
+    /// Counts one span in `bucket`, in the cumulative histogram and in the slice numbered `epoch`.
     func record(bucket: Int, value: Double, exemplar: Exemplar?, epoch: Int) {
-        buckets[bucket] += 1
-        sum += value
+        precondition(bucket >= 0 && bucket < bucketCount)
+        counts[bucket] += 1
+        sum.pointee += value
         if let exemplar { exemplars[bucket] = exemplar }
-        window.record(bucket: bucket, epoch: epoch)
+        guard sliceCount > 0 else { return }
+        let slot = ((epoch % sliceCount) + sliceCount) % sliceCount
+        let row = counts + bucketCount + sliceCount + slot * bucketCount
+        if counts[bucketCount + slot] != epoch {
+            counts[bucketCount + slot] = epoch
+            row.update(repeating: 0, count: bucketCount)
+        }
+        row[bucket] += 1
     }
 
     func snapshot() -> Snapshot {
-        Snapshot(buckets: buckets, sum: sum, exemplars: exemplars)
+        Snapshot(
+            buckets: Array(UnsafeBufferPointer(start: counts, count: bucketCount)), sum: sum.pointee,
+            exemplars: Array(UnsafeBufferPointer(start: exemplars, count: bucketCount)))
+    }
+
+    /// Bucket counts summed over the recent-window slices numbered `first...last`.
+    func windowSum(from first: Int, through last: Int) -> [Int] {
+        var total = Array(repeating: 0, count: bucketCount)
+        for slot in 0..<sliceCount {
+            let epoch = counts[bucketCount + slot]
+            guard epoch >= first && epoch <= last else { continue }
+            let row = counts + bucketCount + sliceCount + slot * bucketCount
+            for index in total.indices { total[index] += row[index] }
+        }
+        return total
     }
 }
 
-/// A ring of time slices, each with its own bucket counts and the slice number it holds.
-/// Not synchronised itself: its owner's lock guards it (hence `@unchecked Sendable`).
-final class SlicedHistogram: @unchecked Sendable {
-    private var epochs: [Int]
-    private var counts: [[Int]]
+/// The series of one shard, found by their key's precomputed hash: an open-addressing table with
+/// linear probing, kept at most half full. Lookups hash nothing more (a `Dictionary` would run
+/// SipHash again over the hash). Not synchronised itself: the shard's lock guards it.
+struct SpanMetricSeriesTable {
+    private var slots: [SpanMetricSeries?] = Array(repeating: nil, count: 16)
+    private(set) var count = 0
 
-    init(slices: Int, bucketCount: Int) {
-        epochs = Array(repeating: Int.min, count: slices)
-        counts = Array(repeating: Array(repeating: 0, count: bucketCount), count: slices)
+    /// Every series, in no particular order.
+    var values: [SpanMetricSeries] { slots.compactMap { $0 } }
+
+    func find(_ key: SpanMetricSeriesKey) -> SpanMetricSeries? {
+        let mask = slots.count - 1
+        var index = key.fieldsHash & mask
+        while let series = slots[index] {
+            if series.key == key { return series }
+            index = (index + 1) & mask
+        }
+        return nil
     }
 
-    func record(bucket: Int, epoch: Int) {
-        guard !epochs.isEmpty else { return }
-        let slot = ((epoch % epochs.count) + epochs.count) % epochs.count
-        if epochs[slot] != epoch {
-            epochs[slot] = epoch
-            for index in counts[slot].indices { counts[slot][index] = 0 }
+    /// Adds a series whose key is not in the table yet.
+    mutating func insert(_ series: SpanMetricSeries) {
+        if (count + 1) * 2 > slots.count {
+            let old = slots
+            slots = Array(repeating: nil, count: old.count * 2)
+            for case let existing? in old { place(existing) }
         }
-        counts[slot][bucket] += 1
+        place(series)
+        count += 1
     }
 
-    /// Bucket counts summed over the slices numbered `first...last`.
-    func sum(from first: Int, through last: Int) -> [Int] {
-        var total = Array(repeating: 0, count: counts.first?.count ?? 0)
-        for slot in epochs.indices where epochs[slot] >= first && epochs[slot] <= last {
-            for index in total.indices { total[index] += counts[slot][index] }
-        }
-        return total
+    private mutating func place(_ series: SpanMetricSeries) {
+        let mask = slots.count - 1
+        var index = series.key.fieldsHash & mask
+        while slots[index] != nil { index = (index + 1) & mask }
+        slots[index] = series
     }
 }

@@ -38,7 +38,7 @@ extension SpanMetricsProcessor {
         for shard in shards {
             shard.withLock { series in
                 for entry in series.values {
-                    let counts = entry.window.sum(from: current - slices + 1, through: current)
+                    let counts = entry.windowSum(from: current - slices + 1, through: current)
                     let total = counts.reduce(0, +)
                     guard total > 0 else { continue }
                     let name = NameKey(service: entry.key.service, spanName: entry.key.name)

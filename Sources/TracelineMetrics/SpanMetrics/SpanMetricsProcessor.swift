@@ -45,7 +45,9 @@ public final class SpanMetricsProcessor: SpanProcessor {
     public let configuration: Configuration
     let bounds: [Double]
     let labelNames: [String]
-    let shards: [LockedValue<[SpanMetricSeriesKey: SpanMetricSeries]>]
+    /// 16 shards, picked by the top 4 bits of a series key's hash.
+    static let shardBits = 4
+    let shards: [LockedValue<SpanMetricSeriesTable>]
     private let seriesCount = Atomic<Int>(0)
     private let overflowed = Atomic<Int>(0)
     let overflowSeries: LockedValue<SpanMetricSeries>
@@ -71,7 +73,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
         self.labelNames =
             ["service_name", "span_name", "span_kind", "status_code"]
             + configuration.dimensions.map { Exposition.sanitizeName($0) }
-        self.shards = (0..<16).map { _ in LockedValue([:]) }
+        self.shards = (0..<(1 << Self.shardBits)).map { _ in LockedValue(SpanMetricSeriesTable()) }
         self.overflowSeries = LockedValue(
             SpanMetricSeries(
                 key: SpanMetricSeriesKey(service: "", name: "", kind: .internal, status: .unset, dimensions: []),
@@ -95,7 +97,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
                 span.attributes.get($0)?.plainText ?? ""
             }
         let key = SpanMetricSeriesKey(
-            service: span.resource.serviceName, name: span.name, kind: span.kind, status: .init(span.status),
+            service: span.serviceName, name: span.name, kind: span.kind, status: .init(span.status),
             dimensions: dimensions)
         let milliseconds = Double(span.durationNanoseconds) / 1_000_000
         var bucket = bounds.count
@@ -110,10 +112,11 @@ public final class SpanMetricsProcessor: SpanProcessor {
                 value: milliseconds, timestampNanoseconds: span.endTimeNanosecondsSinceEpoch)
             : nil
         let epoch = Int(now() / sliceSeconds)
-        let shard = shards[Int(UInt(bitPattern: key.fieldsHash) % UInt(shards.count))]
+        // The top bits pick the shard; the table inside uses the low bits.
+        let shard = shards[Int(UInt(bitPattern: key.fieldsHash) >> (UInt.bitWidth - Self.shardBits))]
         // One short lock on one of 16 shards: find or make the series, then count in place.
         let recorded = shard.withLock { series -> Bool in
-            if let existing = series[key] {
+            if let existing = series.find(key) {
                 existing.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch)
                 return true
             }
@@ -123,7 +126,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
                 key: key, labelValues: labelValues(for: key), bucketCount: bounds.count + 1,
                 slices: max(1, configuration.windowSlices))
             created.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch)
-            series[key] = created
+            series.insert(created)
             return true
         }
         if !recorded {
