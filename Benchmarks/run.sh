@@ -81,7 +81,7 @@ instruction_counts() {
     echo "| scenario | instructions/span |"
     echo "|---|---|"
     local scenario low high
-    for scenario in noop-bare noop recording unsampled unsampled-metrics recording-value-limit swift-otel; do
+    for scenario in noop-bare noop recording recording-metrics unsampled unsampled-metrics recording-value-limit swift-otel; do
         low=$(instructions "$scenario" 10000)
         high=$(instructions "$scenario" 30000)
         echo "| $scenario | $(( (high - low) / 20000 )) |"

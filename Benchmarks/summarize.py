@@ -176,6 +176,9 @@ def summary(rounds, instructions, arms):
         instruction_ratio("recording / NoOp without attributes (floor)", "recording", "noop-bare", "≤ 3×")
         instruction_ratio("unsampled / NoOp", "unsampled", "noop", "≤ 1.2×")
         instruction_ratio("swift-otel 1.6.0 / recording", "swift-otel", "recording", "≥ 10×", 1)
+        if instructions.get("recording-metrics") and instructions.get("recording"):
+            out.append("| span metrics, instructions added per span | %d | (≤ 150 ns in wall time) |"
+                       % (instructions["recording-metrics"] - instructions["recording"]))
         out.append("")
     if arms:
         out.append("exai-daemon by tracing backend (16 sessions × 150 chat calls, OTLP/HTTP to a local receiver,"
