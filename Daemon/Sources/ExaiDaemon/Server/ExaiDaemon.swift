@@ -476,7 +476,11 @@ public final class ExaiDaemon: Service, Sendable {
         let result = await servers.value
         port.fail()
         metricsPort.fail()
+        // Before storage shuts down: a health run in flight probes it. Each check has its own
+        // timeout, so this waits at most the longest one.
         _ = await syntheticTask?.result
+        _ = await healthTask?.result
+        _ = await historyTask?.result
         supabaseTask?.cancel()
         _ = await supabaseTask?.result
         await conversations.storage.backend.shutdown()
