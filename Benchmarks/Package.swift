@@ -20,6 +20,15 @@ let package = Package(
     targets: [
         // Counts every allocation by defining malloc & co. in the executable (see malloc_counter.c).
         .target(name: "MallocCounter"),
+        // What the harnesses share: the span loops they measure and swift-otel's setup.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "OTel", package: "swift-otel"),
+            ]
+        ),
         // swift-protobuf types generated once from ../Proto by generate-swift-protobuf.sh (committed:
         // building protoc-gen-swift takes minutes), the peer of the encoding benchmark.
         .target(
@@ -29,6 +38,7 @@ let package = Package(
         .executableTarget(
             name: "TracelineBenchmarks",
             dependencies: [
+                "BenchmarkSupport",
                 "MallocCounter",
                 "SwiftProtobufOTLP",
                 .product(name: "Traceline", package: "Traceline"),
@@ -44,6 +54,7 @@ let package = Package(
         .executableTarget(
             name: "SpanInstructions",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "Traceline", package: "Traceline"),
                 .product(name: "TracelineCore", package: "Traceline"),
                 .product(name: "TracelineOTLP", package: "Traceline"),
@@ -56,6 +67,7 @@ let package = Package(
         .executableTarget(
             name: "DaemonBenchmark",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "ExaiDaemon", package: "ExaiDaemon"),
                 .product(name: "ProviderSim", package: "ExaiDaemon"),
                 .product(name: "Traceline", package: "Traceline"),

@@ -18,6 +18,7 @@
 //   DaemonBenchmark [--sessions 16] [--calls 150] [--runs 5] [--streaming]
 //   DaemonBenchmark --arm traceline --endpoint http://127.0.0.1:4318/v1/traces [--sessions 16] [--calls 150]
 
+import BenchmarkSupport
 import ExaiDaemon
 import Foundation
 import HummingbirdWSClient
@@ -150,15 +151,8 @@ func deployedBackend(_ name: String, endpoint: String) throws -> Backend {
         backend.shutdown = { _ = await provider.shutdown(deadline: .now + .seconds(10)) }
         return backend
     case "swift-otel":
-        var configuration = OTel.Configuration.default
-        configuration.serviceName = "bench"
-        configuration.traces.exporter = .otlp
-        configuration.traces.otlpExporter.endpoint = endpoint
-        configuration.traces.otlpExporter.protocol = .httpProtobuf
-        configuration.metrics.enabled = false
-        configuration.logs.enabled = false
-        configuration.diagnosticLogger = .custom(quiet)
-        let otel = try OTel.makeTracingBackend(configuration: configuration)
+        let otel = try OTel.makeTracingBackend(
+            configuration: swiftOTelConfiguration(otlpEndpoint: endpoint, diagnostics: quiet))
         let service = Task { try await otel.service.run() }
         var backend = Backend(tracer: otel.factory, logger: logger(OTel.makeLoggingMetadataProvider()))
         backend.shutdown = {

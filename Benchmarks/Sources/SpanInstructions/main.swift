@@ -4,6 +4,7 @@
 //
 //   SpanInstructions <noop|noop-bare|recording|recording-metrics|recording-value-limit|unsampled|unsampled-metrics|swift-otel> <count>
 
+import BenchmarkSupport
 import Foundation
 import Logging
 import OTel
@@ -14,40 +15,6 @@ import Tracing
 
 struct DiscardingExporter: SpanExporter {
     func export(_ batch: [FinishedSpan], deadline: ContinuousClock.Instant) -> ExportResult { .success }
-}
-
-@inline(never)
-func spanLoop<T: Tracer>(_ tracer: T, count: Int) {
-    for index in 0..<count {
-        tracer.withSpan("op", context: .topLevel, ofKind: .client) { span in
-            span.attributes["peer.service"] = "kimi"
-            span.attributes["gen_ai.request.model"] = "kimi-k2"
-            span.attributes["http.response.status_code"] = 200
-            span.attributes["iteration"] = index
-        }
-    }
-}
-
-/// The floor: `withSpan` with no attributes, the span handed to an opaque function. Without that,
-/// the optimiser deletes a NoOp span nothing reads, and the loop costs nothing at all. (NoOpTracer's
-/// `attributes` getter returns a fresh dictionary, so the 4-attribute NoOp loop allocates on every
-/// write: it is a padded baseline, this row is not.)
-/// Named so that its mangled name contains `bareLoop` (a name with `Span` in it is mangled with a
-/// back-reference to the module's name), which callgrind's `--toggle-collect` matches.
-@inline(never)
-func bareLoop(_ tracer: NoOpTracer, count: Int) {
-    for _ in 0..<count {
-        tracer.withSpan("op", context: .topLevel, ofKind: .client) { span in keep(span) }
-    }
-}
-
-nonisolated(unsafe) var keptSpans = 0
-
-/// Reads the span where the optimiser cannot see: about ten instructions per call.
-@inline(never) @_optimize(none)
-func keep(_ span: any Span) {
-    _ = span.context
-    keptSpans &+= 1
 }
 
 let arguments = CommandLine.arguments
@@ -63,13 +30,7 @@ case "swift-otel":
     // swift-otel 1.6.0 with its batch processor and no exporter, as in TracelineBenchmarks. Its
     // service runs on the cooperative pool (a detached task): main stays synchronous, since an async
     // main runs on dispatch's main queue, which crashes valgrind 3.19.
-    var configuration = OTel.Configuration.default
-    configuration.serviceName = "bench"
-    configuration.traces.exporter = .none
-    configuration.metrics.enabled = false
-    configuration.logs.enabled = false
-    configuration.diagnosticLogger = .custom(Logger(label: "otel") { _ in SwiftLogNoOpLogHandler() })
-    let backend = try OTel.makeTracingBackend(configuration: configuration)
+    let backend = try OTel.makeTracingBackend(configuration: swiftOTelConfiguration(otlpEndpoint: nil))
     let service = Task.detached { try await backend.service.run() }
     spanLoop(backend.factory, count: count)
     service.cancel()

@@ -4,6 +4,7 @@
 // shutdown, and the process's peak resident memory. Each peer runs in its own process
 // (run.sh starts them one after the other against the same receiver).
 
+import BenchmarkSupport
 import Logging
 import OTel
 import ServiceLifecycle
@@ -150,15 +151,7 @@ func runEndToEnd(
                 "dropped at queue \(stats.droppedQueueFull), exporter dropped \(exporterStats.spansDropped), requests \(exporterStats.requests), sender waits \(exporterStats.senderWaits), delivered by shutdown \(final.spans - before.spans) of \(created); CPU s in the window: \(cpu)"
         )
     case "swift-otel":
-        var configuration = OTel.Configuration.default
-        configuration.serviceName = "bench"
-        configuration.traces.exporter = .otlp
-        configuration.traces.otlpExporter.endpoint = endpoint
-        configuration.traces.otlpExporter.protocol = .httpProtobuf
-        configuration.metrics.enabled = false
-        configuration.logs.enabled = false
-        configuration.diagnosticLogger = .custom(Logger(label: "otel") { _ in SwiftLogNoOpLogHandler() })
-        let backend = try OTel.makeTracingBackend(configuration: configuration)
+        let backend = try OTel.makeTracingBackend(configuration: swiftOTelConfiguration(otlpEndpoint: endpoint))
         let service = Task { try await backend.service.run() }
         try await Task.sleep(for: .milliseconds(200))
         let before = receiverTotals(statsFile)
