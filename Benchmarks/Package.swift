@@ -20,11 +20,11 @@ let package = Package(
     targets: [
         // Counts every allocation by defining malloc & co. in the executable (see malloc_counter.c).
         .target(name: "MallocCounter"),
-        // What the harnesses share: the span loops they measure and swift-otel's setup.
+        // What the harnesses share: swift-otel's setup. Not the span loops: each harness compiles
+        // its own, in its own module, as a user's code would be (see SpanInstructions/main.swift).
         .target(
             name: "BenchmarkSupport",
             dependencies: [
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "OTel", package: "swift-otel"),
             ]
