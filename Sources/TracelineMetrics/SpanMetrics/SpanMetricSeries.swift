@@ -108,10 +108,10 @@ final class SpanMetricSeries: @unchecked Sendable {
         self.labelValues = labelValues
         self.bucketCount = bucketCount
         self.sliceCount = slices
-        let countsLength = bucketCount + slices + slices * bucketCount
-        counts = .allocate(capacity: countsLength)
-        counts.initialize(repeating: 0, count: countsLength)
-        (counts + bucketCount).initialize(repeating: Int.min, count: slices)
+        counts = .allocate(capacity: bucketCount + slices + slices * bucketCount)
+        counts.initialize(repeating: 0, count: bucketCount)
+        (counts + bucketCount).initialize(repeating: Int.min, count: slices)  // no slice holds a number yet
+        (counts + bucketCount + slices).initialize(repeating: 0, count: slices * bucketCount)
         sum = .allocate(capacity: 1)
         sum.initialize(to: 0)
         exemplars = .allocate(capacity: bucketCount)
