@@ -8,10 +8,11 @@ import Tracing
 ///
 /// Series: `traces_span_metrics_calls_total` and `traces_span_metrics_duration_milliseconds_*`,
 /// keyed by `service_name`, `span_name`, `span_kind`, `status_code` and any configured extra
-/// dimensions (span attributes). Recording takes one short lock on one of 16 shards to find the
-/// series, then only atomic adds; at most `maxSeries` series exist, the rest go into one overflow
-/// series labelled `otel_metric_overflow="true"` and are counted. Each bucket keeps the latest
-/// sampled span that fell into it as an exemplar (OpenMetrics output only).
+/// dimensions (span attributes). Recording hashes the span's name, kind, status and dimensions once,
+/// then takes one short lock on one of 16 shards to find the series and count in place; at most
+/// `maxSeries` series exist, the rest go into one overflow series labelled
+/// `otel_metric_overflow="true"` and are counted. Each bucket keeps the latest sampled span that
+/// fell into it as an exemplar (OpenMetrics output only).
 public final class SpanMetricsProcessor: SpanProcessor {
     /// Naming, buckets, labels and limits of the span metrics.
     public struct Configuration: Sendable, Equatable {
