@@ -20,13 +20,16 @@ let package = Package(
     targets: [
         // Counts every allocation by defining malloc & co. in the executable (see malloc_counter.c).
         .target(name: "MallocCounter"),
-        // What the harnesses share: swift-otel's setup. Not the span loops: each harness compiles
-        // its own, in its own module, as a user's code would be (see SpanInstructions/main.swift).
+        // What the harnesses share: swift-otel's setup and the encoding batch. Not the span loops:
+        // each harness compiles its own, in its own module, as a user's code would be (see
+        // SpanInstructions/main.swift).
         .target(
             name: "BenchmarkSupport",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "OTel", package: "swift-otel"),
+                .product(name: "TracelineCore", package: "Traceline"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // swift-protobuf types generated once from ../Proto by generate-swift-protobuf.sh (committed:

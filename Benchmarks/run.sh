@@ -68,10 +68,11 @@ end_to_end() {
     done
 }
 
-# Instructions callgrind counts inside the span loop on the calling thread, for one run of `count`
-# spans; hashing made deterministic so the dictionaries' random seed does not move the count.
+# Instructions callgrind counts inside the span (or encode) loop on the calling thread, for one run of
+# `count` spans; hashing made deterministic so the dictionaries' random seed does not move the count.
 instructions() {
     SWIFT_DETERMINISTIC_HASHING=1 valgrind --tool=callgrind --toggle-collect='*spanLoop*' --toggle-collect='*bareLoop*' \
+        --toggle-collect='*encodeLoop*' \
         --callgrind-out-file=/dev/null "$instructions_bin" "$1" "$2" 2>&1 |
         awk '/Collected/ {print $NF}'
 }
@@ -81,7 +82,7 @@ instruction_counts() {
     echo "| scenario | instructions/span |"
     echo "|---|---|"
     local scenario low high
-    for scenario in noop-bare noop recording recording-metrics unsampled unsampled-metrics recording-value-limit swift-otel; do
+    for scenario in noop-bare noop recording recording-metrics unsampled unsampled-metrics recording-value-limit swift-otel encode; do
         low=$(instructions "$scenario" 10000)
         high=$(instructions "$scenario" 30000)
         echo "| $scenario | $(( (high - low) / 20000 )) |"

@@ -2,7 +2,10 @@
 // (instruction counts do not move with the shared machine's noise; the interposer of
 // TracelineBenchmarks crashes valgrind). See Benchmarks/README.md, "Instruction counts".
 //
-//   SpanInstructions <noop|noop-bare|recording|recording-metrics|recording-value-limit|unsampled|unsampled-metrics|swift-otel> <count>
+//   SpanInstructions <noop|noop-bare|recording|recording-metrics|recording-value-limit|unsampled|unsampled-metrics|swift-otel|encode> <count>
+//
+// `encode` builds and packs OTLP requests of 500 spans (TracelineBenchmarks' `--encode` batch) until
+// `count` spans are encoded; `count` is a multiple of 500.
 
 import BenchmarkSupport
 import Foundation
@@ -46,6 +49,15 @@ func bareLoop(_ tracer: NoOpTracer, count: Int) {
 }
 
 nonisolated(unsafe) var keptSpans = 0
+
+/// Encodes `spans` until `count` spans are encoded, on the calling thread, as the export thread does.
+@inline(never)
+func encodeLoop(_ encoder: OTLPTraceEncoder, _ spans: [FinishedSpan], count: Int) {
+    precondition(count % spans.count == 0, "encode: count must be a multiple of \(spans.count)")
+    var bytes = 0
+    for _ in 0..<(count / spans.count) { bytes &+= encoder.encode(spans).count }
+    precondition(bytes > 0)
+}
 
 /// Reads the span where the optimiser cannot see: about ten instructions per call.
 @inline(never) @_optimize(none)
@@ -94,6 +106,11 @@ case "unsampled-metrics":
         resource: resource, sampler: AlwaysOffSampler(),
         processors: [SpanMetricsProcessor(), BatchSpanProcessor(exporter: DiscardingExporter())])
     spanLoop(provider.tracer(), count: count)
+case "encode":
+    let spans = makeEncodingBatch(count: 500)
+    let encoder = OTLPTraceEncoder()
+    _ = encoder.encode(spans)  // the arena's chunks, allocated once per encoder, are not per span
+    encodeLoop(encoder, spans, count: count)
 default:
     FileHandle.standardError.write(Data("unknown scenario \(scenario)\n".utf8))
     exit(2)

@@ -1,6 +1,7 @@
 // Build + encode of one 512-span OTLP request: Traceline's libprotobuf-c encoder against
 // swift-protobuf types generated from the same Proto/ (Sources/SwiftProtobufOTLP).
 
+import BenchmarkSupport
 import Foundation
 import MallocCounter
 import SwiftProtobufOTLP
@@ -8,25 +9,6 @@ import Traceline
 @_spi(Testing) import TracelineCore
 @_spi(Testing) import TracelineOTLP
 import Tracing
-
-/// 512 spans with four attributes (two strings, two ints) and one event each.
-func makeEncodingBatch() -> [FinishedSpan] {
-    let exporter = InMemorySpanExporter()
-    let provider = TracerProvider(
-        resource: Resource(attributes: ["service.name": "bench"]), processors: [SimpleSpanProcessor(exporter: exporter)]
-    )
-    let tracer = provider.tracer(scope: InstrumentationScope(name: "bench", version: "1.0"))
-    for index in 0..<512 {
-        let span = tracer.startSpan("chat kimi-k2", context: .topLevel, ofKind: .client)
-        span.attributes["gen_ai.provider.name"] = "moonshot_ai"
-        span.attributes["gen_ai.request.model"] = "kimi-k2"
-        span.attributes["http.response.status_code"] = 200
-        span.attributes["iteration"] = index
-        span.addEvent(SpanEvent(name: "gen_ai.content.completion", attributes: ["tokens": 42]))
-        span.end()
-    }
-    return exporter.spans
-}
 
 /// The swift-protobuf peer: the same request built from the same finished spans.
 func encodeWithSwiftProtobuf(_ spans: [FinishedSpan]) -> [UInt8] {
@@ -112,7 +94,7 @@ private func normalised(_ bytes: [UInt8]) -> Opentelemetry_Proto_Collector_Trace
 }
 
 func runEncodingBenchmark(runs: Int, oursOnly: Bool = false) {
-    let spans = makeEncodingBatch()
+    let spans = makeEncodingBatch(count: 512)
     let encoder = OTLPTraceEncoder()
     let ours = encoder.encode(spans)
     let theirs = encodeWithSwiftProtobuf(spans)

@@ -171,7 +171,7 @@ func runEndToEnd(
         configuration.maxConcurrentRequests = senders
         let exporter = OTLPHTTPExporter(
             configuration: configuration, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-        let batch = makeEncodingBatch()
+        let batch = makeEncodingBatch(count: 512)
         let before = receiverTotals(statsFile)
         let deadline = ContinuousClock.now + window
         while ContinuousClock.now < deadline {
