@@ -47,18 +47,26 @@ public final class OTLPTraceEncoder {
     var lastArenaBytes: Int { arena.bytesAllocated }
 
     private func buildRequest(_ spans: [FinishedSpan]) -> UnsafeMutablePointer<Request> {
-        // Group: origin (resource + scope) in first-seen order, then origins by resource.
+        // Group: origin (resource + scope) in first-seen order, then origins by resource. A batch
+        // mostly comes from one tracer, so the dictionary is consulted only when the origin changes.
         var originOrder: [ObjectIdentifier] = []
         var spansByOrigin: [ObjectIdentifier: [Int]] = [:]
         var origins: [ObjectIdentifier: TracerOrigin] = [:]
-        for (index, span) in spans.enumerated() {
-            let key = ObjectIdentifier(span.origin)
-            if spansByOrigin[key] == nil {
-                originOrder.append(key)
-                origins[key] = span.origin
+        var runKey: ObjectIdentifier?
+        var run: [Int] = []
+        run.reserveCapacity(spans.count)
+        for index in spans.indices {
+            let origin = spans[index].origin
+            let key = ObjectIdentifier(origin)
+            if key != runKey {
+                if let runKey { spansByOrigin[runKey, default: []].append(contentsOf: run) }
+                run.removeAll(keepingCapacity: true)
+                runKey = key
+                if origins.updateValue(origin, forKey: key) == nil { originOrder.append(key) }
             }
-            spansByOrigin[key, default: []].append(index)
+            run.append(index)
         }
+        if let runKey { spansByOrigin[runKey, default: []].append(contentsOf: run) }
         var resourceGroups: [(resource: Resource, origins: [ObjectIdentifier])] = []
         for key in originOrder {
             let resource = origins[key]!.resource
@@ -96,8 +104,12 @@ public final class OTLPTraceEncoder {
                 let indices = spansByOrigin[key]!
                 scopeSpans.pointee.n_spans = indices.count
                 let spanList = arena.allocate(UnsafeMutablePointer<ProtoSpan>?.self, count: indices.count)
-                for (position, index) in indices.enumerated() {
-                    spanList[position] = protoSpan(spans[index])
+                // Each span is read in place: passing `spans[index]` copies the whole struct (a retain
+                // and a release of every field).
+                spans.withUnsafeBufferPointer { spans in
+                    for (position, index) in indices.enumerated() {
+                        spanList[position] = protoSpan(spans.baseAddress! + index)
+                    }
                 }
                 scopeSpans.pointee.spans = spanList
                 scopeList[scopeIndex] = scopeSpans
@@ -107,26 +119,26 @@ public final class OTLPTraceEncoder {
         return request
     }
 
-    private func protoSpan(_ span: FinishedSpan) -> UnsafeMutablePointer<ProtoSpan> {
+    private func protoSpan(_ span: UnsafePointer<FinishedSpan>) -> UnsafeMutablePointer<ProtoSpan> {
         let proto = arena.allocate(ProtoSpan.self)
         opentelemetry__proto__trace__v1__span__init(proto)
-        let context = span.spanContext
+        let context = span.pointee.spanContext
         proto.pointee.trace_id = arena.bigEndian(context.traceID.high, context.traceID.low)
         proto.pointee.span_id = arena.bigEndian(context.spanID.rawValue)
         if !context.traceState.isEmpty { proto.pointee.trace_state = arena.binary(context.traceState.headerValue) }
-        if let parent = span.parentSpanID { proto.pointee.parent_span_id = arena.bigEndian(parent.rawValue) }
+        if let parent = span.pointee.parentSpanID { proto.pointee.parent_span_id = arena.bigEndian(parent.rawValue) }
         proto.pointee.flags =
             UInt32(context.traceFlags.known.rawValue) | Self.hasIsRemoteMask
-            | (span.parentIsRemote ? Self.isRemoteMask : 0)
-        proto.pointee.name = arena.binary(span.name)
-        proto.pointee.kind = Self.kind(span.kind)
-        proto.pointee.start_time_unix_nano = span.startTimeNanosecondsSinceEpoch
-        proto.pointee.end_time_unix_nano = span.endTimeNanosecondsSinceEpoch
-        (proto.pointee.n_attributes, proto.pointee.attributes) = keyValues(span.attributes)
-        proto.pointee.dropped_attributes_count = UInt32(clamping: span.droppedAttributesCount)
-        if !span.events.isEmpty {
-            let list = arena.allocate(UnsafeMutablePointer<ProtoEvent>?.self, count: span.events.count)
-            for (index, event) in span.events.enumerated() {
+            | (span.pointee.parentIsRemote ? Self.isRemoteMask : 0)
+        proto.pointee.name = arena.binary(span.pointee.name)
+        proto.pointee.kind = Self.kind(span.pointee.kind)
+        proto.pointee.start_time_unix_nano = span.pointee.startTimeNanosecondsSinceEpoch
+        proto.pointee.end_time_unix_nano = span.pointee.endTimeNanosecondsSinceEpoch
+        (proto.pointee.n_attributes, proto.pointee.attributes) = keyValues(span.pointee.attributes)
+        proto.pointee.dropped_attributes_count = UInt32(clamping: span.pointee.droppedAttributesCount)
+        if !span.pointee.events.isEmpty {
+            let list = arena.allocate(UnsafeMutablePointer<ProtoEvent>?.self, count: span.pointee.events.count)
+            for (index, event) in span.pointee.events.enumerated() {
                 let proto = arena.allocate(ProtoEvent.self)
                 opentelemetry__proto__trace__v1__span__event__init(proto)
                 proto.pointee.time_unix_nano = event.timeNanosecondsSinceEpoch
@@ -135,13 +147,13 @@ public final class OTLPTraceEncoder {
                 proto.pointee.dropped_attributes_count = UInt32(clamping: event.droppedAttributesCount)
                 list[index] = proto
             }
-            proto.pointee.n_events = span.events.count
+            proto.pointee.n_events = span.pointee.events.count
             proto.pointee.events = list
         }
-        proto.pointee.dropped_events_count = UInt32(clamping: span.droppedEventsCount)
-        if !span.links.isEmpty {
-            let list = arena.allocate(UnsafeMutablePointer<ProtoLink>?.self, count: span.links.count)
-            for (index, link) in span.links.enumerated() {
+        proto.pointee.dropped_events_count = UInt32(clamping: span.pointee.droppedEventsCount)
+        if !span.pointee.links.isEmpty {
+            let list = arena.allocate(UnsafeMutablePointer<ProtoLink>?.self, count: span.pointee.links.count)
+            for (index, link) in span.pointee.links.enumerated() {
                 let proto = arena.allocate(ProtoLink.self)
                 opentelemetry__proto__trace__v1__span__link__init(proto)
                 let target = link.spanContext
@@ -157,11 +169,11 @@ public final class OTLPTraceEncoder {
                     | (target.isRemote ? Self.isRemoteMask : 0)
                 list[index] = proto
             }
-            proto.pointee.n_links = span.links.count
+            proto.pointee.n_links = span.pointee.links.count
             proto.pointee.links = list
         }
-        proto.pointee.dropped_links_count = UInt32(clamping: span.droppedLinksCount)
-        if let status = span.status {
+        proto.pointee.dropped_links_count = UInt32(clamping: span.pointee.droppedLinksCount)
+        if let status = span.pointee.status {
             let protoStatus = arena.allocate(ProtoStatus.self)
             opentelemetry__proto__trace__v1__status__init(protoStatus)
             switch status.code {
