@@ -1,4 +1,5 @@
 import Instrumentation
+import Synchronization
 import Testing
 import Tracing
 
@@ -177,5 +178,31 @@ struct TestError: Error, CustomStringConvertible {
         #expect(finished.attributes.count == 400)
         #expect(finished.events.count + finished.droppedEventsCount == 400)
         #expect(finished.events.count == 128)
+    }
+
+    @Test("every processor but the last is lent the record, the last gets it moved; onEnd alone still sees each span")
+    func processorsAreLentTheRecord() {
+        final class Recorder: SpanProcessor {
+            let lent = Atomic<Int>(0)
+            let moved = Atomic<Int>(0)
+            func onEnd(_ span: consuming FinishedSpan) { moved.add(1, ordering: .relaxed) }
+            func onEnd(reading span: borrowing FinishedSpan) { lent.add(1, ordering: .relaxed) }
+        }
+        final class OnlyOnEnd: SpanProcessor {
+            let names = Mutex<[String]>([])
+            func onEnd(_ span: consuming FinishedSpan) {
+                let name = span.name
+                names.withLock { $0.append(name) }
+            }
+        }
+        let first = Recorder(), onlyOnEnd = OnlyOnEnd(), last = Recorder()
+        let provider = TracerProvider(processors: [first, onlyOnEnd, last])
+        provider.tracer().startSpan("a", context: .topLevel).end()
+        provider.tracer().startSpan("b", context: .topLevel).end()
+        #expect(first.lent.load(ordering: .relaxed) == 2)
+        #expect(first.moved.load(ordering: .relaxed) == 0)
+        #expect(onlyOnEnd.names.withLock { $0 } == ["a", "b"], "the default passes a copy to onEnd")
+        #expect(last.moved.load(ordering: .relaxed) == 2)
+        #expect(last.lent.load(ordering: .relaxed) == 0)
     }
 }

@@ -10,6 +10,11 @@ public protocol SpanProcessor: Sendable {
     /// Called once when a recording span ends. The record is handed over (consumed), so a
     /// processor that keeps it (a queue) stores it without copying.
     func onEnd(_ span: consuming FinishedSpan)
+    /// Called once when a recording span ends, instead of `onEnd(_:)`, when the record is lent: the
+    /// provider lends it to every processor but the last, which gets it moved into `onEnd(_:)`.
+    /// A processor that only reads the span (metrics) implements this to spare each span a copy
+    /// of the record (a retain and a release of every field). Default: `onEnd(copy span)`.
+    func onEnd(reading span: borrowing FinishedSpan)
     /// Whether `onStart` must be called. Processors that only look at ended spans return false,
     /// which spares every span start a call. Default: true.
     var isStartRequired: Bool { get }
@@ -34,6 +39,8 @@ extension SpanProcessor {
     public var needsUnsampledSpans: Bool { false }
     /// Does nothing by default.
     public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {}
+    /// Passes a copy of the record to `onEnd(_:)` by default.
+    public func onEnd(reading span: borrowing FinishedSpan) { onEnd(copy span) }
     /// Does nothing and returns an empty report by default.
     public func forceFlush(deadline: ContinuousClock.Instant) async -> FlushReport { FlushReport() }
     /// Does nothing and returns an empty report by default.

@@ -89,13 +89,13 @@ public final class TracerProvider: Sendable {
         for processor in startProcessors { processor.onStart(span, parentContext: parentContext) }
     }
 
-    /// Hands the record to every processor: copies for all but the last, which gets it moved.
+    /// Hands the record to every processor: lent to all but the last, which gets it moved.
     @inline(__always)
     func spanEnded(_ span: consuming FinishedSpan) {
         spansEnded.increment()
         let count = processors.count
         guard count > 0 else { return }
-        for index in 0..<(count - 1) { processors[index].onEnd(copy span) }
+        for index in 0..<(count - 1) { processors[index].onEnd(reading: span) }
         processors[count - 1].onEnd(span)
     }
 

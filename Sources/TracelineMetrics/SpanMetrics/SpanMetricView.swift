@@ -167,31 +167,33 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     }
 
     /// Updates every view whose filter matches the span; see `SpanProcessor.onEnd`.
-    public func onEnd(_ span: consuming FinishedSpan) {
-        let finished = span
-        for (index, view) in views.enumerated() where view.filter(finished) {
-            let labels = view.labels.map { Self.value(of: $0.source, in: finished) }
+    public func onEnd(_ span: consuming FinishedSpan) { onEnd(reading: span) }
+
+    /// Updates every view whose filter matches the lent span; see `SpanProcessor.onEnd(reading:)`.
+    public func onEnd(reading span: borrowing FinishedSpan) {
+        for (index, view) in views.enumerated() where view.filter(span) {
+            let labels = view.labels.map { Self.value(of: $0.source, in: span) }
             let instrument = view.instrument
             switch instrument.kind {
             case .counter:
                 let amount: Double
                 if let attribute = instrument.attribute {
-                    guard let number = Self.number(finished.attributes.get(attribute)) else { continue }
+                    guard let number = Self.number(span.attributes.get(attribute)) else { continue }
                     amount = number
                 } else {
                     amount = 1
                 }
                 update(index, labels: labels) { $0.value += amount }
             case .histogram:
-                let seconds = Double(finished.durationNanoseconds) / 1e9
+                let seconds = Double(span.durationNanoseconds) / 1e9
                 observe(
                     instrument.unit == .seconds ? seconds : seconds * 1000, buckets: instrument.buckets, view: index,
-                    labels: labels, span: finished)
+                    labels: labels, span: span)
             case .attributeHistogram:
-                guard let attribute = instrument.attribute, let value = Self.number(finished.attributes.get(attribute)),
+                guard let attribute = instrument.attribute, let value = Self.number(span.attributes.get(attribute)),
                     value.isFinite
                 else { continue }
-                observe(value, buckets: instrument.buckets, view: index, labels: labels, span: finished)
+                observe(value, buckets: instrument.buckets, view: index, labels: labels, span: span)
             case .upDownCounter:
                 update(index, labels: []) { $0.value -= 1 }
             }

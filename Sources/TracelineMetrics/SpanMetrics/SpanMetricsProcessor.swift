@@ -90,7 +90,11 @@ public final class SpanMetricsProcessor: SpanProcessor {
     public var seriesTotal: Int { seriesCount.load(ordering: .relaxed) }
 
     /// Records the span's call and duration in its series; see `SpanProcessor.onEnd`.
-    public func onEnd(_ span: consuming FinishedSpan) {
+    public func onEnd(_ span: consuming FinishedSpan) { onEnd(reading: span) }
+
+    /// Records the span's call and duration in its series, reading the lent record; see
+    /// `SpanProcessor.onEnd(reading:)`.
+    public func onEnd(reading span: borrowing FinishedSpan) {
         let dimensions =
             configuration.dimensions.isEmpty
             ? []
