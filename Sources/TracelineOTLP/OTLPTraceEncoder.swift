@@ -108,6 +108,7 @@ public final class OTLPTraceEncoder {
                 // and a release of every field).
                 spans.withUnsafeBufferPointer { spans in
                     for (position, index) in indices.enumerated() {
+                        precondition(index < spans.count, "span index outside the batch")
                         spanList[position] = protoSpan(spans.baseAddress! + index)
                     }
                 }
