@@ -64,6 +64,10 @@ public struct PipelineMetrics: MetricsSource {
                         Double(stats.droppedAfterShutdown + stats.discardedAtShutdown)
                     ),
                 ])
+            writer.counter(
+                "traceline_processor_enqueue_waits",
+                help: "Spans whose end() found the batch queue full and waited for room (maxEnqueueWait).",
+                [(component, Double(stats.enqueueWaits))])
         }
         if let stats = pipeline?.exporter ?? exporterOnly() {
             let component = [

@@ -95,6 +95,63 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         _ = await processor.shutdown(deadline: .now + .seconds(5))
     }
 
+    @Test("with maxEnqueueWait, end() waits for room in a full queue instead of dropping")
+    func fullQueueWaitsForRoom() async throws {
+        let exporter = ControllableExporter()
+        exporter.setBlocked(true)
+        let (processor, tracer) = pipeline(
+            .init(
+                scheduleDelay: .seconds(3600), maxQueueSize: 10, maxExportBatchSize: 5,
+                maxEnqueueWait: .seconds(60)),
+            exporter: exporter)
+        endSpans(tracer, count: 5, prefix: "first")
+        #expect(await eventually { exporter.inExport }, "the export thread took the first batch")
+        endSpans(tracer, count: 10, prefix: "second")
+        #expect(processor.statistics.queueSize == 10)
+        // These find the queue full: they wait, on a thread of their own, until the exporter moves.
+        let ended = Atomic<Int>(0)
+        let started = startThread(name: "test-producer") {
+            for index in 0..<5 {
+                tracer.startSpan("third\(index)", context: .topLevel).end()
+                ended.add(1, ordering: .relaxed)
+            }
+        }
+        #expect(started)
+        #expect(await eventually { processor.statistics.enqueueWaits >= 1 }, "end() is waiting for room")
+        #expect(ended.load(ordering: .relaxed) == 0, "no span was dropped to make room")
+        exporter.setBlocked(false)
+        #expect(await eventually { ended.load(ordering: .relaxed) == 5 })
+        let report = await processor.forceFlush(deadline: .now + .seconds(10))
+        #expect(report.isComplete)
+        let stats = processor.statistics
+        #expect(stats.droppedQueueFull == 0)
+        #expect(stats.exported == 20)
+        #expect(
+            exporter.spans.map(\.name)
+                == (0..<5).map { "first\($0)" } + (0..<10).map { "second\($0)" } + (0..<5).map { "third\($0)" })
+        _ = await processor.shutdown(deadline: .now + .seconds(5))
+    }
+
+    @Test("the wait for room is bounded: past maxEnqueueWait the span is dropped and counted")
+    func enqueueWaitIsBounded() async throws {
+        let exporter = ControllableExporter()
+        exporter.setBlocked(true)
+        let (processor, tracer) = pipeline(
+            .init(
+                scheduleDelay: .seconds(3600), maxQueueSize: 10, maxExportBatchSize: 5,
+                maxEnqueueWait: .milliseconds(20)),
+            exporter: exporter)
+        endSpans(tracer, count: 5, prefix: "first")
+        #expect(await eventually { exporter.inExport }, "the export thread took the first batch")
+        endSpans(tracer, count: 13, prefix: "second")
+        let stats = processor.statistics
+        #expect(stats.droppedQueueFull == 3)
+        #expect(stats.enqueueWaits == 3)
+        #expect(stats.queueSize == 10)
+        exporter.setBlocked(false)
+        _ = await processor.shutdown(deadline: .now + .seconds(5))
+    }
+
     @Test("forceFlush exports everything once; a second flush exports nothing again")
     func flushExportsOnce() async throws {
         let exporter = ControllableExporter()

@@ -103,7 +103,12 @@ import Tracing
         #expect(config.batch.exportTimeout == .milliseconds(1000))
         #expect(config.batch.maxQueueSize == 100)
         #expect(config.batch.maxExportBatchSize == 100)
+        #expect(config.batch.maxEnqueueWait == .zero, "end() never waits unless asked to")
         #expect(config.warnings.count == 1)
+        let waiting = TracelineConfiguration.fromEnvironment(["TRACELINE_BSP_MAX_ENQUEUE_WAIT": "5"])
+        #expect(waiting.batch.maxEnqueueWait == .milliseconds(5))
+        #expect(waiting.batch.maxQueueSize == 2048)
+        #expect(TracelineConfiguration.fromEnvironment(["TRACELINE_BSP_MAX_ENQUEUE_WAIT": "-1"]).warnings.count == 1)
         #expect(TracelineConfiguration.fromEnvironment(["OTEL_BSP_MAX_QUEUE_SIZE": "abc"]).warnings.count == 1)
     }
 

@@ -40,6 +40,7 @@ import Tracing
         #expect(value(text, "otel_sdk_processor_span_queue_capacity\(processorLabels)") == 8)
         #expect(value(text, "otel_sdk_processor_span_queue_size\(processorLabels)") == 0)
         #expect(value(text, "otel_sdk_processor_span_processed_total\(processorLabels)") == 5)
+        #expect(value(text, "traceline_processor_enqueue_waits_total\(processorLabels)") == 0)
         #expect(value(text, "otel_sdk_exporter_span_exported_total{\(exporterLabels)}") == 4)
         #expect(value(text, "otel_sdk_exporter_span_exported_total{\(exporterLabels),error_type=\"rejected\"}") == 1)
         #expect(value(text, "traceline_exporter_requests_total{\(exporterLabels)}") == 1)

@@ -151,9 +151,10 @@ public struct TracelineConfiguration: Sendable {
             )
             batchSize = queueSize
         }
+        let enqueueWait = integer("TRACELINE_BSP_MAX_ENQUEUE_WAIT", minimum: 0).map { Duration.milliseconds($0) }
         config.batch = BatchSpanProcessorConfiguration(
             scheduleDelay: batch.scheduleDelay, exportTimeout: batch.exportTimeout,
-            maxQueueSize: queueSize, maxExportBatchSize: batchSize
+            maxQueueSize: queueSize, maxExportBatchSize: batchSize, maxEnqueueWait: enqueueWait ?? .zero
         )
 
         // Propagators: de-duplicated; unknown names warn; our correlation ID comes along unless "none".

@@ -9,10 +9,11 @@ import Musl
 
 /// Queues sampled spans as they end and exports them in batches from a dedicated thread.
 ///
-/// This is where a span waits: `onEnd` puts it in one bounded lock-free queue (never blocking,
-/// never allocating); the export thread sends a batch when `maxExportBatchSize` spans are waiting,
+/// This is where a span waits: `onEnd` puts it in one bounded lock-free queue (never allocating,
+/// and never blocking unless ``BatchSpanProcessorConfiguration/maxEnqueueWait`` allows it to
+/// wait for room); the export thread sends a batch when `maxExportBatchSize` spans are waiting,
 /// when `scheduleDelay` has passed, or when a flush is asked for. A full queue drops the newest
-/// span and counts it. Nothing is exported twice; ``statistics`` accounts for every span, including
+/// span and counts it (after the allowed wait, if any). Nothing is exported twice; ``statistics`` accounts for every span, including
 /// those the exporter kept to deliver later (see ``SpanPipelineStatistics``).
 ///
 /// Made with ``SpanProcessors/batch(exporter:configuration:logger:)``; the type itself is SPI
@@ -39,6 +40,8 @@ import Musl
     private let wakeCheckMask: Int
     private let isShutDown = Atomic<Bool>(false)
     private let droppedQueueFull = Atomic<Int>(0)
+    private let enqueueWaits = Atomic<Int>(0)
+    private let maxEnqueueWaitNanoseconds: UInt64
     private let droppedAfterShutdown = Atomic<Int>(0)
     private let discardedAtShutdown = Atomic<Int>(0)
     private let exported = Atomic<Int>(0)
@@ -68,6 +71,7 @@ import Musl
         self.exporter = exporter
         self.configuration = configuration
         self.queue = BoundedSpanQueue(capacity: configuration.maxQueueSize)
+        self.maxEnqueueWaitNanoseconds = configuration.maxEnqueueWait.wholeNanoseconds
         self.highWaterMark = max(configuration.maxExportBatchSize, configuration.maxQueueSize / 2)
         var checkInterval = 1
         while checkInterval * 2 <= min(16, configuration.maxExportBatchSize / 32) { checkInterval *= 2 }
@@ -97,6 +101,7 @@ import Musl
             failedExports: failedExports.load(ordering: .relaxed),
             exports: exports.load(ordering: .relaxed),
             droppedQueueFull: droppedQueueFull.load(ordering: .relaxed),
+            enqueueWaits: enqueueWaits.load(ordering: .relaxed),
             droppedAfterShutdown: droppedAfterShutdown.load(ordering: .relaxed),
             discardedAtShutdown: discardedAtShutdown.load(ordering: .relaxed),
             exporter: exporter.exportStatistics
@@ -117,10 +122,11 @@ import Musl
             droppedAfterShutdown.add(1, ordering: .relaxed)
             return
         }
-        guard let position = queue.enqueue(span) else {
+        guard let position = queue.claim() ?? waitForRoom() else {
             droppedQueueFull.add(1, ordering: .relaxed)
             return
         }
+        queue.fill(position, with: span)
         // The queue is over half full: the export thread needs CPU that the producers are taking
         // (more producing threads than cores), so offer the core. `sched_yield` returns at once
         // when nothing else is runnable, and end() never waits for the exporter; only spans ended
@@ -136,6 +142,24 @@ import Musl
         if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
             signal.withLock { signal.signal() }
         }
+    }
+
+    /// Waits up to `maxEnqueueWait` for a slot in the full queue, sleeping in 50 µs steps so the
+    /// export thread gets the core; returns the claimed position, or nil (at once when waiting is off).
+    private func waitForRoom() -> Int? {
+        guard maxEnqueueWaitNanoseconds > 0 else { return nil }
+        enqueueWaits.add(1, ordering: .relaxed)
+        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
+            signal.withLock { signal.signal() }
+        }
+        let (sum, overflow) = MonotonicClock.nowNanoseconds().addingReportingOverflow(maxEnqueueWaitNanoseconds)
+        let deadline = overflow ? UInt64.max : sum
+        while MonotonicClock.nowNanoseconds() < deadline, !isShutDown.load(ordering: .relaxed) {
+            var pause = timespec(tv_sec: 0, tv_nsec: 50_000)
+            nanosleep(&pause, nil)
+            if let position = queue.claim() { return position }
+        }
+        return nil
     }
 
     /// Exports everything queued; see `SpanProcessor.forceFlush`.

@@ -8,6 +8,12 @@ public struct BatchSpanProcessorConfiguration: Sendable, Equatable {
     public var maxQueueSize: Int = 2048
     /// Spans per export call (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512; never above `maxQueueSize`).
     public var maxExportBatchSize: Int = 512
+    /// How long `end()` may wait for room when the queue is full before it drops the span
+    /// (`TRACELINE_BSP_MAX_ENQUEUE_WAIT` in milliseconds; `.zero` by default: never wait, the
+    /// OpenTelemetry behaviour). A waiting `end()` sleeps in 50 µs steps, which gives its core to
+    /// the export thread; set it where a lost span costs more than a slower `end()` while the
+    /// exporter is behind. Waits are counted (``SpanPipelineStatistics/enqueueWaits``).
+    public var maxEnqueueWait: Duration = .zero
 
     /// Creates the default configuration.
     public init() {}
@@ -18,13 +24,15 @@ public struct BatchSpanProcessorConfiguration: Sendable, Equatable {
     ///   - exportTimeout: longest one export may take; `.zero` means no limit.
     ///   - maxQueueSize: spans the queue holds before it drops.
     ///   - maxExportBatchSize: spans per export call, capped at `maxQueueSize`.
+    ///   - maxEnqueueWait: how long `end()` may wait for room in a full queue; negative is `.zero`.
     public init(
         scheduleDelay: Duration = .milliseconds(5000), exportTimeout: Duration = .milliseconds(30000),
-        maxQueueSize: Int = 2048, maxExportBatchSize: Int = 512
+        maxQueueSize: Int = 2048, maxExportBatchSize: Int = 512, maxEnqueueWait: Duration = .zero
     ) {
         self.scheduleDelay = scheduleDelay
         self.exportTimeout = exportTimeout
         self.maxQueueSize = max(1, maxQueueSize)
         self.maxExportBatchSize = min(max(1, maxExportBatchSize), self.maxQueueSize)
+        self.maxEnqueueWait = max(.zero, maxEnqueueWait)
     }
 }

@@ -6,7 +6,7 @@ import Synchronization
 /// Producers claim a slot with one compare-and-swap on the tail and publish it with a release
 /// store of the slot's sequence number (the bounded queue design described by Dmitry Vyukov);
 /// no lock is taken and nothing is allocated per span. When every slot is taken, `enqueue`
-/// fails immediately and the caller counts the drop: `end()` never blocks.
+/// fails immediately and the caller counts the drop; the queue itself never blocks.
 ///
 /// `@unchecked Sendable`: a slot is written only by the producer that claimed its position and
 /// read only by the one consumer, each ordered by the slot's sequence number. The ring size is a
@@ -54,6 +54,14 @@ final class BoundedSpanQueue: @unchecked Sendable {
     /// Adds `span` and returns its position (a running count of accepted spans), or returns nil at
     /// once if the queue is full.
     func enqueue(_ span: consuming FinishedSpan) -> Int? {
+        guard let position = claim() else { return nil }
+        fill(position, with: span)
+        return position
+    }
+
+    /// Reserves the next slot and returns its position, or nil at once if the queue is full. The
+    /// caller must ``fill(_:with:)`` it: the consumer stops at a claimed slot until it is filled.
+    func claim() -> Int? {
         var position = tail.load(ordering: .relaxed)
         while true {
             // Logical bound: never more than `capacity` in flight, even if the ring has spare slots.
@@ -64,7 +72,7 @@ final class BoundedSpanQueue: @unchecked Sendable {
                 let (exchanged, current) = tail.compareExchange(
                     expected: position, desired: position + 1, successOrdering: .relaxed, failureOrdering: .relaxed
                 )
-                if exchanged { break }
+                if exchanged { return position }
                 position = current
             } else if difference < 0 {
                 return nil
@@ -72,9 +80,12 @@ final class BoundedSpanQueue: @unchecked Sendable {
                 position = tail.load(ordering: .relaxed)
             }
         }
+    }
+
+    /// Stores `span` in the slot claimed at `position` and publishes it to the consumer.
+    func fill(_ position: Int, with span: consuming FinishedSpan) {
         (slots + (position & mask)).initialize(to: consume span)
         sequences[position & mask].store(position + 1, ordering: .releasing)
-        return position
     }
 
     /// Removes the oldest span. Only the consumer (the export thread) may call this.

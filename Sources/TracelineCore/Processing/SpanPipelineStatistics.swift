@@ -30,6 +30,10 @@ public struct SpanPipelineStatistics: Sendable, Equatable {
     public var exports: Int
     /// Spans dropped because the queue was full (`error.type=queue_full`).
     public var droppedQueueFull: Int
+    /// Spans whose `end()` found the queue full and waited for room
+    /// (``BatchSpanProcessorConfiguration/maxEnqueueWait``); those that still found no room are
+    /// also in `droppedQueueFull`.
+    public var enqueueWaits: Int = 0
     /// Spans that ended after shutdown (`error.type=already_shutdown`).
     public var droppedAfterShutdown: Int
     /// Spans still queued when shutdown's deadline passed, thrown away.

@@ -4,7 +4,8 @@ import Logging
 /// read through ``SpanProcessor/pipelineStatistics``.
 public enum SpanProcessors {
     /// Queues sampled spans as they end and exports them in batches from a dedicated thread: the
-    /// processor for production. `end()` never blocks; a full queue drops the newest span, counted.
+    /// processor for production. `end()` never blocks by default; a full queue drops the newest
+    /// span, counted (``BatchSpanProcessorConfiguration/maxEnqueueWait`` lets it wait for room first).
     /// - Parameters:
     ///   - exporter: receives the batches.
     ///   - configuration: queue size, batch size and timings (the `OTEL_BSP_*` defaults).
