@@ -5,7 +5,8 @@
 #   1. span cost: NoOpTracer, swift-otel 1.6.0, Traceline (arguments go to this part)
 #   2. build + encode of a 512-span OTLP request: Traceline vs swift-protobuf
 #   3. end-to-end delivery to a local OTLP/HTTP receiver (127.0.0.1), Traceline vs swift-otel:
-#      tight, yielding and paced producers
+#      tight, yielding and paced producers; Traceline with default settings and with end() allowed
+#      to wait up to 10 ms for room in a full queue (TRACELINE_BSP_MAX_ENQUEUE_WAIT)
 # Once, after the rounds: instructions per span under callgrind (they do not move with the machine's
 # noise), the exai-daemon under load with NoOp, Traceline and swift-otel as its tracing backend
 # (daemon-backends.sh), /metrics render time and SecretRedactor cost on 1 KiB to 1 MiB inputs.
@@ -56,6 +57,7 @@ end_to_end() {
     echo "| tight loop"
     e2e traceline --senders 1
     e2e traceline --senders 2
+    e2e traceline --senders 2 --enqueue-wait 10
     e2e swift-otel
     echo "| yielding loop"
     e2e traceline --senders 2 --yield
@@ -64,6 +66,7 @@ end_to_end() {
         rate=$((ceiling * percent / 100))
         echo "| paced at ${percent} % of the 2-connection ceiling: ${rate} spans/s"
         e2e traceline --senders 2 --rate "$rate"
+        e2e traceline --senders 2 --rate "$rate" --enqueue-wait 10
         e2e swift-otel --rate "$rate"
     done
 }

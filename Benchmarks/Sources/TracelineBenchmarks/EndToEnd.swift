@@ -77,6 +77,26 @@ func describeCPU(_ totals: [String: Double]) -> String {
     totals.sorted { $0.key < $1.key }.map { "\($0.key) \(($0.value * 10).rounded() / 10)" }.joined(separator: ", ")
 }
 
+/// Busy and total jiffies of the whole machine (`/proc/stat`, all CPUs).
+func machineCPUTicks() -> (busy: Int, total: Int) {
+    guard let file = fopen("/proc/stat", "r") else { return (0, 0) }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 512)
+    guard fgets(&line, 512, file) != nil else { return (0, 0) }
+    // "cpu user nice system idle iowait irq softirq steal ..."
+    let fields = String(cString: line).split(separator: " ").dropFirst().compactMap { Int($0) }
+    guard fields.count >= 8 else { return (0, 0) }
+    let total = fields.prefix(8).reduce(0, +)
+    return (total - fields[3] - fields[4], total)
+}
+
+/// The machine's busy share since `start`, in percent (the receiver's and every other process's work included).
+func machineBusyPercent(since start: (busy: Int, total: Int)) -> Int {
+    let now = machineCPUTicks()
+    let total = now.total - start.total
+    return total > 0 ? (now.busy - start.busy) * 100 / total : 0
+}
+
 /// Peak resident set size (VmHWM) in KiB.
 func peakResidentKiB() -> Int {
     guard let file = fopen("/proc/self/status", "r") else { return 0 }
@@ -118,7 +138,7 @@ func produce<T: Tracer>(
 
 func runEndToEnd(
     peer: String, endpoint: String, statsFile: String, seconds: Int, rate: Int = 0, yielding: Bool = false,
-    senders: Int = 2, queueSize: Int = 2048
+    senders: Int = 2, queueSize: Int = 2048, enqueueWaitMilliseconds: Int = 0
 ) async throws {
     let window = Duration.seconds(seconds)
     var created = 0
@@ -130,25 +150,28 @@ func runEndToEnd(
         let exporter = OTLPHTTPExporter(
             configuration: configuration, logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let processor = BatchSpanProcessor(
-            exporter: exporter, configuration: .init(maxQueueSize: queueSize),
+            exporter: exporter,
+            configuration: .init(maxQueueSize: queueSize, maxEnqueueWait: .milliseconds(enqueueWaitMilliseconds)),
             logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
         let provider = TracerProvider(
             resource: Resource(attributes: ["service.name": "bench"]), processors: [processor])
         let before = receiverTotals(statsFile)
+        let machineBefore = machineCPUTicks()
         created = await produce(provider.tracer(), until: .now + window, rate: rate, yielding: yielding)
         let after = receiverTotals(statsFile)
         let cpu = describeCPU(cpuSecondsByThread())
+        let busy = machineBusyPercent(since: machineBefore)
         _ = await provider.shutdown(deadline: .now + .seconds(10))
         let final = receiverTotals(statsFile)
         let stats = processor.statistics
         let exporterStats = exporter.statistics
         report(
             peer:
-                "Traceline (\(senders) sender\(senders == 1 ? "" : "s")\(queueSize == 2048 ? "" : ", queue \(queueSize)"))",
+                "Traceline (\(senders) sender\(senders == 1 ? "" : "s")\(queueSize == 2048 ? "" : ", queue \(queueSize)")\(enqueueWaitMilliseconds == 0 ? "" : ", end() waits ≤ \(enqueueWaitMilliseconds) ms"))",
             created: created,
             delivered: after.spans - before.spans, seconds: seconds,
             extra:
-                "dropped at queue \(stats.droppedQueueFull), exporter dropped \(exporterStats.spansDropped), requests \(exporterStats.requests), sender waits \(exporterStats.senderWaits), delivered by shutdown \(final.spans - before.spans) of \(created); CPU s in the window: \(cpu)"
+                "dropped at queue \(stats.droppedQueueFull), end() waited \(stats.enqueueWaits) times, exporter dropped \(exporterStats.spansDropped), requests \(exporterStats.requests), sender waits \(exporterStats.senderWaits), delivered by shutdown \(final.spans - before.spans) of \(created); CPU s in the window: \(cpu); machine busy \(busy) % in the window"
         )
     case "swift-otel":
         let backend = try OTel.makeTracingBackend(configuration: swiftOTelConfiguration(otlpEndpoint: endpoint))

@@ -52,7 +52,8 @@ if let peer = stringArgument("--e2e") {
         peer: peer, endpoint: stringArgument("--endpoint") ?? "http://127.0.0.1:4318/v1/traces",
         statsFile: stringArgument("--stats") ?? "/tmp/receiver-stats", seconds: argument("--seconds", default: 10),
         rate: argument("--rate", default: 0), yielding: arguments.contains("--yield"),
-        senders: argument("--senders", default: 2), queueSize: argument("--queue", default: 2048))
+        senders: argument("--senders", default: 2), queueSize: argument("--queue", default: 2048),
+        enqueueWaitMilliseconds: argument("--enqueue-wait", default: 0))
     exit(0)
 }
 
