@@ -132,7 +132,7 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         _ = await processor.shutdown(deadline: .now + .seconds(5))
     }
 
-    @Test("the wait for room is bounded: past maxEnqueueWait the span is dropped and counted")
+    @Test("the wait for room is bounded; after one runs out, spans drop at once until the queue drains")
     func enqueueWaitIsBounded() async throws {
         let exporter = ControllableExporter()
         exporter.setBlocked(true)
@@ -144,10 +144,19 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         endSpans(tracer, count: 5, prefix: "first")
         #expect(await eventually { exporter.inExport }, "the export thread took the first batch")
         endSpans(tracer, count: 13, prefix: "second")
-        let stats = processor.statistics
+        var stats = processor.statistics
         #expect(stats.droppedQueueFull == 3)
-        #expect(stats.enqueueWaits == 3)
+        #expect(stats.enqueueWaits == 1, "the first span waited and ran out; the next two did not wait")
         #expect(stats.queueSize == 10)
+        exporter.setBlocked(false)
+        #expect(await eventually { processor.statistics.queueSize == 0 && !exporter.inExport })
+        exporter.setBlocked(true)
+        endSpans(tracer, count: 5, prefix: "drained")  // under half full again: waiting is back on
+        #expect(await eventually { processor.statistics.queueSize == 0 && exporter.inExport })
+        endSpans(tracer, count: 11, prefix: "third")
+        stats = processor.statistics
+        #expect(stats.enqueueWaits == 2, "a full queue after the drain waits again")
+        #expect(stats.droppedQueueFull == 4)
         exporter.setBlocked(false)
         _ = await processor.shutdown(deadline: .now + .seconds(5))
     }

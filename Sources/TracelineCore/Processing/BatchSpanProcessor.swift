@@ -41,6 +41,10 @@ import Musl
     private let isShutDown = Atomic<Bool>(false)
     private let droppedQueueFull = Atomic<Int>(0)
     private let enqueueWaits = Atomic<Int>(0)
+    /// Set when a wait for room ran out: the export thread is not draining (a stalled exporter),
+    /// so later spans drop at once instead of each waiting in vain; cleared when the queue is
+    /// back under `highWaterMark`.
+    private let enqueueWaitExpired = Atomic<Bool>(false)
     private let maxEnqueueWaitNanoseconds: UInt64
     private let droppedAfterShutdown = Atomic<Int>(0)
     private let discardedAtShutdown = Atomic<Int>(0)
@@ -138,6 +142,9 @@ import Musl
         let depth = queue.count
         let overHighWater = depth >= highWaterMark
         if overHighWater != congested.load(ordering: .relaxed) { congested.store(overHighWater, ordering: .relaxed) }
+        if !overHighWater, enqueueWaitExpired.load(ordering: .relaxed) {
+            enqueueWaitExpired.store(false, ordering: .relaxed)
+        }
         guard depth >= configuration.maxExportBatchSize else { return }
         if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
             signal.withLock { signal.signal() }
@@ -145,9 +152,10 @@ import Musl
     }
 
     /// Waits up to `maxEnqueueWait` for a slot in the full queue, sleeping in 50 µs steps so the
-    /// export thread gets the core; returns the claimed position, or nil (at once when waiting is off).
+    /// export thread gets the core; returns the claimed position, or nil: at once when waiting is
+    /// off or an earlier wait ran out and the queue has not drained since.
     private func waitForRoom() -> Int? {
-        guard maxEnqueueWaitNanoseconds > 0 else { return nil }
+        guard maxEnqueueWaitNanoseconds > 0, !enqueueWaitExpired.load(ordering: .relaxed) else { return nil }
         enqueueWaits.add(1, ordering: .relaxed)
         if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
             signal.withLock { signal.signal() }
@@ -159,6 +167,7 @@ import Musl
             nanosleep(&pause, nil)
             if let position = queue.claim() { return position }
         }
+        enqueueWaitExpired.store(true, ordering: .relaxed)
         return nil
     }
 

@@ -12,7 +12,9 @@ public struct BatchSpanProcessorConfiguration: Sendable, Equatable {
     /// (`TRACELINE_BSP_MAX_ENQUEUE_WAIT` in milliseconds; `.zero` by default: never wait, the
     /// OpenTelemetry behaviour). A waiting `end()` sleeps in 50 µs steps, which gives its core to
     /// the export thread; set it where a lost span costs more than a slower `end()` while the
-    /// exporter is behind. Waits are counted (``SpanPipelineStatistics/enqueueWaits``).
+    /// exporter is behind. Once a wait runs out (the exporter is stalled, not just short of CPU),
+    /// spans drop at once until the queue has drained below half, so a stalled collector costs one
+    /// wait, not one per span. Waits are counted (``SpanPipelineStatistics/enqueueWaits``).
     public var maxEnqueueWait: Duration = .zero
 
     /// Creates the default configuration.
