@@ -95,17 +95,23 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         _ = await processor.shutdown(deadline: .now + .seconds(5))
     }
 
-    @Test("with maxEnqueueWait, end() waits for room in a full queue instead of dropping")
-    func fullQueueWaitsForRoom() async throws {
+    /// A 10-span queue whose export thread is held in its first 5-span batch ("first0"…"first4").
+    func stuckPipeline(maxEnqueueWait: Duration) async -> (ControllableExporter, BatchSpanProcessor, TracelineTracer) {
         let exporter = ControllableExporter()
         exporter.setBlocked(true)
         let (processor, tracer) = pipeline(
             .init(
                 scheduleDelay: .seconds(3600), maxQueueSize: 10, maxExportBatchSize: 5,
-                maxEnqueueWait: .seconds(60)),
+                maxEnqueueWait: maxEnqueueWait),
             exporter: exporter)
         endSpans(tracer, count: 5, prefix: "first")
         #expect(await eventually { exporter.inExport }, "the export thread took the first batch")
+        return (exporter, processor, tracer)
+    }
+
+    @Test("with maxEnqueueWait, end() waits for room in a full queue instead of dropping")
+    func fullQueueWaitsForRoom() async throws {
+        let (exporter, processor, tracer) = await stuckPipeline(maxEnqueueWait: .seconds(60))
         endSpans(tracer, count: 10, prefix: "second")
         #expect(processor.statistics.queueSize == 10)
         // These find the queue full: they wait, on a thread of their own, until the exporter moves.
@@ -134,15 +140,7 @@ func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
 
     @Test("the wait for room is bounded; after one runs out, spans drop at once until the queue drains")
     func enqueueWaitIsBounded() async throws {
-        let exporter = ControllableExporter()
-        exporter.setBlocked(true)
-        let (processor, tracer) = pipeline(
-            .init(
-                scheduleDelay: .seconds(3600), maxQueueSize: 10, maxExportBatchSize: 5,
-                maxEnqueueWait: .milliseconds(20)),
-            exporter: exporter)
-        endSpans(tracer, count: 5, prefix: "first")
-        #expect(await eventually { exporter.inExport }, "the export thread took the first batch")
+        let (exporter, processor, tracer) = await stuckPipeline(maxEnqueueWait: .milliseconds(20))
         endSpans(tracer, count: 13, prefix: "second")
         var stats = processor.statistics
         #expect(stats.droppedQueueFull == 3)
