@@ -13,8 +13,9 @@ import Musl
 /// and never blocking unless ``BatchSpanProcessorConfiguration/maxEnqueueWait`` allows it to
 /// wait for room); the export thread sends a batch when `maxExportBatchSize` spans are waiting,
 /// when `scheduleDelay` has passed, or when a flush is asked for. A full queue drops the newest
-/// span and counts it (after the allowed wait, if any). Nothing is exported twice; ``statistics`` accounts for every span, including
-/// those the exporter kept to deliver later (see ``SpanPipelineStatistics``).
+/// span and counts it (after the allowed wait, if any). Nothing is exported twice;
+/// ``statistics`` accounts for every span, including those the exporter kept to deliver later
+/// (see ``SpanPipelineStatistics``).
 ///
 /// Made with ``SpanProcessors/batch(exporter:configuration:logger:)``; the type itself is SPI
 /// (`@_spi(Testing)`), for tests and benchmarks that read its internals.
@@ -133,7 +134,7 @@ import Musl
         queue.fill(position, with: span)
         // The queue is over half full: the export thread needs CPU that the producers are taking
         // (more producing threads than cores), so offer the core. `sched_yield` returns at once
-        // when nothing else is runnable, and end() never waits for the exporter; only spans ended
+        // when nothing else is runnable, and it does not wait for the exporter; only spans ended
         // while the queue is congested pay it (about a microsecond), a gentle back-pressure.
         if congested.load(ordering: .relaxed) { sched_yield() }
         // Reading the queue depth touches the export thread's cache line; doing it for one span in
