@@ -147,6 +147,11 @@ import Musl
             enqueueWaitExpired.store(false, ordering: .relaxed)
         }
         guard depth >= configuration.maxExportBatchSize else { return }
+        wakeExportThread()
+    }
+
+    /// Signals the export thread unless a wake-up is already pending (one lock per wake, not per span).
+    private func wakeExportThread() {
         if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
             signal.withLock { signal.signal() }
         }
@@ -158,9 +163,7 @@ import Musl
     private func waitForRoom() -> Int? {
         guard maxEnqueueWaitNanoseconds > 0, !enqueueWaitExpired.load(ordering: .relaxed) else { return nil }
         enqueueWaits.add(1, ordering: .relaxed)
-        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
-            signal.withLock { signal.signal() }
-        }
+        wakeExportThread()
         let (sum, overflow) = MonotonicClock.nowNanoseconds().addingReportingOverflow(maxEnqueueWaitNanoseconds)
         let deadline = overflow ? UInt64.max : sum
         while MonotonicClock.nowNanoseconds() < deadline, !isShutDown.load(ordering: .relaxed) {
