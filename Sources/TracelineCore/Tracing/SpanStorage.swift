@@ -110,7 +110,7 @@ final class SpanStorage: @unchecked Sendable {
         // dictionary is allocated once rather than on every write.
         guard isRecording else { return }
         if ended {
-            attributes = [:]
+            attributes = .empty
             return
         }
         if attributes.count > limits.attributeCountLimit { enforceAttributeCountLimit(previous: previous) }
@@ -186,14 +186,15 @@ final class SpanStorage: @unchecked Sendable {
         }
         ended = true
         let name = self.name
-        var attributes = self.attributes
-        let events = self.events
-        let links = self.links
+        // Moved out rather than copied, so the record takes them without a retain and release each.
+        var attributes = SpanAttributes.empty
+        swap(&attributes, &self.attributes)
+        var events: [SpanEvent] = []
+        swap(&events, &self.events)
+        var links: [FinishedSpan.Link] = []
+        swap(&links, &self.links)
         let status = self.status
         var droppedAttributes = self.droppedAttributes
-        self.attributes = [:]
-        self.events = []
-        self.links = []
         lock.unlock()
 
         let limits = recordingProvider.limits

@@ -63,7 +63,7 @@ public struct TracelineTracer: Tracer {
             isRemote: false
         )
         let recording = decision != .drop
-        var attributes = SpanAttributes()
+        var attributes = SpanAttributes.empty
         if recording, let correlationID {
             attributes = SpanAttributes(Dictionary(minimumCapacity: 8))  // see `SpanStorage.prepareAttributeWrite`
             attributes.set(Self.correlationIDAttribute, value: .string(correlationID.value))
