@@ -44,17 +44,43 @@ struct SpanMetricSeriesKey: Sendable, Equatable {
         self.kind = kind
         self.status = status
         self.dimensions = dimensions
+        self.fieldsHash = Self.hash(name: name, kind: kind, status: status, dimensions: dimensions)
+    }
+
+    /// The hash of a key with these fields, without making the key: SipHash over the name, one
+    /// word holding kind, status and dimension count, and the dimension values when there are any.
+    static func hash(name: String, kind: SpanKind, status: Status, dimensions: [String]) -> Int {
         var hasher = Hasher()
         hasher.combine(name)
-        hasher.combine(kind)
-        hasher.combine(status)
-        hasher.combine(dimensions)
-        self.fieldsHash = hasher.finalize()
+        hasher.combine(UInt(kindCode(kind)) | UInt(status.rawValue) << 8 | UInt(dimensions.count) << 16)
+        if !dimensions.isEmpty {
+            for value in dimensions { hasher.combine(value) }
+        }
+        return hasher.finalize()
+    }
+
+    /// Whether this key has these fields; `hash` is theirs, compared first.
+    func matches(
+        hash: Int, service: String, name: String, kind: SpanKind, status: Status, dimensions: [String]
+    ) -> Bool {
+        fieldsHash == hash && self.name == name && self.service == service && self.kind == kind
+            && self.status == status && self.dimensions == dimensions
     }
 
     static func == (lhs: SpanMetricSeriesKey, rhs: SpanMetricSeriesKey) -> Bool {
-        lhs.fieldsHash == rhs.fieldsHash && lhs.name == rhs.name && lhs.service == rhs.service
-            && lhs.kind == rhs.kind && lhs.status == rhs.status && lhs.dimensions == rhs.dimensions
+        lhs.matches(
+            hash: rhs.fieldsHash, service: rhs.service, name: rhs.name, kind: rhs.kind, status: rhs.status,
+            dimensions: rhs.dimensions)
+    }
+
+    private static func kindCode(_ kind: SpanKind) -> UInt8 {
+        switch kind {
+        case .internal: return 0
+        case .server: return 1
+        case .client: return 2
+        case .producer: return 3
+        case .consumer: return 4
+        }
     }
 
     /// The `span_kind` label value.
@@ -170,11 +196,19 @@ struct SpanMetricSeriesTable {
     /// Every series, in no particular order.
     var values: [SpanMetricSeries] { slots.compactMap { $0 } }
 
-    func find(_ key: SpanMetricSeriesKey) -> SpanMetricSeries? {
+    /// The series whose key has these fields (`hash` being theirs, from ``SpanMetricSeriesKey/hash``).
+    func find(
+        hash: Int, service: String, name: String, kind: SpanKind, status: SpanMetricSeriesKey.Status,
+        dimensions: [String]
+    ) -> SpanMetricSeries? {
         let mask = slots.count - 1
-        var index = key.fieldsHash & mask
+        var index = hash & mask
         while let series = slots[index] {
-            if series.key == key { return series }
+            if series.key.matches(
+                hash: hash, service: service, name: name, kind: kind, status: status, dimensions: dimensions)
+            {
+                return series
+            }
             index = (index + 1) & mask
         }
         return nil

@@ -48,7 +48,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
     let labelNames: [String]
     /// 16 shards, picked by the top 4 bits of a series key's hash.
     static let shardBits = 4
-    let shards: [LockedValue<SpanMetricSeriesTable>]
+    let shards: [SpanMetricShard]
     private let seriesCount = Atomic<Int>(0)
     private let overflowed = Atomic<Int>(0)
     let overflowSeries: LockedValue<SpanMetricSeries>
@@ -74,7 +74,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
         self.labelNames =
             ["service_name", "span_name", "span_kind", "status_code"]
             + configuration.dimensions.map { Exposition.sanitizeName($0) }
-        self.shards = (0..<(1 << Self.shardBits)).map { _ in LockedValue(SpanMetricSeriesTable()) }
+        self.shards = (0..<(1 << Self.shardBits)).map { _ in SpanMetricShard() }
         self.overflowSeries = LockedValue(
             SpanMetricSeries(
                 key: SpanMetricSeriesKey(service: "", name: "", kind: .internal, status: .unset, dimensions: []),
@@ -101,9 +101,9 @@ public final class SpanMetricsProcessor: SpanProcessor {
             : configuration.dimensions.map {
                 span.attributes.get($0)?.plainText ?? ""
             }
-        let key = SpanMetricSeriesKey(
-            service: span.serviceName, name: span.name, kind: span.kind, status: .init(span.status),
-            dimensions: dimensions)
+        let kind = span.kind
+        let status = SpanMetricSeriesKey.Status(span.status)
+        let hash = SpanMetricSeriesKey.hash(name: span.name, kind: kind, status: status, dimensions: dimensions)
         let milliseconds = Double(span.durationNanoseconds) / 1_000_000
         var bucket = bounds.count
         for (index, bound) in bounds.enumerated() where milliseconds <= bound {
@@ -118,22 +118,31 @@ public final class SpanMetricsProcessor: SpanProcessor {
             : nil
         let epoch = Int(now() / sliceSeconds)
         // The top bits pick the shard; the table inside uses the low bits.
-        let shard = shards[Int(UInt(bitPattern: key.fieldsHash) >> (UInt.bitWidth - Self.shardBits))]
-        // One short lock on one of 16 shards: find or make the series, then count in place.
-        let recorded = shard.withLock { series -> Bool in
-            if let existing = series.find(key) {
-                existing.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch)
-                return true
-            }
-            if seriesCount.load(ordering: .relaxed) >= configuration.maxSeries { return false }
+        let shard = shards[Int(UInt(bitPattern: hash) >> (UInt.bitWidth - Self.shardBits))]
+        // One short lock on one of 16 shards: find the series and count in place. The key is only
+        // made for a series seen for the first time.
+        shard.lock()
+        if let existing = shard.table.find(
+            hash: hash, service: span.serviceName, name: span.name, kind: kind, status: status,
+            dimensions: dimensions)
+        {
+            existing.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch)
+            shard.unlock()
+            return
+        }
+        var recorded = false
+        if seriesCount.load(ordering: .relaxed) < configuration.maxSeries {
             seriesCount.add(1, ordering: .relaxed)
+            let key = SpanMetricSeriesKey(
+                service: span.serviceName, name: span.name, kind: kind, status: status, dimensions: dimensions)
             let created = SpanMetricSeries(
                 key: key, labelValues: labelValues(for: key), bucketCount: bounds.count + 1,
                 slices: max(1, configuration.windowSlices))
             created.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch)
-            series.insert(created)
-            return true
+            shard.table.insert(created)
+            recorded = true
         }
+        shard.unlock()
         if !recorded {
             overflowed.add(1, ordering: .relaxed)
             overflowSeries.withLock { $0.record(bucket: bucket, value: milliseconds, exemplar: exemplar, epoch: epoch) }

@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One of the span-metrics processor's stripes: a series table and the pthread mutex that guards it.
+///
+/// `lock()` and `unlock()` are called directly around the few stores of a span end, so the hot path
+/// has no closure and no dynamic exclusivity check: `table` is only reached between them, and the
+/// mutex gives the exclusive access those checks would verify. (A pthread mutex rather than
+/// `Synchronization.Mutex`, for the reason in `LockedValue`: ThreadSanitizer sees it.)
+///
+/// `@unchecked Sendable`: `table` is only reached while `mutex` is held.
+final class SpanMetricShard: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// Reached only between `lock()` and `unlock()`, or inside `withLock`.
+    @exclusivity(unchecked) var table = SpanMetricSeriesTable()
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    @inline(__always) func lock() { pthread_mutex_lock(mutex) }
+    @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
+
+    /// Runs `body` with the table, holding the mutex (for readers off the hot path).
+    func withLock<Result>(_ body: (inout SpanMetricSeriesTable) -> Result) -> Result {
+        lock()
+        defer { unlock() }
+        return body(&table)
+    }
+}
