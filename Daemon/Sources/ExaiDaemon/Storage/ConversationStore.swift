@@ -14,7 +14,7 @@ public struct ConversationTurn: Codable, Sendable, Equatable {
     public var outputTokens: Int?
 
     public init(
-        role: String, content: String, timestamp: String = ISO8601DateFormatter().string(from: Date()),
+        role: String, content: String, timestamp: String = Date().formatted(.iso8601),
         provider: String? = nil, model: String? = nil, inputTokens: Int? = nil, outputTokens: Int? = nil
     ) {
         self.role = role
@@ -142,7 +142,7 @@ public final class ConversationStore: Sendable {
                 throw ConversationError.unavailable(storeError.map { "\($0); \(error)" } ?? "\(error)")
             }
             if let turns {
-                let now = ISO8601DateFormatter().string(from: Date())
+                let now = Date().formatted(.iso8601)
                 let thread = ConversationThread(
                     threadID: id, createdAt: turns.first?.timestamp ?? now, lastUpdatedAt: now, toolName: "chat",
                     turns: turns)
@@ -156,7 +156,7 @@ public final class ConversationStore: Sendable {
 
     /// A new thread with a fresh continuation id.
     public func newThread(tool: String) -> ConversationThread {
-        let now = ISO8601DateFormatter().string(from: Date())
+        let now = Date().formatted(.iso8601)
         return ConversationThread(
             threadID: UUID().uuidString.lowercased(), createdAt: now, lastUpdatedAt: now, toolName: tool, turns: [])
     }
@@ -176,7 +176,7 @@ public final class ConversationStore: Sendable {
                 thread = current
             }
             thread.turns.append(contentsOf: newTurns)
-            thread.lastUpdatedAt = ISO8601DateFormatter().string(from: Date())
+            thread.lastUpdatedAt = Date().formatted(.iso8601)
             do { try await cache(trim(thread)) } catch {
                 logger.error("conversation store write failed", metadata: ["error": "\(error)"])
                 problems.append("store: \(error)")

@@ -207,7 +207,7 @@ public final class SupabasePersistence: Sendable {
                     ?? ConversationTurn(role: role, content: content)
                 turn.role = role
                 turn.content = content
-                turn.timestamp = ISO8601DateFormatter().string(from: created)
+                turn.timestamp = created.formatted(.iso8601)
                 turns.append(turn)
             }
             return turns
