@@ -2,7 +2,7 @@
 // (instruction counts do not move with the shared machine's noise; the interposer of
 // TracelineBenchmarks crashes valgrind). See Benchmarks/README.md, "Instruction counts".
 //
-//   SpanInstructions <noop|noop-bare|recording|recording-metrics|recording-value-limit|unsampled|unsampled-metrics|swift-otel|encode> <count>
+//   SpanInstructions <noop|noop-bare|recording|recording-metrics|recording-views|recording-value-limit|unsampled|unsampled-metrics|swift-otel|encode> <count>
 //
 // `encode` builds and packs OTLP requests of 500 spans (TracelineBenchmarks' `--encode` batch) until
 // `count` spans are encoded; `count` is a multiple of 500.
@@ -109,6 +109,25 @@ case "unsampled":
 case "recording-metrics":
     let provider = TracerProvider(
         resource: resource, processors: [SpanMetricsProcessor(), discardingProcessor()])
+    spanLoop(provider.tracer(), count: count)
+case "recording-views":
+    // Three views of the kind the exai-daemon keeps: a counter and a histogram labelled from
+    // attributes, and a counter adding an attribute's value.
+    let model = SpanMetricView.hasAttribute("gen_ai.request.model")
+    let views = SpanViewsProcessor(views: [
+        SpanMetricView(
+            name: "calls_total", help: "Calls.", instrument: .counter(),
+            labels: [("model", .attribute("gen_ai.request.model")), ("outcome", .outcome())], filter: model),
+        SpanMetricView(
+            name: "latency_seconds", help: "Latency.", instrument: .histogram(buckets: [0.1, 1, 10], unit: .seconds),
+            labels: [("peer", .attribute("peer.service")), ("model", .attribute("gen_ai.request.model"))],
+            filter: model),
+        SpanMetricView(
+            name: "status_sum_total", help: "Status codes added up.",
+            instrument: .counter(value: "http.response.status_code"),
+            labels: [("peer", .attribute("peer.service"))], filter: model),
+    ])
+    let provider = TracerProvider(resource: resource, processors: [views, discardingProcessor()])
     spanLoop(provider.tracer(), count: count)
 case "unsampled-metrics":
     let provider = TracerProvider(
