@@ -85,7 +85,7 @@ instruction_counts() {
     echo "| scenario | instructions/span |"
     echo "|---|---|"
     local scenario low high
-    for scenario in noop-bare noop recording recording-metrics unsampled unsampled-metrics recording-value-limit swift-otel encode; do
+    for scenario in noop-bare noop recording recording-metrics recording-views unsampled unsampled-metrics recording-value-limit swift-otel encode; do
         low=$(instructions "$scenario" 10000)
         high=$(instructions "$scenario" 30000)
         echo "| $scenario | $(( (high - low) / 20000 )) |"
@@ -107,7 +107,7 @@ instruction_counts() {
     echo
     if command -v valgrind >/dev/null; then instruction_counts; else echo "Instructions per span: valgrind is not installed"; fi
     echo
-    ./daemon-backends.sh "${DAEMON_RUNS:-5}" "$endpoint"
+    ./daemon-backends.sh "${DAEMON_RUNS:-15}" "$endpoint" "$receiver"
     echo
     "$bin" --render --runs 9
     echo
