@@ -4,9 +4,10 @@ import Tracing
 /// The identity of a span-metrics series, hashed without building label strings (they are made
 /// once, when a series is created).
 ///
-/// The fields are hashed once, when the key is made, and that hash both picks the shard and
-/// places the key in the shard's ``SpanMetricSeriesTable``: one pass of SipHash per span end. The
-/// service name is compared but not hashed, since a processor almost always sees one service.
+/// A span end hashes its fields once with ``hash(name:kind:status:dimensions:)``, without making a
+/// key (one is made only for a new series); that hash both picks the shard and places the series
+/// in the shard's ``SpanMetricSeriesTable``: one pass of SipHash per span end. The service name is
+/// compared but not hashed, since a processor almost always sees one service.
 struct SpanMetricSeriesKey: Sendable, Equatable {
     /// The span status as the `status_code` label says it.
     enum Status: UInt8, Sendable {
@@ -53,9 +54,7 @@ struct SpanMetricSeriesKey: Sendable, Equatable {
         var hasher = Hasher()
         hasher.combine(name)
         hasher.combine(UInt(kindCode(kind)) | UInt(status.rawValue) << 8 | UInt(dimensions.count) << 16)
-        if !dimensions.isEmpty {
-            for value in dimensions { hasher.combine(value) }
-        }
+        for value in dimensions { hasher.combine(value) }
         return hasher.finalize()
     }
 
