@@ -122,8 +122,8 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     /// Whether histogram buckets keep the latest sampled span as an exemplar (OpenMetrics output only).
     public let exemplars: Bool
     private let state: [LockedValue<[[String]: ViewSeries]>]
-    /// What `onEnd` reads of each view, in `views` order: iterating `views` itself copied every
-    /// view (name, help, labels, filter) for every span, about 360 instructions a view.
+    /// What `onStart` and `onEnd` read of each view, in `views` order: iterating `views` itself
+    /// copied every view (name, help, labels, filter) for every span, about 360 instructions a view.
     private let plans: [ViewPlan]
     private let overflowed = LockedValue(0)
 
@@ -131,11 +131,13 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         let filter: @Sendable (FinishedSpan) -> Bool
         let labelSources: [SpanMetricView.LabelSource]
         let instrument: SpanMetricView.Instrument
+        let spanNames: Set<String>?
 
         init(_ view: SpanMetricView) {
             filter = view.filter
             labelSources = view.labels.map(\.source)
             instrument = view.instrument
+            spanNames = view.spanNames
         }
     }
 
@@ -182,7 +184,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     /// Counts the span in matching active-span views; see `SpanProcessor.onStart`.
     public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {
         let name = span.operationName
-        for (index, view) in views.enumerated() where view.spanNames?.contains(name) == true {
+        for index in plans.indices where plans[index].spanNames?.contains(name) == true {
             update(index, labels: []) { $0.value += 1 }
         }
     }
