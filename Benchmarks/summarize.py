@@ -147,6 +147,9 @@ def summary(rounds, instructions, arms):
     out.append("|---|---|---|")
     out.append("| Traceline / NoOp, recording span | %s | ≤ 1.5× |"
                % spread(ratio("span: Traceline", "span: NoOpTracer"), 2, "×"))
+    if any("span: Traceline, no export (freed by the caller)" in r["span"] for r in rounds):
+        out.append("| Traceline / NoOp, recording span ended with no export (freed by the caller) | %s | - (the handoff to the export thread is the rest) |"
+                   % spread(ratio("span: Traceline, no export (freed by the caller)", "span: NoOpTracer"), 2, "×"))
     out.append("| Traceline / NoOp, unsampled span | %s | ≤ 1.2× |"
                % spread(ratio("unsampled span: Traceline", "span: NoOpTracer"), 2, "×"))
     out.append("| swift-otel 1.6.0 / Traceline, recording span | %s | ≥ 10× |"
@@ -156,6 +159,9 @@ def summary(rounds, instructions, arms):
     drops = [r.get("drops", {}).get("2 producers: Traceline") for r in rounds]
     if any(d is not None for d in drops):
         out.append("| 2 producers on 2 cores, discarding exporter: spans dropped in a round (all its runs) | %s | 0 |" % spread(drops, 0))
+    drops = [r.get("drops", {}).get("root+child pair: Traceline") for r in rounds]
+    if any(d is not None for d in drops):
+        out.append("| 1 producer, root+child pairs, discarding exporter: spans dropped in a round (all its runs) | %s | 0 (all spans kept) |" % spread(drops, 0))
     out.append("")
     if instructions:
         out.append("Instructions per span on the calling thread (callgrind, deterministic hashing, one run):")
