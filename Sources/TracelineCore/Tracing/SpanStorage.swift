@@ -94,10 +94,8 @@ final class SpanStorage: @unchecked Sendable {
     /// when the span is at its attribute limit (the rare case that needs them).
     @inline(__always)
     func prepareAttributeWrite() -> SpanAttributes? {
-        // Room for 8 before the first write. `Dictionary(minimumCapacity:)` is specialised here;
-        // `SpanAttributes.reserveCapacity` reaches the stdlib's unspecialised dictionary code, which
-        // looks up generic metadata at run time on every span.
-        if attributes.isEmpty { attributes = SpanAttributes(Dictionary(minimumCapacity: 8)) }
+        // Room for 8 before the first write, so four attributes never rehash.
+        if attributes.isEmpty { attributes = .withRoomForEight }
         guard isRecording else { return nil }
         return attributes.count >= limits.attributeCountLimit ? attributes : nil
     }

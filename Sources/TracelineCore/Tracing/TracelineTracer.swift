@@ -65,7 +65,7 @@ public struct TracelineTracer: Tracer {
         let recording = decision != .drop
         var attributes = SpanAttributes.empty
         if recording, let correlationID {
-            attributes = SpanAttributes(Dictionary(minimumCapacity: 8))  // see `SpanStorage.prepareAttributeWrite`
+            attributes = .withRoomForEight
             attributes.set(Self.correlationIDAttribute, value: .string(correlationID.value))
         }
         let storage = SpanStorage(
