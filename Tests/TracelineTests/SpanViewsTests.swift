@@ -155,6 +155,42 @@ import Tracing
         #expect(gauge() == "0.0")
     }
 
+    @Test("views that share label sources each get their own labels, in their own order")
+    func sharedLabelSources() {
+        let byModelThenPeer = SpanMetricView(
+            name: "a_total", help: "A.", instrument: .counter(),
+            labels: [("model", .attribute("model")), ("peer", .attribute("peer")), ("kind", .constant("x"))])
+        let byPeerThenModel = SpanMetricView(
+            name: "b_total", help: "B.", instrument: .counter(),
+            labels: [("peer", .attribute("peer")), ("model", .attribute("model")), ("kind", .constant("y"))])
+        let views = SpanViewsProcessor(views: [byModelThenPeer, byPeerThenModel])
+        let tracer = TracerProvider(processors: [views]).tracer()
+        for (model, peer) in [("m1", "p1"), ("m1", "p2"), ("m1", "p1")] {
+            let span = tracer.startSpan("call", context: .topLevel)
+            span.attributes["model"] = model
+            span.attributes["peer"] = peer
+            span.end()
+        }
+        let text = views.renderFamilies(format: .prometheusText)
+        #expect(text.contains(#"a_total{model="m1",peer="p1",kind="x"} 2.0"#))
+        #expect(text.contains(#"a_total{model="m1",peer="p2",kind="x"} 1.0"#))
+        #expect(text.contains(#"b_total{peer="p1",model="m1",kind="y"} 2.0"#))
+        #expect(text.contains(#"b_total{peer="p2",model="m1",kind="y"} 1.0"#))
+    }
+
+    @Test("series whose label values share a hash stay apart")
+    func sameHash() {
+        var table = ViewSeriesTable()
+        let first = table.insert(labels: ["a", "b"], hash: 7, bucketCount: 0)
+        let second = table.insert(labels: ["c", "d"], hash: 7, bucketCount: 0)
+        let values: [[String]] = [["a", "b"], ["c", "d"], ["a", "d"]]
+        #expect(table.find(hash: 7, count: 2) { values[0][$0] } === first)
+        #expect(table.find(hash: 7, count: 2) { values[1][$0] } === second)
+        #expect(table.find(hash: 7, count: 2) { values[2][$0] } == nil)
+        #expect(table.find(hash: 8, count: 2) { values[0][$0] } == nil)
+        #expect(table.count == 2)
+    }
+
     @Test("label sets beyond maxSeries go to one overflow series")
     func overflow() {
         let view = SpanMetricView(

@@ -48,7 +48,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
     let labelNames: [String]
     /// 16 shards, picked by the top 4 bits of a series key's hash.
     static let shardBits = 4
-    let shards: [SpanMetricShard]
+    let shards: [MetricShard<SpanMetricSeriesTable>]
     private let seriesCount = Atomic<Int>(0)
     private let overflowed = Atomic<Int>(0)
     let overflowSeries: LockedValue<SpanMetricSeries>
@@ -74,7 +74,7 @@ public final class SpanMetricsProcessor: SpanProcessor {
         self.labelNames =
             ["service_name", "span_name", "span_kind", "status_code"]
             + configuration.dimensions.map { Exposition.sanitizeName($0) }
-        self.shards = (0..<(1 << Self.shardBits)).map { _ in SpanMetricShard() }
+        self.shards = (0..<(1 << Self.shardBits)).map { _ in MetricShard(SpanMetricSeriesTable()) }
         self.overflowSeries = LockedValue(
             SpanMetricSeries(
                 key: SpanMetricSeriesKey(service: "", name: "", kind: .internal, status: .unset, dimensions: []),

@@ -11,37 +11,34 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     public let includeUnsampledSpans: Bool
     /// Whether histogram buckets keep the latest sampled span as an exemplar (OpenMetrics output only).
     public let exemplars: Bool
-    private let state: [LockedValue<[[String]: ViewSeries]>]
+    private let state: [MetricShard<ViewSeriesTable>]
     /// What `onStart` and `onEnd` read of each view, in `views` order: iterating `views` itself
     /// copied every view (name, help, labels, filter) for every span, about 360 instructions a view.
     private let plans: [ViewPlan]
+    /// The label sources of all views, each once: a span end reads each at most once, however many
+    /// views label by it.
+    private let labelSources: [SpanMetricView.LabelSource]
     private let overflowed = LockedValue(0)
 
     private final class ViewPlan: Sendable {
         let filter: @Sendable (FinishedSpan) -> Bool
-        let labelSources: [SpanMetricView.LabelSource]
+        /// Indices into the processor's `labelSources`, in the view's label order.
+        let labels: [Int]
         let instrument: SpanMetricView.Instrument
         let spanNames: Set<String>?
 
-        init(_ view: SpanMetricView) {
+        init(_ view: SpanMetricView, labels: [Int]) {
             filter = view.filter
-            labelSources = view.labels.map(\.source)
+            self.labels = labels
             instrument = view.instrument
             spanNames = view.spanNames
         }
     }
 
-    /// `@unchecked Sendable`: reached only through the `state` shard that holds it, under its lock.
-    private final class ViewSeries: @unchecked Sendable {
-        var value = 0.0
-        var buckets: [Int]
-        var sum = 0.0
-        /// Empty for counters; one slot per bucket for histograms.
-        var exemplars: [SpanMetricSeries.Exemplar?]
-        init(bucketCount: Int) {
-            buckets = Array(repeating: 0, count: bucketCount)
-            exemplars = Array(repeating: nil, count: bucketCount)
-        }
+    /// A label value a span end has read, with its hash.
+    private struct LabelValue {
+        let text: String
+        let hash: Int
     }
 
     /// Creates a processor for `views`.
@@ -58,8 +55,22 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         self.maxSeries = maxSeries
         self.includeUnsampledSpans = includeUnsampledSpans
         self.exemplars = exemplars
-        self.state = views.map { _ in LockedValue([:]) }
-        self.plans = views.map(ViewPlan.init)
+        self.state = views.map { _ in MetricShard(ViewSeriesTable()) }
+        var sources: [SpanMetricView.LabelSource] = []
+        var indexBySource: [String: Int] = [:]
+        self.plans = views.map { view in
+            // An up-down counter has no labels: its series is the view's one total.
+            let viewSources = view.instrument.kind == .upDownCounter ? [] : view.labels.map(\.source)
+            let indices = viewSources.map { source in
+                let identity = Self.identity(of: source)
+                if let known = indexBySource[identity] { return known }
+                sources.append(source)
+                indexBySource[identity] = sources.count - 1
+                return sources.count - 1
+            }
+            return ViewPlan(view, labels: indices)
+        }
+        self.labelSources = sources
     }
 
     /// Label sets that went into overflow series.
@@ -75,7 +86,10 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     public func onStart(_ span: TracelineSpan, parentContext: ServiceContext) {
         let name = span.operationName
         for index in plans.indices where plans[index].spanNames?.contains(name) == true {
-            update(index, labels: []) { $0.value += 1 }
+            // An active-span view has no labels: no values to read.
+            update(index, plan: plans[index], values: UnsafeMutableBufferPointer(start: nil, count: 0)) {
+                $0.value += 1
+            }
         }
     }
 
@@ -84,10 +98,24 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
 
     /// Updates every view whose filter matches the lent span; see `SpanProcessor.onEnd(reading:)`.
     public func onEnd(reading span: borrowing FinishedSpan) {
+        // The label values this span end has read, by `labelSources` index, on the stack: an array
+        // of a type of ours would look up its storage type's generic metadata on every span.
+        withUnsafeTemporaryAllocation(of: LabelValue?.self, capacity: labelSources.count) { values in
+            values.initialize(repeating: nil)
+            update(span, values: values)
+            _ = values.deinitialize()
+        }
+    }
+
+    /// Updates every view whose filter matches `span`, reading label values into `values` once each.
+    private func update(_ span: borrowing FinishedSpan, values: UnsafeMutableBufferPointer<LabelValue?>) {
         for index in plans.indices {
             let plan = plans[index]
             guard plan.filter(span) else { continue }
-            let labels = plan.labelSources.map { Self.value(of: $0, in: span) }
+            for source in plan.labels where values[source] == nil {
+                let text = Self.value(of: labelSources[source], in: span)
+                values[source] = LabelValue(text: text, hash: text.hashValue)
+            }
             let instrument = plan.instrument
             switch instrument.kind {
             case .counter:
@@ -98,24 +126,27 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
                 } else {
                     amount = 1
                 }
-                update(index, labels: labels) { $0.value += amount }
+                update(index, plan: plan, values: values) { $0.value += amount }
             case .histogram:
                 let seconds = Double(span.durationNanoseconds) / 1e9
                 observe(
                     instrument.unit == .seconds ? seconds : seconds * 1000, buckets: instrument.buckets, view: index,
-                    labels: labels, span: span)
+                    plan: plan, values: values, span: span)
             case .attributeHistogram:
                 guard let attribute = instrument.attribute, let value = Self.number(span.attributes.get(attribute)),
                     value.isFinite
                 else { continue }
-                observe(value, buckets: instrument.buckets, view: index, labels: labels, span: span)
+                observe(value, buckets: instrument.buckets, view: index, plan: plan, values: values, span: span)
             case .upDownCounter:
-                update(index, labels: []) { $0.value -= 1 }
+                update(index, plan: plan, values: values) { $0.value -= 1 }
             }
         }
     }
 
-    private func observe(_ value: Double, buckets: [Double], view index: Int, labels: [String], span: FinishedSpan) {
+    private func observe(
+        _ value: Double, buckets: [Double], view index: Int, plan: ViewPlan,
+        values: UnsafeMutableBufferPointer<LabelValue?>, span: borrowing FinishedSpan
+    ) {
         let bucket = buckets.firstIndex(where: { value <= $0 }) ?? buckets.count
         let exemplar: SpanMetricSeries.Exemplar? =
             exemplars && span.spanContext.isSampled
@@ -123,31 +154,52 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
                 traceID: span.spanContext.traceID, spanID: span.spanContext.spanID, value: value,
                 timestampNanoseconds: span.endTimeNanosecondsSinceEpoch)
             : nil
-        update(index, labels: labels, bucketCount: buckets.count + 1) {
+        update(index, plan: plan, values: values, bucketCount: buckets.count + 1) {
             $0.buckets[bucket] += 1
             $0.sum += value
             if let exemplar { $0.exemplars[bucket] = exemplar }
         }
     }
 
-    private func update(_ index: Int, labels: [String], bucketCount: Int = 0, _ body: (ViewSeries) -> Void) {
-        state[index].withLock { series in
-            if let existing = series[labels] {
-                body(existing)
-                return
-            }
-            var key = labels
-            if series.count >= maxSeries, !labels.isEmpty {
-                key = ["\u{0}overflow"]
-                overflowed.withLock { $0 += 1 }
-            }
-            let entry = series[key] ?? ViewSeries(bucketCount: bucketCount)
-            series[key] = entry
-            body(entry)
+    /// Finds the view's series for the plan's label values (read into `values` already) and
+    /// applies `body` to it, making the series, or taking the overflow series past `maxSeries`.
+    private func update(
+        _ index: Int, plan: ViewPlan, values: UnsafeMutableBufferPointer<LabelValue?>, bucketCount: Int = 0,
+        _ body: (ViewSeries) -> Void
+    ) {
+        let labels = plan.labels
+        // Each value's own hash is seeded per process, so this mix of them cannot be steered.
+        var hash = labels.count
+        for source in labels { hash = (hash &* 0x0000_0100_0000_01b3) ^ values[source]!.hash }
+        let shard = state[index]
+        shard.lock()
+        let series: ViewSeries
+        var didOverflow = false
+        if let found = shard.table.find(hash: hash, count: labels.count, values: { values[labels[$0]]!.text }) {
+            series = found
+        } else if shard.table.count >= maxSeries, !labels.isEmpty {
+            series = shard.table.overflow(bucketCount: bucketCount)
+            didOverflow = true
+        } else {
+            series = shard.table.insert(
+                labels: labels.map { values[$0]!.text }, hash: hash, bucketCount: bucketCount)
+        }
+        body(series)
+        shard.unlock()
+        if didOverflow { overflowed.withLock { $0 += 1 } }
+    }
+
+    /// What tells two label sources apart: views that share one read it once per span.
+    private static func identity(of source: SpanMetricView.LabelSource) -> String {
+        switch source {
+        case .attribute(let key): return "attribute\u{0}\(key)"
+        case .spanName: return "spanName"
+        case .outcome(let success, let error): return "outcome\u{0}\(success)\u{0}\(error)"
+        case .constant(let value): return "constant\u{0}\(value)"
         }
     }
 
-    static func value(of source: SpanMetricView.LabelSource, in span: FinishedSpan) -> String {
+    static func value(of source: SpanMetricView.LabelSource, in span: borrowing FinishedSpan) -> String {
         switch source {
         case .attribute(let key): return span.attributes.get(key)?.plainText ?? ""
         case .spanName: return span.name
@@ -175,18 +227,17 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
             [:]
         for (index, view) in views.enumerated() {
             let key = Self.familyName(view)
-            let rows = state[index].withLock { series in
-                series.map {
+            let rows = state[index].withLock { table in
+                table.series.map {
                     (
-                        labels: $0.key,
+                        labels: $0.labels,
                         sample: ViewSeriesSample(
-                            value: $0.value.value, buckets: $0.value.buckets, sum: $0.value.sum,
-                            exemplars: $0.value.exemplars)
+                            value: $0.value, buckets: $0.buckets, sum: $0.sum, exemplars: $0.exemplars)
                     )
                 }
             }.sorted { $0.labels.lexicographicallyPrecedes($1.labels) }.map { row in
                 (
-                    labels: row.labels == ["\u{0}overflow"]
+                    labels: row.labels == [ViewSeriesTable.overflowLabel]
                         ? [("otel_metric_overflow", "true")] : Array(zip(view.labels.map(\.name), row.labels)),
                     series: row.sample
                 )
