@@ -178,6 +178,32 @@ import Tracing
         #expect(text.contains(#"b_total{peer="p2",model="m1",kind="y"} 1.0"#))
     }
 
+    @Test("Filter.hasAttribute views share a lookup and count what the closure filter counts")
+    func describedFilters() {
+        func view(_ name: String, _ filter: SpanMetricView.Filter) -> SpanMetricView {
+            SpanMetricView(name: name, help: "\(name).", instrument: .counter(), filter: filter)
+        }
+        let views = SpanViewsProcessor(views: [
+            view("a_total", .hasAttribute("a")), view("a_again_total", .hasAttribute("a")),
+            view("b_total", .hasAttribute("b")), view("long_total", .matching { $0.name.count > 3 }),
+            SpanMetricView(
+                name: "a_closure_total", help: "a, by closure.", instrument: .counter(),
+                filter: SpanMetricView.hasAttribute("a")),
+        ])
+        let tracer = TracerProvider(processors: [views]).tracer()
+        for (name, keys) in [("one", ["a"]), ("two", ["a", "b"]), ("three", ["a"]), ("four", [String]())] {
+            let span = tracer.startSpan(name, context: .topLevel)
+            for key in keys { span.attributes[key] = "x" }
+            span.end()
+        }
+        let text = views.renderFamilies(format: .prometheusText)
+        #expect(text.contains("a_total 3.0\n"))
+        #expect(text.contains("a_again_total 3.0\n"))
+        #expect(text.contains("a_closure_total 3.0\n"))
+        #expect(text.contains("b_total 1.0\n"))
+        #expect(text.contains("long_total 2.0\n"))
+    }
+
     @Test("series whose label values share a hash stay apart")
     func sameHash() {
         var table = ViewSeriesTable()

@@ -113,7 +113,7 @@ case "recording-metrics":
 case "recording-views":
     // Three views of the kind the exai-daemon keeps: a counter and a histogram labelled from
     // attributes, and a counter adding an attribute's value.
-    let model = SpanMetricView.hasAttribute("gen_ai.request.model")
+    let model = SpanMetricView.Filter.hasAttribute("gen_ai.request.model")
     let views = SpanViewsProcessor(views: [
         SpanMetricView(
             name: "calls_total", help: "Calls.", instrument: .counter(),

@@ -55,6 +55,31 @@ public struct SpanMetricView: Sendable {
     /// The unit histogram durations are recorded in: seconds or milliseconds.
     public enum DurationUnit: Sendable { case seconds, milliseconds }
 
+    /// Which ended spans a view counts, described rather than opaque: views whose filter is
+    /// `hasAttribute` with the same attribute share one lookup per span end.
+    public struct Filter: Sendable {
+        /// The attribute a span must carry, for `hasAttribute`.
+        let attribute: String?
+        /// The test itself, for `matching`.
+        let predicate: (@Sendable (FinishedSpan) -> Bool)?
+
+        /// Spans that carry `attribute` (for example all `gen_ai.operation.name` spans).
+        public static func hasAttribute(_ attribute: String) -> Filter {
+            Filter(attribute: attribute, predicate: nil)
+        }
+
+        /// Spans for which `predicate` returns true; evaluated for each view that uses it.
+        public static func matching(_ predicate: @escaping @Sendable (FinishedSpan) -> Bool) -> Filter {
+            Filter(attribute: nil, predicate: predicate)
+        }
+
+        /// The filter as one test of a span.
+        var test: @Sendable (FinishedSpan) -> Bool {
+            if let predicate { return predicate }
+            return SpanMetricView.hasAttribute(attribute ?? "")
+        }
+    }
+
     /// The metric's Prometheus name, with invalid characters replaced by `_`.
     public let name: String
     /// The `# HELP` text.
@@ -67,6 +92,8 @@ public struct SpanMetricView: Sendable {
     public let filter: @Sendable (FinishedSpan) -> Bool
     /// For an `activeSpans` view, the span names it tracks; nil for other views.
     public let spanNames: Set<String>?
+    /// The attribute the view's filter requires, when it was made with `Filter.hasAttribute`.
+    let requiredAttribute: String?
 
     /// - Parameters:
     ///   - name: the Prometheus name, including `_total` for counters.
@@ -78,12 +105,36 @@ public struct SpanMetricView: Sendable {
         name: String, help: String, instrument: Instrument, labels: [(name: String, source: LabelSource)] = [],
         filter: @escaping @Sendable (FinishedSpan) -> Bool = { _ in true }
     ) {
+        self.init(name: name, help: help, instrument: instrument, labels: labels, test: filter, requiredAttribute: nil)
+    }
+
+    /// - Parameters:
+    ///   - name: the Prometheus name, including `_total` for counters.
+    ///   - help: the `# HELP` text.
+    ///   - instrument: counter, histogram or up-down counter.
+    ///   - labels: label names and where their values come from.
+    ///   - filter: which ended spans contribute: `.hasAttribute(_:)` (shared between views) or
+    ///     `.matching(_:)`.
+    public init(
+        name: String, help: String, instrument: Instrument, labels: [(name: String, source: LabelSource)] = [],
+        filter: Filter
+    ) {
+        self.init(
+            name: name, help: help, instrument: instrument, labels: labels, test: filter.test,
+            requiredAttribute: filter.predicate == nil ? filter.attribute : nil)
+    }
+
+    private init(
+        name: String, help: String, instrument: Instrument, labels: [(name: String, source: LabelSource)],
+        test: @escaping @Sendable (FinishedSpan) -> Bool, requiredAttribute: String?
+    ) {
         self.name = Exposition.sanitizeName(name, allowColon: true)
         self.help = help
         self.instrument = instrument
         self.labels = labels.map { (Exposition.sanitizeName($0.name), $0.source) }
-        self.filter = filter
+        self.filter = test
         self.spanNames = nil
+        self.requiredAttribute = requiredAttribute
     }
 
     /// An up-down counter driven by the start and end of spans with one of `spanNames`.
@@ -98,9 +149,11 @@ public struct SpanMetricView: Sendable {
         self.labels = []
         self.filter = { spanNames.contains($0.name) }
         self.spanNames = spanNames
+        self.requiredAttribute = nil
     }
 
-    /// Matches spans that carry `attribute` (for example all `gen_ai.operation.name` spans).
+    /// Matches spans that carry `attribute` (for example all `gen_ai.operation.name` spans). Each
+    /// view evaluates its own closure; `Filter.hasAttribute` is the same test, shared between views.
     public static func hasAttribute(_ attribute: String) -> @Sendable (FinishedSpan) -> Bool {
         { span in
             // A pattern rather than `!= nil`, which copied the attribute twice more (about 230

@@ -18,17 +18,24 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     /// The label sources of all views, each once: a span end reads each at most once, however many
     /// views label by it.
     private let labelSources: [SpanMetricView.LabelSource]
+    /// The attributes that `Filter.hasAttribute` views require, each once: a span end looks each up
+    /// at most once, however many views share it.
+    private let requiredAttributes: [String]
     private let overflowed = LockedValue(0)
 
     private final class ViewPlan: Sendable {
         let filter: @Sendable (FinishedSpan) -> Bool
+        /// Index into the processor's `requiredAttributes`, for a `Filter.hasAttribute` view:
+        /// then `filter` is not called.
+        let requiredAttribute: Int?
         /// Indices into the processor's `labelSources`, in the view's label order.
         let labels: [Int]
         let instrument: SpanMetricView.Instrument
         let spanNames: Set<String>?
 
-        init(_ view: SpanMetricView, labels: [Int]) {
+        init(_ view: SpanMetricView, requiredAttribute: Int?, labels: [Int]) {
             filter = view.filter
+            self.requiredAttribute = requiredAttribute
             self.labels = labels
             instrument = view.instrument
             spanNames = view.spanNames
@@ -58,7 +65,13 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         self.state = views.map { _ in MetricShard(ViewSeriesTable()) }
         var sources: [SpanMetricView.LabelSource] = []
         var indexBySource: [String: Int] = [:]
+        var attributes: [String] = []
         self.plans = views.map { view in
+            let required = view.requiredAttribute.map { attribute in
+                if let known = attributes.firstIndex(of: attribute) { return known }
+                attributes.append(attribute)
+                return attributes.count - 1
+            }
             // An up-down counter has no labels: its series is the view's one total.
             let viewSources = view.instrument.kind == .upDownCounter ? [] : view.labels.map(\.source)
             let indices = viewSources.map { source in
@@ -68,9 +81,10 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
                 indexBySource[identity] = sources.count - 1
                 return sources.count - 1
             }
-            return ViewPlan(view, labels: indices)
+            return ViewPlan(view, requiredAttribute: required, labels: indices)
         }
         self.labelSources = sources
+        self.requiredAttributes = attributes
     }
 
     /// Label sets that went into overflow series.
@@ -101,17 +115,35 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         // The label values this span end has read, by `labelSources` index, on the stack: an array
         // of a type of ours would look up its storage type's generic metadata on every span.
         withUnsafeTemporaryAllocation(of: LabelValue?.self, capacity: labelSources.count) { values in
-            values.initialize(repeating: nil)
-            update(span, values: values)
-            _ = values.deinitialize()
+            withUnsafeTemporaryAllocation(of: Bool?.self, capacity: requiredAttributes.count) { carried in
+                values.initialize(repeating: nil)
+                carried.initialize(repeating: nil)
+                update(span, values: values, carried: carried)
+                _ = values.deinitialize()
+            }
         }
     }
 
-    /// Updates every view whose filter matches `span`, reading label values into `values` once each.
-    private func update(_ span: borrowing FinishedSpan, values: UnsafeMutableBufferPointer<LabelValue?>) {
+    /// Updates every view whose filter matches `span`, reading label values into `values` and
+    /// whether the span carries each required attribute into `carried`, once each.
+    private func update(
+        _ span: borrowing FinishedSpan, values: UnsafeMutableBufferPointer<LabelValue?>,
+        carried: UnsafeMutableBufferPointer<Bool?>
+    ) {
         for index in plans.indices {
             let plan = plans[index]
-            guard plan.filter(span) else { continue }
+            if let required = plan.requiredAttribute {
+                if carried[required] == nil {
+                    if case .none = span.attributes.get(requiredAttributes[required]) {
+                        carried[required] = false
+                    } else {
+                        carried[required] = true
+                    }
+                }
+                guard carried[required] == true else { continue }
+            } else {
+                guard plan.filter(span) else { continue }
+            }
             for source in plan.labels where values[source] == nil {
                 let text = Self.value(of: labelSources[source], in: span)
                 values[source] = LabelValue(text: text, hash: text.hashValue)

@@ -147,11 +147,11 @@ extension ExaiDaemon {
         let apiBuckets = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120]
         // The GenAI conventions' boundaries for time to first chunk.
         let ttftBuckets = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
-        let isMessage: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.op")
-        let isProviderCall: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.provider")
+        let isMessage = SpanMetricView.Filter.hasAttribute("exai.op")
+        let isProviderCall = SpanMetricView.Filter.hasAttribute("exai.provider")
         let endpoint: SpanMetricView.LabelSource = .attribute("exai.tool")
-        let isStorage: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.storage.operation")
-        let isCacheLookup: @Sendable (FinishedSpan) -> Bool = SpanMetricView.hasAttribute("exai.cache.result")
+        let isStorage = SpanMetricView.Filter.hasAttribute("exai.storage.operation")
+        let isCacheLookup = SpanMetricView.Filter.hasAttribute("exai.cache.result")
         return [
             SpanMetricView(
                 name: "mcp_requests_total", help: "WebSocket messages handled, by op, tool and outcome.",
