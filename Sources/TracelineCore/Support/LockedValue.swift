@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// A value behind a pthread mutex, for state touched off the per-span hot path (exporter
 /// statistics, flush requests, registries).
 ///
@@ -13,27 +7,21 @@ import Musl
 ///
 /// `@unchecked Sendable`: `value` is only reached inside `withLock`, which holds the mutex.
 package final class LockedValue<Value>: @unchecked Sendable {
-    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let mutex = PthreadMutex()
     /// Reached only inside `withLock`; the mutex makes access exclusive, so the runtime check
     /// (a begin and end access call, about 120 instructions) is off.
     @usableFromInline @exclusivity(unchecked) var value: Value
 
     package init(_ value: Value) {
         self.value = value
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
     }
 
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    /// Inlinable so that callers in other modules (metrics, on every span end) get it specialised.
+    /// Inlinable, so callers in other modules can get it specialised; the span-end paths, which
+    /// measured it unspecialised, lock a `MetricShard` directly instead.
     @inlinable
     package func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         return try body(&value)
     }
 }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
+import TracelineCore
 
 /// A table of metric series and the pthread mutex that guards it: one stripe of the span-metrics
 /// processor, or one view of the span-views processor.
@@ -15,23 +11,16 @@ import Musl
 ///
 /// `@unchecked Sendable`: `table` is only reached while `mutex` is held.
 final class MetricShard<Table>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = PthreadMutex()
     /// Reached only between `lock()` and `unlock()`, or inside `withLock`.
     @exclusivity(unchecked) var table: Table
 
     init(_ table: Table) {
         self.table = table
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
     }
 
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    @inline(__always) func lock() { pthread_mutex_lock(mutex) }
-    @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
+    @inline(__always) func lock() { mutex.lock() }
+    @inline(__always) func unlock() { mutex.unlock() }
 
     /// Runs `body` with the table, holding the mutex (for readers off the hot path).
     func withLock<Result>(_ body: (inout Table) -> Result) -> Result {

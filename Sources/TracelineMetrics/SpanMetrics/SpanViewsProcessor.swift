@@ -12,8 +12,8 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     /// Whether histogram buckets keep the latest sampled span as an exemplar (OpenMetrics output only).
     public let exemplars: Bool
     private let state: [MetricShard<ViewSeriesTable>]
-    /// What `onStart` and `onEnd` read of each view, in `views` order: iterating `views` itself
-    /// copied every view (name, help, labels, filter) for every span, about 360 instructions a view.
+    /// What `onStart` and `onEnd` read of each view, in `views` order (iterating `views` itself
+    /// would copy every view's name, help, labels and filter, about 360 instructions a view).
     private let plans: [ViewPlan]
     /// The label sources of all views, each once: a span end reads each at most once, however many
     /// views label by it.
