@@ -217,6 +217,21 @@ import Tracing
         #expect(table.count == 2)
     }
 
+    @Test("a label value cannot pass itself off as the overflow series")
+    func overflowIsNotALabelValue() {
+        let view = SpanMetricView(
+            name: "calls_total", help: "Calls.", instrument: .counter(), labels: [("peer", .attribute("peer"))])
+        let views = SpanViewsProcessor(views: [view], maxSeries: 2)
+        let tracer = TracerProvider(processors: [views]).tracer()
+        let span = tracer.startSpan("call", context: .topLevel)
+        span.attributes["peer"] = "\u{0}overflow"
+        span.end()
+        let text = views.renderFamilies(format: .prometheusText)
+        #expect(!text.contains("otel_metric_overflow"))
+        #expect(text.contains("calls_total{peer="))
+        #expect(views.overflowCount == 0)
+    }
+
     @Test("label sets beyond maxSeries go to one overflow series")
     func overflow() {
         let view = SpanMetricView(

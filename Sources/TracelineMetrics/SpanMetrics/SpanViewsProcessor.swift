@@ -259,17 +259,18 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
             [:]
         for (index, view) in views.enumerated() {
             let key = Self.familyName(view)
+            // The overflow series has no label values, so it sorts first.
             let rows = state[index].withLock { table in
                 table.series.map {
                     (
-                        labels: $0.labels,
+                        labels: $0.labels, isOverflow: $0.isOverflow,
                         sample: ViewSeriesSample(
                             value: $0.value, buckets: $0.buckets, sum: $0.sum, exemplars: $0.exemplars)
                     )
                 }
             }.sorted { $0.labels.lexicographicallyPrecedes($1.labels) }.map { row in
                 (
-                    labels: row.labels == [ViewSeriesTable.overflowLabel]
+                    labels: row.isOverflow
                         ? [("otel_metric_overflow", "true")] : Array(zip(view.labels.map(\.name), row.labels)),
                     series: row.sample
                 )

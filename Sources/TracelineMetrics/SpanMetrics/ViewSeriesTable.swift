@@ -3,9 +3,10 @@
 /// `@unchecked Sendable`: reached only through the ``ViewSeriesTable`` that holds it, under that
 /// table's lock.
 final class ViewSeries: @unchecked Sendable {
-    /// The label values, in the view's label order; `[ViewSeriesTable.overflowLabel]` for the
-    /// overflow series.
+    /// The label values, in the view's label order; empty for the overflow series.
     let labels: [String]
+    /// Whether this is the view's overflow series, which takes label sets beyond its limit.
+    let isOverflow: Bool
     var value = 0.0
     var buckets: [Int]
     var sum = 0.0
@@ -14,8 +15,9 @@ final class ViewSeries: @unchecked Sendable {
     /// The next series whose label values have the same hash.
     fileprivate var nextWithSameHash: ViewSeries?
 
-    init(labels: [String], bucketCount: Int) {
+    init(labels: [String], isOverflow: Bool = false, bucketCount: Int) {
         self.labels = labels
+        self.isOverflow = isOverflow
         buckets = Array(repeating: 0, count: bucketCount)
         exemplars = Array(repeating: nil, count: bucketCount)
     }
@@ -26,9 +28,6 @@ final class ViewSeries: @unchecked Sendable {
 ///
 /// Not thread-safe; `SpanViewsProcessor` keeps each table behind its own lock.
 struct ViewSeriesTable {
-    /// The label that marks the overflow series (a NUL byte cannot be a label value a view reads).
-    static let overflowLabel = "\u{0}overflow"
-
     /// Every series, in the order they were created.
     private(set) var series: [ViewSeries] = []
     private var firstByHash: [Int: ViewSeries] = [:]
@@ -61,7 +60,7 @@ struct ViewSeriesTable {
     /// The one series that takes label sets beyond the view's limit, made on first use.
     mutating func overflow(bucketCount: Int) -> ViewSeries {
         if let overflowSeries { return overflowSeries }
-        let created = ViewSeries(labels: [Self.overflowLabel], bucketCount: bucketCount)
+        let created = ViewSeries(labels: [], isOverflow: true, bucketCount: bucketCount)
         overflowSeries = created
         series.append(created)
         return created
