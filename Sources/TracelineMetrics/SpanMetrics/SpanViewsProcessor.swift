@@ -134,11 +134,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
             let plan = plans[index]
             if let required = plan.requiredAttribute {
                 if carried[required] == nil {
-                    if case .none = span.attributes.get(requiredAttributes[required]) {
-                        carried[required] = false
-                    } else {
-                        carried[required] = true
-                    }
+                    carried[required] = SpanMetricView.carries(span, requiredAttributes[required])
                 }
                 guard carried[required] == true else { continue }
             } else {
