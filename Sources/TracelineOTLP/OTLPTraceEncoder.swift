@@ -7,10 +7,12 @@ import Tracing
 /// This is where a span is encoded. Spans are grouped by resource, then by instrumentation scope;
 /// every field the SDK records is carried: IDs, trace state, W3C flags with the has/is-remote
 /// parent bits, kind, times, attributes of every SDT kind, events, links, status and the dropped
-/// counts. The C structs come from an internal arena that is reused batch after batch.
+/// counts. The C structs come from an internal arena that is reused batch after batch, and the
+/// request is packed once, into a reserved buffer bounded by the arena's size.
 /// Public for custom transports; not thread-safe (one encoder per exporting thread).
 public final class OTLPTraceEncoder {
     private let arena = OTLPArena()
+    private let packBuffer = OTLPPackBuffer()
 
     typealias Request = Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
     typealias ResourceSpans = Opentelemetry__Proto__Trace__V1__ResourceSpans
@@ -35,13 +37,39 @@ public final class OTLPTraceEncoder {
     /// The serialized request for `spans` (empty input gives an empty request).
     public func encode(_ spans: [FinishedSpan]) -> [UInt8] {
         arena.reset()
-        let request = buildRequest(spans)
-        let message = UnsafeMutableRawPointer(request).assumingMemoryBound(to: ProtobufCMessage.self)
+        let message = UnsafeMutableRawPointer(buildRequest(spans)).assumingMemoryBound(to: ProtobufCMessage.self)
+        let bound = Self.packedSizeBound(arenaBytes: arena.bytesAllocated)
+        let packed = packBuffer.withReservation(of: bound) { out in
+            let size = protobuf_c_message_pack(message, out.assumingMemoryBound(to: UInt8.self))
+            precondition(size <= bound, "packed request larger than its bound")
+            return [UInt8](UnsafeRawBufferPointer(start: out, count: size))
+        }
+        return packed ?? packSizedExactly(message)
+    }
+
+    /// The same request sized by libprotobuf-c first: used when the pack buffer cannot be mapped.
+    func encodeSizedExactly(_ spans: [FinishedSpan]) -> [UInt8] {
+        arena.reset()
+        return packSizedExactly(
+            UnsafeMutableRawPointer(buildRequest(spans)).assumingMemoryBound(to: ProtobufCMessage.self))
+    }
+
+    private func packSizedExactly(_ message: UnsafeMutablePointer<ProtobufCMessage>) -> [UInt8] {
         let size = protobuf_c_message_get_packed_size(message)
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             count = size == 0 ? 0 : protobuf_c_message_pack(message, buffer.baseAddress!)
         }
     }
+
+    /// At least the packed size of a request built in an arena that handed out `arenaBytes`.
+    ///
+    /// Every byte `pack` writes comes from a struct field or string byte of this request's arena,
+    /// and no field packs to more than twice the bytes that hold it: a 4- or 8-byte scalar to a tag
+    /// and at most 10 bytes, a 16-byte `ProtobufCBinaryData` or an 8-byte message pointer to a tag,
+    /// at most 5 length bytes and data copied into the arena, an 8-byte list entry to the same.
+    /// The one excess, a negative enum (11 bytes from 4), is covered by each message's 24-byte
+    /// header, which packs to nothing.
+    static func packedSizeBound(arenaBytes: Int) -> Int { 2 * arenaBytes }
 
     /// Bytes the arena handed out for the last batch.
     var lastArenaBytes: Int { arena.bytesAllocated }

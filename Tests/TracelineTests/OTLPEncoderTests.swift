@@ -185,6 +185,41 @@ import Tracing
         #expect(OTLPTraceEncoder().encode([]).isEmpty, "an empty batch is an empty message")
     }
 
+    @Test("a request packed into its reserved bound is the request libprotobuf-c sizes exactly")
+    func packedWithinBound() {
+        // Negative integers pack to the most bytes per struct byte of any value the encoder sets.
+        let (_, tracer, exporter) = makeTestPipeline()
+        let dense = tracer.startSpan("", context: .topLevel)
+        for index in 0..<64 { dense.attributes.set("\(index)", value: .int64(-1 - Int64(index))) }
+        dense.attributes.set("ints", value: .int64Array(Array(repeating: Int64.min, count: 256)))
+        dense.end()
+        let batches = [richSpans(), makeFinishedSpans(512), exporter.spans, richSpans() + exporter.spans]
+        let encoder = OTLPTraceEncoder()
+        for spans in batches {
+            let packed = encoder.encode(spans)
+            let arenaBytes = encoder.lastArenaBytes
+            #expect(packed == OTLPTraceEncoder().encodeSizedExactly(spans))
+            #expect(packed.count <= arenaBytes, "at most half the proven bound: \(packed.count) of \(arenaBytes)")
+            #expect(OTLPTraceEncoder.packedSizeBound(arenaBytes: arenaBytes) >= packed.count)
+        }
+    }
+
+    @Test("the pack buffer keeps a small reservation and unmaps a large one after use")
+    func packBufferReservations() throws {
+        let buffer = OTLPPackBuffer()
+        let small = try #require(buffer.withReservation(of: 10_000) { $0 })
+        #expect(buffer.capacity >= 10_000)
+        let again = try #require(buffer.withReservation(of: 5_000) { $0 })
+        #expect(again == small, "a reservation that fits is reused")
+        let large = OTLPPackBuffer.retainedBytes + 1
+        let filled = buffer.withReservation(of: large) { base in
+            base.initializeMemory(as: UInt8.self, repeating: 0xAB, count: large)
+            return base.load(fromByteOffset: large - 1, as: UInt8.self)
+        }
+        #expect(filled == 0xAB, "every reserved byte is writable")
+        #expect(buffer.capacity == 0, "a reservation over the retained size is unmapped after use")
+    }
+
     @Test("spans of several scopes and resources are grouped")
     func grouping() throws {
         let exporter = InMemorySpanExporter()
