@@ -68,8 +68,11 @@ final class OTLPArena {
 
     /// A copy of the string's UTF-8 bytes, any bytes included (NUL too), as protobuf-c binary data.
     func binary(_ string: String) -> ProtobufCBinaryData {
-        var copy = string
-        return copy.withUTF8 { utf8 in binary(UnsafeRawBufferPointer(utf8)) }
+        if let copied = string.utf8.withContiguousStorageIfAvailable({ binary(UnsafeRawBufferPointer($0)) }) {
+            return copied
+        }
+        var contiguous = string
+        return contiguous.withUTF8 { utf8 in binary(UnsafeRawBufferPointer(utf8)) }
     }
 
     func binary(_ bytes: UnsafeRawBufferPointer) -> ProtobufCBinaryData {
