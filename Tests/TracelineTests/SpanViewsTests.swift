@@ -204,6 +204,34 @@ import Tracing
         #expect(text.contains("long_total 2.0\n"))
     }
 
+    @Test("a view filtered and labelled by one attribute reads it once, and unfiltered views still see it missing")
+    func filterAttributeAsLabel() {
+        let views = SpanViewsProcessor(views: [
+            SpanMetricView(
+                name: "by_model_total", help: "Filtered by model.", instrument: .counter(),
+                labels: [("model", .attribute("model"))], filter: .hasAttribute("model")),
+            SpanMetricView(
+                name: "all_total", help: "Every span, by model.", instrument: .counter(),
+                labels: [("model", .attribute("model"))]),
+            SpanMetricView(
+                name: "empty_model_total", help: "Filtered by model, empty ones too.", instrument: .counter(),
+                labels: [("model", .attribute("model")), ("name", .spanName)], filter: .hasAttribute("model")),
+        ])
+        let tracer = TracerProvider(processors: [views]).tracer()
+        for model in ["k2", nil, "glm", "k2", ""] {
+            let span = tracer.startSpan("s", context: .topLevel)
+            if let model { span.attributes["model"] = model }
+            span.end()
+        }
+        let text = views.renderFamilies(format: .prometheusText)
+        #expect(text.contains("by_model_total{model=\"k2\"} 2.0\n"))
+        #expect(text.contains("by_model_total{model=\"glm\"} 1.0\n"))
+        #expect(text.contains("by_model_total{model=\"\"} 1.0\n"), "an empty value is carried")
+        #expect(text.contains("all_total{model=\"\"} 2.0\n"), "a missing value reads as empty")
+        #expect(text.contains("all_total{model=\"k2\"} 2.0\n"))
+        #expect(text.contains("empty_model_total{model=\"\",name=\"s\"} 1.0\n"))
+    }
+
     @Test("series whose label values share a hash stay apart")
     func sameHash() {
         var table = ViewSeriesTable()

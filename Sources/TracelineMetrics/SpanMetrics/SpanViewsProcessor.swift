@@ -21,6 +21,9 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     /// The attributes that `Filter.hasAttribute` views require, each once: a span end looks each up
     /// at most once, however many views share it.
     private let requiredAttributes: [String]
+    /// For each required attribute, the label source that reads the same attribute, if a view has
+    /// one: the lookup that tests the filter then reads the label value too.
+    private let requiredLabelSources: [Int?]
     private let overflowed = LockedValue(0)
 
     private final class ViewPlan: Sendable {
@@ -85,6 +88,9 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         }
         self.labelSources = sources
         self.requiredAttributes = attributes
+        self.requiredLabelSources = attributes.map { attribute in
+            indexBySource[Self.identity(of: .attribute(attribute))]
+        }
     }
 
     /// Label sets that went into overflow series.
@@ -133,22 +139,22 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
         for index in plans.indices {
             let plan = plans[index]
             if let required = plan.requiredAttribute {
-                if carried[required] == nil {
-                    carried[required] = SpanMetricView.carries(span, requiredAttributes[required])
-                }
+                if carried[required] == nil { carried[required] = carries(required, span, values: values) }
                 guard carried[required] == true else { continue }
             } else {
                 guard plan.filter(span) else { continue }
             }
-            for source in plan.labels where values[source] == nil {
+            // Patterns rather than `== nil`, which copies the value (a retain and a release).
+            for source in plan.labels {
+                guard case .none = values[source] else { continue }
                 let text = Self.value(of: labelSources[source], in: span)
                 values[source] = LabelValue(text: text, hash: text.hashValue)
             }
-            let instrument = plan.instrument
-            switch instrument.kind {
+            // The instrument is read field by field: binding it copies its array and string.
+            switch plan.instrument.kind {
             case .counter:
                 let amount: Double
-                if let attribute = instrument.attribute {
+                if let attribute = plan.instrument.attribute {
                     guard let number = Self.number(span.attributes.get(attribute)) else { continue }
                     amount = number
                 } else {
@@ -158,23 +164,38 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
             case .histogram:
                 let seconds = Double(span.durationNanoseconds) / 1e9
                 observe(
-                    instrument.unit == .seconds ? seconds : seconds * 1000, buckets: instrument.buckets, view: index,
-                    plan: plan, values: values, span: span)
+                    plan.instrument.unit == .seconds ? seconds : seconds * 1000, view: index, plan: plan,
+                    values: values, span: span)
             case .attributeHistogram:
-                guard let attribute = instrument.attribute, let value = Self.number(span.attributes.get(attribute)),
-                    value.isFinite
+                guard let attribute = plan.instrument.attribute,
+                    let value = Self.number(span.attributes.get(attribute)), value.isFinite
                 else { continue }
-                observe(value, buckets: instrument.buckets, view: index, plan: plan, values: values, span: span)
+                observe(value, view: index, plan: plan, values: values, span: span)
             case .upDownCounter:
                 update(index, plan: plan, values: values) { $0.value -= 1 }
             }
         }
     }
 
+    /// Whether `span` has required attribute `index`. When a label source reads that attribute and
+    /// has not read it yet, the same lookup stores its label value.
+    private func carries(
+        _ index: Int, _ span: borrowing FinishedSpan, values: UnsafeMutableBufferPointer<LabelValue?>
+    ) -> Bool {
+        guard let source = requiredLabelSources[index], case .none = values[source] else {
+            return SpanMetricView.carries(span, requiredAttributes[index])
+        }
+        guard let attribute = span.attributes.get(requiredAttributes[index]) else { return false }
+        let text = attribute.plainText
+        values[source] = LabelValue(text: text, hash: text.hashValue)
+        return true
+    }
+
     private func observe(
-        _ value: Double, buckets: [Double], view index: Int, plan: ViewPlan,
-        values: UnsafeMutableBufferPointer<LabelValue?>, span: borrowing FinishedSpan
+        _ value: Double, view index: Int, plan: ViewPlan, values: UnsafeMutableBufferPointer<LabelValue?>,
+        span: borrowing FinishedSpan
     ) {
+        let buckets = plan.instrument.buckets
         let bucket = buckets.firstIndex(where: { value <= $0 }) ?? buckets.count
         let exemplar: SpanMetricSeries.Exemplar? =
             exemplars && span.spanContext.isSampled
