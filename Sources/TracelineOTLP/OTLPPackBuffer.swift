@@ -35,7 +35,7 @@ final class OTLPPackBuffer {
         of bytes: Int, _ body: (UnsafeMutableRawPointer) -> Result
     ) -> Result? {
         precondition(bytes >= 0, "negative reservation")
-        if bytes > capacity {
+        if bytes > capacity || mapping == nil {
             unmap()
             guard map(writableBytes: bytes) else { return nil }
         }

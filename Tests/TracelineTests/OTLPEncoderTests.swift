@@ -207,6 +207,7 @@ import Tracing
     @Test("the pack buffer keeps a small reservation and unmaps a large one after use")
     func packBufferReservations() throws {
         let buffer = OTLPPackBuffer()
+        #expect(buffer.withReservation(of: 0) { _ in true } == true, "an empty reservation still maps a page")
         let small = try #require(buffer.withReservation(of: 10_000) { $0 })
         #expect(buffer.capacity >= 10_000)
         let again = try #require(buffer.withReservation(of: 5_000) { $0 })
