@@ -16,8 +16,8 @@ package final class LockedValue<Value>: @unchecked Sendable {
         self.value = value
     }
 
-    /// Inlinable, so callers in other modules can get it specialised; the span-end paths, which
-    /// measured it unspecialised, lock a `MetricShard` directly instead.
+    /// Inlinable, so callers in other modules can get it specialised. Where the compiler does not
+    /// specialise it (span-end paths), callers lock a `MetricShard` directly instead.
     @inlinable
     package func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         mutex.lock()

@@ -49,6 +49,11 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
     private struct LabelValue {
         let text: String
         let hash: Int
+
+        init(_ text: String) {
+            self.text = text
+            hash = text.hashValue
+        }
     }
 
     /// Creates a processor for `views`.
@@ -147,8 +152,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
             // Patterns rather than `== nil`, which copies the value (a retain and a release).
             for source in plan.labels {
                 guard case .none = values[source] else { continue }
-                let text = Self.value(of: labelSources[source], in: span)
-                values[source] = LabelValue(text: text, hash: text.hashValue)
+                values[source] = LabelValue(Self.value(of: labelSources[source], in: span))
             }
             // The instrument is read field by field: binding it copies its array and string.
             switch plan.instrument.kind {
@@ -186,8 +190,7 @@ public final class SpanViewsProcessor: SpanProcessor, MetricsSource {
             return SpanMetricView.carries(span, requiredAttributes[index])
         }
         guard let attribute = span.attributes.get(requiredAttributes[index]) else { return false }
-        let text = attribute.plainText
-        values[source] = LabelValue(text: text, hash: text.hashValue)
+        values[source] = LabelValue(attribute.plainText)
         return true
     }
 
