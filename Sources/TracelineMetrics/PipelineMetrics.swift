@@ -113,7 +113,7 @@ public struct PipelineMetrics: MetricsSource {
                     [(component, Double(stats.inFlightCapacityBytes))])
                 writer.counter(
                     "traceline_exporter_sender_waits",
-                    help: "Times an export found every sender busy (it then waited, or used the retry buffer).",
+                    help: "Times an export found no room in flight (it then waited, or used the retry buffer).",
                     [(component, Double(stats.senderWaits))])
             }
             writer.counter(

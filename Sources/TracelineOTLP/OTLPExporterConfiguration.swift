@@ -69,12 +69,15 @@ public struct OTLPExporterConfiguration: Sendable, Equatable {
     /// the batch, hands the request to one of that many sender threads (each with its own
     /// keep-alive connection) and returns ``ExportResult/handedOver``, so the next batch is encoded
     /// while earlier ones are on the wire; batches may arrive out of order, which OTLP allows.
-    /// When every sender is busy, `export` waits for one (or, with the retry buffer on, puts the
-    /// request there), so a slow receiver still pushes back on the processor's queue.
+    /// When every sender is busy, the encoded request waits for the next free one (or, with the
+    /// retry buffer on, goes there) and `export` returns; only when ``maxInFlightBytes`` is reached
+    /// does `export` wait, so a receiver slower than the producers still pushes back on the
+    /// processor's queue.
     public var maxConcurrentRequests = 2
-    /// Request bytes handed to sender threads and not yet answered
-    /// (`TRACELINE_OTLP_MAX_IN_FLIGHT_BYTES`, default 16 MiB). A request larger than this is still
-    /// sent when nothing else is in flight. Unused when ``maxConcurrentRequests`` is 1.
+    /// Request bytes handed to sender threads and not yet answered, being sent or waiting for a
+    /// free sender (`TRACELINE_OTLP_MAX_IN_FLIGHT_BYTES`, default 16 MiB: about 80 000 spans
+    /// uncompressed). A request larger than this is still sent when nothing else is in flight.
+    /// Unused when ``maxConcurrentRequests`` is 1.
     public var maxInFlightBytes = 16 * 1024 * 1024
 
     /// Creates the default configuration: `http://localhost:4318/v1/traces`, no compression, 10 s timeout.

@@ -81,8 +81,11 @@ import Musl
 
     /// Requests handed to the sender threads, waiting for one or being sent.
     private struct Flight {
-        /// Handed over and not yet picked up by a sender (at most `senderCount`).
-        var waiting: [(request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant)] = []
+        typealias Handed = (request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant)
+        /// Handed over and not yet picked up by a sender, oldest from `head` on; taken slots are
+        /// nil, so their bodies are freed when a sender picks them up.
+        private var waiting: [Handed?] = []
+        private var head = 0
         /// Handed over and not yet answered (waiting or being sent).
         var requests = 0
         var bytes = 0
@@ -91,8 +94,28 @@ import Musl
         /// No sender thread could be started: `export` sends on the calling thread.
         var unavailable = false
 
-        mutating func next() -> (request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant)? {
-            waiting.isEmpty ? nil : waiting.removeFirst()
+        mutating func append(_ request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant) {
+            waiting.append((request, deadline))
+            requests += 1
+            bytes += request.body.count
+        }
+
+        /// The oldest waiting request, or nil; amortised O(1).
+        mutating func next() -> Handed? {
+            guard head < waiting.count, let handed = waiting[head] else { return nil }
+            waiting[head] = nil
+            head += 1
+            if head >= 32 && head * 2 >= waiting.count {
+                waiting.removeFirst(head)
+                head = 0
+            }
+            return handed
+        }
+
+        /// Counts a request a sender has finished with.
+        mutating func answered(_ request: OTLPRetryBuffer.Request) {
+            requests -= 1
+            bytes -= request.body.count
         }
     }
 
@@ -247,10 +270,11 @@ import Musl
 
     // MARK: - The sender threads
 
-    /// Hands `request` to a sender thread, starting them the first time. When every sender is busy
-    /// (or `maxInFlightBytes` is reached) the request goes to the retry buffer if it is on, and
-    /// otherwise this thread waits for a sender until `deadline`. Returns nil when no sender thread
-    /// could be started: the caller sends it itself.
+    /// Hands `request` to the sender threads, starting them the first time; it waits for a free
+    /// one in `flight`. When `maxInFlightBytes` is reached (or, with the retry buffer on, every
+    /// sender is busy) the request goes to the retry buffer if it is on, and otherwise this thread
+    /// waits for an answer to make room, until `deadline`. Returns nil when no sender thread could
+    /// be started: the caller sends it itself.
     private func handToSender(_ request: OTLPRetryBuffer.Request, deadline: ContinuousClock.Instant) -> ExportResult? {
         let limit = MonotonicClock.nanoseconds(for: deadline)
         var waited = false
@@ -268,7 +292,10 @@ import Musl
                 return nil
             }
         }
-        while flight.requests >= senderCount
+        // Without the retry buffer, requests wait here for a free sender up to `maxInFlightBytes`,
+        // so a receiver that is slow for a moment does not stop the export thread. With it, a
+        // request that finds every sender busy goes to the buffer, whose thread sends it.
+        while (senderClient != nil && flight.requests >= senderCount)
             || (flight.bytes > 0 && flight.bytes + request.body.count > configuration.maxInFlightBytes)
         {
             if !waited {
@@ -290,9 +317,7 @@ import Musl
             }
             flightSignal.wait(untilMonotonic: limit)
         }
-        flight.waiting.append((request, deadline))
-        flight.requests += 1
-        flight.bytes += request.body.count
+        flight.append(request, deadline: deadline)
         update {
             $0.spansInFlight += request.spans
             $0.bytesInFlight += request.body.count
@@ -322,14 +347,16 @@ import Musl
             }
             flightSignal.unlock()
             guard let (request, deadline) = next else { continue }
-            if let client {
+            let abortMilliseconds = traceline_load_i64(abortAt)
+            if abortMilliseconds != 0 && traceline_monotonic_ms() >= abortMilliseconds {
+                dropSent(request, reason: "shutdown deadline passed before it was sent")
+            } else if let client {
                 deliver(request, deadline: deadline, client: client, handedOver: true)
             } else {
                 dropSent(request, reason: "libcurl could not create a handle")
             }
             flightSignal.withLock {
-                flight.requests -= 1
-                flight.bytes -= request.body.count
+                flight.answered(request)
                 flightSignal.signal()
             }
         }

@@ -25,12 +25,12 @@ import Tracing
         return condition()
     }
 
-    @Test("two requests are on the wire at once; the export thread waits only when both senders are busy")
+    @Test("two requests are on the wire at once; a third waits for a sender without holding the export thread")
     func overlaps() async throws {
         let receiver = try await OTLPReceiver.start(script: "stall:1.5")
         let exporter = OTLPHTTPExporter(configuration: configuration(endpoint: receiver.endpoint))
         let batches = (0..<3).map { makeFinishedSpans(40, prefix: "batch\($0)") }
-        let (firstTwo, bothOnTheWire, third, waits) = await offThread {
+        let (firstTwo, bothOnTheWire, third, handedOver) = await offThread {
             let firstTwo = batches.prefix(2).map { exporter.export($0, deadline: .now + .seconds(10)) }
             // Both requests reach the receiver before either is answered.
             let bothOnTheWire = eventually(1.2) {
@@ -38,12 +38,14 @@ import Tracing
                 return statistics.requests == 2 && statistics.spansExported == 0
             }
             let third = exporter.export(batches[2], deadline: .now + .seconds(10))
-            return (firstTwo, bothOnTheWire, third, exporter.statistics.senderWaits)
+            return (firstTwo, bothOnTheWire, third, exporter.statistics)
         }
         #expect(firstTwo == [.handedOver, .handedOver])
         #expect(bothOnTheWire, "two requests in flight together: \(exporter.statistics)")
         #expect(third == .handedOver)
-        #expect(waits == 1, "the third batch waited for a sender")
+        #expect(handedOver.senderWaits == 0, "the third batch did not wait for a sender")
+        #expect(handedOver.requests == 2 && handedOver.spansExported == 0, "it waits unsent: \(handedOver)")
+        #expect(handedOver.spansInFlight == 120, "the waiting request counts as in flight: \(handedOver)")
         let books = await offThread { exporter.forceFlush(deadline: .now + .seconds(10)) }
         #expect(books == HandedOverSpans(delivered: 120))
         let accepted = try receiver.acceptedSpanIDs()
@@ -51,6 +53,28 @@ import Tracing
         let statistics = exporter.statistics
         #expect(statistics.spansInFlight == 0 && statistics.bytesInFlight == 0)
         #expect(statistics.inFlightCapacityBytes == 16 * 1024 * 1024)
+        exporter.shutdown(deadline: .now + .seconds(1))
+    }
+
+    @Test("with maxInFlightBytes reached, the export thread waits for an answer: a slow receiver pushes back")
+    func inFlightBytesPushBack() async throws {
+        let receiver = try await OTLPReceiver.start(script: "stall:1")
+        var settings = configuration(endpoint: receiver.endpoint)
+        // Every request is larger than the bound: one at a time, though two senders are idle.
+        settings.maxInFlightBytes = 1
+        let exporter = OTLPHTTPExporter(configuration: settings)
+        let (results, waited, elapsed) = await offThread {
+            let first = exporter.export(makeFinishedSpans(10, prefix: "first"), deadline: .now + .seconds(10))
+            let started = ContinuousClock.now
+            let second = exporter.export(makeFinishedSpans(10, prefix: "second"), deadline: .now + .seconds(10))
+            return ([first, second], exporter.statistics, ContinuousClock.now - started)
+        }
+        #expect(results == [.handedOver, .handedOver])
+        #expect(waited.senderWaits == 1, "\(waited)")
+        #expect(waited.spansExported == 10, "the second was handed over once the first was answered: \(waited)")
+        #expect(elapsed >= .milliseconds(800), "it waited out the first request's stall: \(elapsed)")
+        let books = await offThread { exporter.forceFlush(deadline: .now + .seconds(10)) }
+        #expect(books == HandedOverSpans(delivered: 20))
         exporter.shutdown(deadline: .now + .seconds(1))
     }
 
@@ -111,11 +135,14 @@ import Tracing
             _ = exporter.export(makeFinishedSpans(10), deadline: .now + .seconds(10))
             _ = exporter.export(makeFinishedSpans(15), deadline: .now + .seconds(10))
             _ = eventually(2) { exporter.statistics.requests == 2 }
+            // Waits for a sender; at the deadline it is dropped without being sent.
+            _ = exporter.export(makeFinishedSpans(5), deadline: .now + .seconds(10))
             let started = ContinuousClock.now
             let books = exporter.shutdown(deadline: .now + .milliseconds(300))
             return (books, ContinuousClock.now - started)
         }
-        #expect(books == HandedOverSpans(dropped: 25), "nothing pending after shutdown: \(books)")
+        #expect(books == HandedOverSpans(dropped: 30), "nothing pending after shutdown: \(books)")
+        #expect(exporter.statistics.requests == 2, "the waiting request was never sent")
         #expect(elapsed < .seconds(3), "shutdown did not wait out the 4 s stall")
         #expect(exporter.statistics.spansInFlight == 0)
         #expect(await offThread { exporter.export(makeFinishedSpans(1), deadline: .now + .seconds(1)) } != .success)

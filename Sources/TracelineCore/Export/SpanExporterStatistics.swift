@@ -9,13 +9,15 @@ public struct SpanExporterStatistics: Sendable, Equatable {
     /// Spans lost: non-retryable status, retries exhausted, deadline passed, breaker open,
     /// oversized request, retry buffer full.
     public var spansDropped = 0
-    /// Spans in requests handed to the sender threads and not yet answered.
+    /// Spans in requests handed to the sender threads and not yet answered (being sent or
+    /// waiting for a free sender).
     public var spansInFlight = 0
     /// Request body bytes handed to the sender threads and not yet answered.
     public var bytesInFlight = 0
     /// The limit on ``bytesInFlight`` (0: the exporter sends on the calling thread).
     public var inFlightCapacityBytes = 0
-    /// Times `export` found every sender busy or ``inFlightCapacityBytes`` reached and waited.
+    /// Times `export` found ``inFlightCapacityBytes`` reached (with the retry buffer on: every
+    /// sender busy) and waited, or put the request in the retry buffer.
     public var senderWaits = 0
     /// Spans waiting in the retry buffer now (0 when it is off).
     public var spansBuffered = 0
