@@ -350,6 +350,8 @@ import Musl
             let abortMilliseconds = traceline_load_i64(abortAt)
             if abortMilliseconds != 0 && traceline_monotonic_ms() >= abortMilliseconds {
                 dropSent(request, reason: "shutdown deadline passed before it was sent")
+            } else if ContinuousClock.now >= deadline {
+                dropSent(request, reason: "export deadline passed while it waited for a sender")
             } else if let client {
                 deliver(request, deadline: deadline, client: client, handedOver: true)
             } else {

@@ -56,6 +56,24 @@ import Tracing
         exporter.shutdown(deadline: .now + .seconds(1))
     }
 
+    @Test("a request still waiting for a sender at its export deadline is dropped, counted, and never sent")
+    func waitingPastDeadline() async throws {
+        let receiver = try await OTLPReceiver.start(script: "stall:1")
+        let exporter = OTLPHTTPExporter(configuration: configuration(endpoint: receiver.endpoint))
+        let third = await offThread {
+            _ = exporter.export(makeFinishedSpans(10, prefix: "a"), deadline: .now + .seconds(10))
+            _ = exporter.export(makeFinishedSpans(10, prefix: "b"), deadline: .now + .seconds(10))
+            _ = eventually(2) { exporter.statistics.requests == 2 }
+            return exporter.export(makeFinishedSpans(7, prefix: "late"), deadline: .now + .milliseconds(200))
+        }
+        #expect(third == .handedOver)
+        let books = await offThread { exporter.forceFlush(deadline: .now + .seconds(10)) }
+        #expect(books == HandedOverSpans(delivered: 20, dropped: 7), "\(books)")
+        #expect(exporter.statistics.requests == 2, "the late request was not sent")
+        #expect(try receiver.acceptedSpanIDs().count == 20)
+        exporter.shutdown(deadline: .now + .seconds(1))
+    }
+
     @Test("with maxInFlightBytes reached, the export thread waits for an answer: a slow receiver pushes back")
     func inFlightBytesPushBack() async throws {
         let receiver = try await OTLPReceiver.start(script: "stall:1")
